@@ -1,0 +1,43 @@
+# Two commands do everything on a fresh Debian 12 machine: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-stamp
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+export QT_QPA_PLATFORM ?= offscreen
+export PROJ_DATA ?= /usr/share/proj
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup test lint demo bench plugin-zip clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@/usr/bin/python3 -c "import qgis.core" 2>/dev/null || { \
+	  echo "xview setup: installing python3-qgis with apt (about a minute)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends python3-qgis python3-venv python3-pip; }
+	@[ -x $(PY) ] || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@$(PY) -c "import qgis.core, torch, torchvision, rasterio, onnxruntime, numpy; assert numpy.__version__.startswith('1.24'), numpy.__version__"
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m ruff check xview_engine xview_qgis tests __init__.py
+	$(PY) -m pytest -q; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+lint: setup
+	$(PY) -m ruff check xview_engine xview_qgis tests __init__.py
+
+demo: setup
+	$(VENV)/bin/xview demo -o demo_out
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+plugin-zip: setup
+	$(PY) tools/make_plugin_zip.py -o dist/xview.zip
+
+clean:
+	rm -rf dist build demo_out bench_out .pytest_cache .ruff_cache

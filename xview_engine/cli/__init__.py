@@ -1,0 +1,1 @@
+"""The `xview` command line: one module per command, each a thin adapter over engine functions."""

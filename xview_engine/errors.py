@@ -1,0 +1,51 @@
+"""One exception root for everything a user can cause.
+
+Every message names the input, says what is wrong and what to do. The CLI prints it as one line
+(`xview: error: ...`, exit 2); the plugin shows it in the message bar. Any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+
+class XviewError(Exception):
+    """Root of all user-facing errors."""
+
+
+class ModelFileError(XviewError):
+    """A model file is missing, damaged, unsafe or inconsistent with its manifest."""
+
+
+class ManifestError(ModelFileError):
+    """The JSON manifest of a model file is malformed or describes something unknown."""
+
+
+class LabelSpaceError(XviewError):
+    """A label space or class name is unknown."""
+
+
+class DeviceError(XviewError):
+    """The requested compute device is not available."""
+
+
+class SourceError(XviewError):
+    """A raster or photo cannot be read or is unusable for mapping."""
+
+
+class TilingError(XviewError):
+    """A tiling request is impossible or absurd (too many tiles, extent smaller than a tile)."""
+
+
+class OutputError(XviewError):
+    """An output cannot be written (exists without --overwrite, folder missing, ...)."""
+
+
+class QueryError(XviewError):
+    """A search expression cannot be parsed or names unknown heads/classes."""
+
+
+class DependencyError(XviewError):
+    """An optional dependency is missing; the message gives the exact install line."""
+
+
+class Cancelled(XviewError):
+    """The user cancelled a long run; nothing was written."""
