@@ -14,7 +14,7 @@ import argparse
 import importlib
 import sys
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 from xview_engine import __version__
 from xview_engine.errors import XviewError

@@ -1,0 +1,122 @@
+"""Backbone registry: a name -> a module mapping an image batch (B, C, H, W) to features (B, F).
+
+One decorator registers a builder; tests parametrize over ``BACKBONES`` so every backbone gets a
+forward test. Torchvision architectures are built without weights (no downloads, ever); weights
+start from a local torchvision ``.pth`` state dict with ``load_backbone_weights``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from xview_engine.errors import ManifestError, ModelFileError
+
+# name -> builder(in_channels, **options) -> (module, feature_dim)
+BackboneBuilder = Callable[..., "tuple[nn.Module, int]"]
+BACKBONES: dict[str, BackboneBuilder] = {}
+
+
+def register_backbone(name: str) -> Callable[[BackboneBuilder], BackboneBuilder]:
+    def decorator(builder: BackboneBuilder) -> BackboneBuilder:
+        BACKBONES[name] = builder
+        return builder
+
+    return decorator
+
+
+def build_backbone(name: str, in_channels: int = 3, **options: Any) -> tuple[nn.Module, int]:
+    """Build a registered backbone; returns the module and its feature width."""
+    if name not in BACKBONES:
+        raise ManifestError(f"unknown backbone '{name}' (known: {', '.join(sorted(BACKBONES))})")
+    try:
+        return BACKBONES[name](in_channels, **options)
+    except TypeError as exc:
+        raise ManifestError(f"backbone '{name}' does not take these options {options}: {exc}") from None
+
+
+def _torchvision_resnet(arch: str, in_channels: int) -> tuple[nn.Module, int]:
+    import torchvision
+
+    net = getattr(torchvision.models, arch)(weights=None)
+    if in_channels != 3:
+        old = net.conv1
+        net.conv1 = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=False)
+    features = net.fc.in_features
+    net.fc = nn.Identity()
+    return net, features
+
+
+for _arch in ("resnet18", "resnet34", "resnet50", "resnet101"):
+    register_backbone(_arch)(lambda in_channels, _a=_arch: _torchvision_resnet(_a, in_channels))
+
+
+@register_backbone("mobilenet_v3_small")
+def _mobilenet_v3_small(in_channels: int) -> tuple[nn.Module, int]:
+    import torchvision
+
+    net = torchvision.models.mobilenet_v3_small(weights=None)
+    if in_channels != 3:
+        first = net.features[0][0]
+        net.features[0][0] = nn.Conv2d(in_channels, first.out_channels, 3, 2, 1, bias=False)
+    return nn.Sequential(net.features, net.avgpool, nn.Flatten(1)), 576
+
+
+@register_backbone("tiny_cnn")
+def _tiny_cnn(in_channels: int, width: int = 16, depth: int = 3) -> tuple[nn.Module, int]:
+    """A small strided CNN for tests, the synthetic default model and CPU-only training."""
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for level in range(depth):
+        out = width * 2**level
+        layers += [nn.Conv2d(channels, out, 3, stride=2, padding=1), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+        channels = out
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(1)]
+    return nn.Sequential(*layers), channels
+
+
+def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
+    """Load a torchvision-layout ``.pth`` state dict into a backbone, strictly, without unpickling.
+
+    Classifier weights (``fc.*``, ``classifier.*``) are dropped since the heads replace them; CSAIL
+    ``{'state_dict': ...}`` checkpoints and ``module.`` prefixes are accepted. Any other missing,
+    extra or mis-shaped tensor is an error: a silently random backbone is worse than none.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"backbone weights file {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # weights_only refuses arbitrary pickles: say so plainly
+        raise ModelFileError(f"{path} is not a plain tensor state dict that can be loaded safely ({exc})") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelFileError(f"{path} does not hold a state dict")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier."))}
+    own = backbone.state_dict()
+    problems = describe_state_mismatch(own, state)
+    if problems:
+        raise ModelFileError(f"backbone weights {path} do not fit the backbone: {problems}")
+    backbone.load_state_dict(state, strict=True)
+
+
+def describe_state_mismatch(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> str:
+    """One line naming missing, unexpected and mis-shaped tensors ('' when they match)."""
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    shapes = [
+        f"{k} {tuple(found[k].shape)} != {tuple(expected[k].shape)}"
+        for k in sorted(set(expected) & set(found))
+        if tuple(found[k].shape) != tuple(expected[k].shape)
+    ]
+    parts = []
+    for title, items in (("missing tensors", missing), ("unexpected tensors", extra), ("wrong shapes", shapes)):
+        if items:
+            shown = ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+            parts.append(f"{title}: {shown}")
+    return "; ".join(parts)
