@@ -1,0 +1,78 @@
+"""The xview dock: one panel that will hold the Map / Geolocate / Search tabs.
+
+For now the body is a title, an (empty, hidden) tab widget that later issues fill through
+``XviewDock.add_tab``, a placeholder line and the engine-dependency status with the exact pip line
+to run when torch, rasterio or safetensors is missing.
+"""
+
+from __future__ import annotations
+
+from qgis.gui import QgsDockWidget
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QFont
+from qgis.PyQt.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
+
+from xview_qgis.dependencies import DependencyReport, check_dependencies
+
+DOCK_OBJECT_NAME = "XviewDock"
+DOCK_TITLE = "xview"
+
+
+class XviewDock(QgsDockWidget):
+    """The xview panel, docked on the right of the QGIS main window."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(DOCK_TITLE, parent)
+        self.setObjectName(DOCK_OBJECT_NAME)
+        self.setAllowedAreas(Qt.DockWidgetArea.LeftDockWidgetArea | Qt.DockWidgetArea.RightDockWidgetArea)
+        body = QWidget(self)
+        body.setObjectName("XviewDockBody")
+        layout = QVBoxLayout(body)
+        layout.addWidget(_title_label(body))
+        self.tabs = QTabWidget(body)
+        self.tabs.setObjectName("XviewTabs")
+        self.tabs.setVisible(False)
+        layout.addWidget(self.tabs, 1)
+        self.placeholder = _wrapped_label(
+            "Map, Geolocate and Search tools will appear here.", "XviewPlaceholder", body
+        )
+        layout.addWidget(self.placeholder)
+        layout.addStretch(1)
+        self.status_label = _wrapped_label("", "XviewDependencyStatus", body)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.status_label)
+        self.setWidget(body)
+        self.dependency_report = self.refresh_dependencies()
+
+    def add_tab(self, widget: QWidget, title: str) -> int:
+        """Add a tool tab (Map, Geolocate, Search, ...); the tab widget shows once it has one."""
+        index = self.tabs.addTab(widget, title)
+        self.tabs.setVisible(True)
+        self.placeholder.setVisible(False)
+        return index
+
+    def refresh_dependencies(self) -> DependencyReport:
+        """Check the engine dependencies again (e.g. after a pip install) and update the status line."""
+        report = check_dependencies()
+        self.dependency_report = report
+        self.status_label.setText(report.summary())
+        self.status_label.setStyleSheet("" if report.ok else "color: #b3261e;")
+        return report
+
+
+def _title_label(parent: QWidget) -> QLabel:
+    label = QLabel(DOCK_TITLE, parent)
+    label.setObjectName("XviewTitle")
+    font = QFont(label.font())
+    font.setBold(True)
+    font.setPointSizeF(font.pointSizeF() * 1.5)
+    label.setFont(font)
+    return label
+
+
+def _wrapped_label(text: str, object_name: str, parent: QWidget) -> QLabel:
+    label = QLabel(text, parent)
+    label.setObjectName(object_name)
+    label.setWordWrap(True)
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    return label

@@ -1,0 +1,82 @@
+"""The plugin object QGIS holds: one "xview" action (toolbar + Raster menu) toggling the xview dock.
+
+Later issues extend it here: a Processing provider (``initProcessing`` registering it with
+``QgsApplication.processingRegistry()``, removed in ``unload``) and map tools; the tool tabs go
+into ``XviewDock.add_tab``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QIcon
+
+try:  # Qt6 (QGIS 4) moved QAction to QtGui
+    from qgis.PyQt.QtGui import QAction
+except ImportError:  # Qt5 (QGIS 3)
+    from qgis.PyQt.QtWidgets import QAction
+
+from xview_qgis.dock import XviewDock
+
+PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icons", "xview.svg")
+MENU_NAME = "&xview"
+ACTION_OBJECT_NAME = "XviewAction"
+TOOLBAR_NAME = "xview"
+TOOLBAR_OBJECT_NAME = "XviewToolbar"
+
+
+class XviewPlugin:
+    """Created by ``classFactory``; QGIS calls ``initGui`` after loading and ``unload`` on removal."""
+
+    def __init__(self, iface) -> None:
+        self.iface = iface
+        self.action: QAction | None = None
+        self.toolbar = None
+        self.dock: XviewDock | None = None
+
+    def initGui(self) -> None:  # QGIS plugin API name
+        main_window = self.iface.mainWindow()
+        self.dock = XviewDock(main_window)
+        self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self.dock.hide()
+        self.action = QAction(QIcon(ICON_PATH), "xview", main_window)
+        self.action.setObjectName(ACTION_OBJECT_NAME)
+        self.action.setToolTip("Show or hide the xview panel")
+        self.action.setCheckable(True)
+        self.action.toggled.connect(self._show_dock)
+        self.dock.openedStateChanged.connect(self.action.setChecked)
+        self.toolbar = self.iface.addToolBar(TOOLBAR_NAME)
+        self.toolbar.setObjectName(TOOLBAR_OBJECT_NAME)
+        self.toolbar.addAction(self.action)
+        self.iface.addPluginToRasterMenu(MENU_NAME, self.action)
+
+    def unload(self) -> None:
+        """Remove the menu entry, toolbar, dock and action and delete them: nothing is left behind."""
+        if self.action is not None:
+            self.iface.removePluginRasterMenu(MENU_NAME, self.action)
+        if self.toolbar is not None:
+            self.iface.mainWindow().removeToolBar(self.toolbar)
+            _delete(self.toolbar)
+        if self.dock is not None:
+            self.iface.removeDockWidget(self.dock)
+            _delete(self.dock)
+        if self.action is not None:
+            _delete(self.action)
+        self.action = self.toolbar = self.dock = None
+
+    def _show_dock(self, visible: bool) -> None:
+        if self.dock is None:
+            return
+        if visible:
+            self.dock.show()
+            self.dock.raise_()
+        else:
+            self.dock.hide()
+
+
+def _delete(obj) -> None:
+    """Detach a widget or action from the main window now and let Qt delete it."""
+    obj.setParent(None)
+    obj.deleteLater()
