@@ -36,13 +36,17 @@ class DependencyReport:
         return f'"{self.python}" -m pip install --user ' + " ".join(self.missing)
 
     def summary(self) -> str:
-        """One or two lines for the dock's status area."""
+        """What is found or missing, in words; the pip line itself is ``pip_line``."""
         if self.ok:
             return "Engine dependencies found: " + ", ".join(self.present) + "."
         return (
             "Missing engine dependencies: " + ", ".join(self.missing) + ". "
-            "Install them into QGIS' Python, then restart QGIS:\n" + self.pip_line
+            "Install them into QGIS' Python with this command, then restart QGIS:"
         )
+
+    def message(self) -> str:
+        """One line for a message bar or a log: the summary followed by the pip line."""
+        return f"{self.summary()} {self.pip_line}".strip()
 
 
 def check_dependencies(modules: Sequence[str] = ENGINE_DEPENDENCIES) -> DependencyReport:

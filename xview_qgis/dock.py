@@ -1,17 +1,18 @@
 """The xview dock: one panel that will hold the Map / Geolocate / Search tabs.
 
 For now the body is a title, an (empty, hidden) tab widget that later issues fill through
-``XviewDock.add_tab``, a placeholder line and the engine-dependency status with the exact pip line
-to run when torch, rasterio or safetensors is missing.
+``XviewDock.add_tab``, a placeholder line and the engine-dependency status, with the exact pip line
+(in a read-only field, easy to copy) when torch, rasterio or safetensors is missing.
 """
 
 from __future__ import annotations
 
 from qgis.gui import QgsDockWidget
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtGui import QFont
-from qgis.PyQt.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
+from qgis.PyQt.QtGui import QFont, QFontDatabase
+from qgis.PyQt.QtWidgets import QLabel, QLineEdit, QTabWidget, QVBoxLayout, QWidget
 
+from xview_engine import __version__ as ENGINE_VERSION
 from xview_qgis.dependencies import DependencyReport, check_dependencies
 
 DOCK_OBJECT_NAME = "XviewDock"
@@ -29,6 +30,13 @@ class XviewDock(QgsDockWidget):
         body.setObjectName("XviewDockBody")
         layout = QVBoxLayout(body)
         layout.addWidget(_title_label(body))
+        layout.addWidget(
+            _wrapped_label(
+                f"What people would see on the ground, from overhead imagery. Engine {ENGINE_VERSION}.",
+                "XviewSubtitle",
+                body,
+            )
+        )
         self.tabs = QTabWidget(body)
         self.tabs.setObjectName("XviewTabs")
         self.tabs.setVisible(False)
@@ -41,6 +49,12 @@ class XviewDock(QgsDockWidget):
         self.status_label = _wrapped_label("", "XviewDependencyStatus", body)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.status_label)
+        self.pip_line_edit = QLineEdit(body)
+        self.pip_line_edit.setObjectName("XviewPipLine")
+        self.pip_line_edit.setReadOnly(True)
+        self.pip_line_edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.pip_line_edit.setToolTip("Copy this command and run it in a terminal")
+        layout.addWidget(self.pip_line_edit)
         self.setWidget(body)
         self.dependency_report = self.refresh_dependencies()
 
@@ -57,6 +71,9 @@ class XviewDock(QgsDockWidget):
         self.dependency_report = report
         self.status_label.setText(report.summary())
         self.status_label.setStyleSheet("" if report.ok else "color: #b3261e;")
+        self.pip_line_edit.setText(report.pip_line)
+        self.pip_line_edit.setCursorPosition(0)
+        self.pip_line_edit.setVisible(not report.ok)
         return report
 
 

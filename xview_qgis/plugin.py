@@ -53,7 +53,10 @@ class XviewPlugin:
         self.iface.addPluginToRasterMenu(MENU_NAME, self.action)
 
     def unload(self) -> None:
-        """Remove the menu entry, toolbar, dock and action and delete them: nothing is left behind."""
+        """Remove the menu entry, toolbar, dock and action and delete them: nothing is left behind.
+
+        The deletions complete when control returns to the event loop (QGIS' plugin manager does).
+        """
         if self.action is not None:
             self.iface.removePluginRasterMenu(MENU_NAME, self.action)
         if self.toolbar is not None:
@@ -77,6 +80,8 @@ class XviewPlugin:
 
 
 def _delete(obj) -> None:
-    """Detach a widget or action from the main window now and let Qt delete it."""
-    obj.setParent(None)
+    """Let Qt delete a widget or action (and unparent it) at the next turn of the event loop.
+
+    ``deleteLater`` keeps Qt the owner, so Python never deletes a C++ object twice.
+    """
     obj.deleteLater()
