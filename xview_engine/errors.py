@@ -49,3 +49,7 @@ class DependencyError(XviewError):
 
 class Cancelled(XviewError):
     """The user cancelled a long run; nothing was written."""
+
+
+class SynthError(XviewError):
+    """A synthetic-world request is impossible (bad size, field of view, CRS, ...)."""

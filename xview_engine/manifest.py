@@ -207,3 +207,23 @@ class Manifest:
 
 def _positive_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def default_heads() -> tuple[HeadSpec, ...]:
+    """The seed's three heads: Dirichlet over Places365 scenes and ImageNet classes, Poisson COCO counts."""
+    from xview_engine.labels import coco91, imagenet1k, places365
+
+    return tuple(
+        HeadSpec(name=space.name, distribution=dist, labels=space.names, label_space=space.name)
+        for space, dist in ((places365(), "dirichlet"), (imagenet1k(), "dirichlet"), (coco91(), "poisson"))
+    )
+
+
+def default_manifest(backbone: str = "resnet50", tile_px: int = 224, gsd_m: float = 0.5, **options: Any) -> Manifest:
+    """The design card's distillation model: ResNet-50, 224 px tiles scaled to [-1, 1], three heads."""
+    return Manifest(
+        kind="distill",
+        backbone=BackboneSpec(backbone, options),
+        input=InputSpec(tile_px=tile_px, gsd_m=gsd_m),
+        heads=default_heads(),
+    )

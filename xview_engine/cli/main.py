@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -21,6 +22,8 @@ from xview_engine.errors import XviewError
 
 # Modules of xview_engine.cli that register a command, in the order `xview --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "info",
+    "export_onnx",
 )
 
 
@@ -57,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except XviewError as exc:
         print(f"xview: error: {one_line(exc)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and friends: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("xview: interrupted; no output was written", file=sys.stderr)
         return 130
