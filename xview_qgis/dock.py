@@ -53,7 +53,6 @@ class XviewDock(QgsDockWidget):
         self.pip_line_edit.setObjectName("XviewPipLine")
         self.pip_line_edit.setReadOnly(True)
         self.pip_line_edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.pip_line_edit.setToolTip("Copy this command and run it in a terminal")
         layout.addWidget(self.pip_line_edit)
         self.setWidget(body)
         self.dependency_report = self.refresh_dependencies()
@@ -72,6 +71,7 @@ class XviewDock(QgsDockWidget):
         self.status_label.setText(report.summary())
         self.status_label.setStyleSheet("" if report.ok else "color: #b3261e;")
         self.pip_line_edit.setText(report.pip_line)
+        self.pip_line_edit.setToolTip(f"Copy this command and run it in a terminal:\n{report.pip_line}")
         self.pip_line_edit.setCursorPosition(0)
         self.pip_line_edit.setVisible(not report.ok)
         return report
