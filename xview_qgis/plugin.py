@@ -55,18 +55,19 @@ class XviewPlugin:
     def unload(self) -> None:
         """Remove the menu entry, toolbar, dock and action and delete them: nothing is left behind.
 
-        The deletions complete when control returns to the event loop (QGIS' plugin manager does).
+        ``deleteLater`` leaves Qt the owner (Python never deletes a C++ object twice); the deletions,
+        which also detach the objects from the main window, complete at the next turn of the event loop.
         """
         if self.action is not None:
             self.iface.removePluginRasterMenu(MENU_NAME, self.action)
         if self.toolbar is not None:
             self.iface.mainWindow().removeToolBar(self.toolbar)
-            _delete(self.toolbar)
+            self.toolbar.deleteLater()
         if self.dock is not None:
             self.iface.removeDockWidget(self.dock)
-            _delete(self.dock)
+            self.dock.deleteLater()
         if self.action is not None:
-            _delete(self.action)
+            self.action.deleteLater()
         self.action = self.toolbar = self.dock = None
 
     def _show_dock(self, visible: bool) -> None:
@@ -78,10 +79,3 @@ class XviewPlugin:
         else:
             self.dock.hide()
 
-
-def _delete(obj) -> None:
-    """Let Qt delete a widget or action (and unparent it) at the next turn of the event loop.
-
-    ``deleteLater`` keeps Qt the owner, so Python never deletes a C++ object twice.
-    """
-    obj.deleteLater()
