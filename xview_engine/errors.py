@@ -53,3 +53,11 @@ class Cancelled(XviewError):
 
 class SynthError(XviewError):
     """A synthetic-world request is impossible (bad size, field of view, CRS, ...)."""
+
+
+class TeacherError(XviewError):
+    """A ground-level teacher cannot be built or run (bad spec, missing or unfit weight file, bad photo)."""
+
+
+class TrainingError(XviewError):
+    """A training request is impossible (no pairs, labels that do not match the model, bad resume, ...)."""
