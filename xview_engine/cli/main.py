@@ -24,6 +24,7 @@ from xview_engine.errors import XviewError
 COMMAND_MODULES: tuple[str, ...] = (
     "info",
     "export_onnx",
+    "synth",
 )
 
 

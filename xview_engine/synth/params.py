@@ -1,0 +1,71 @@
+"""Parameters of a synthetic world: one frozen, validated value object.
+
+The CLI, the demo and the tests build the same ``SynthParams``; validation lives here so every
+caller gets the same one-line messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xview_engine.errors import SynthError
+
+# The default world sits on a real coast (Adriatic, near Split) in its real UTM zone.
+DEFAULT_CRS = "EPSG:32633"
+DEFAULT_ANCHOR_LONLAT = (16.40, 43.50)
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    """Everything that decides a world's bytes: same params, same files."""
+
+    seed: int = 0
+    size_m: float = 3000.0
+    gsd: float = 0.5
+    photos: int = 2000
+    fov: float = 360.0
+    crs: str = DEFAULT_CRS
+    photo_width: int = 0  # 0: 512 for panoramas, 256 for perspective photos
+    split_blocks: int = 5  # the world is cut into split_blocks x split_blocks spatial blocks
+
+    def __post_init__(self) -> None:
+        if not self.size_m > 0:
+            raise SynthError(f"--size-m must be positive, got {self.size_m:g}")
+        if not self.gsd > 0:
+            raise SynthError(f"--gsd must be positive, got {self.gsd:g}")
+        if self.size_m / self.gsd < 64:
+            raise SynthError(
+                f"--size-m {self.size_m:g} at --gsd {self.gsd:g} gives {self.size_m / self.gsd:.0f} pixels; "
+                "the world needs at least 64 pixels a side: raise --size-m or lower --gsd"
+            )
+        if self.size_m / self.gsd > 40000:
+            raise SynthError(
+                f"--size-m {self.size_m:g} at --gsd {self.gsd:g} gives {self.size_m / self.gsd:.0f} pixels a side; "
+                "keep it under 40000 (raise --gsd)"
+            )
+        if self.photos < 0:
+            raise SynthError(f"--photos must be 0 or more, got {self.photos}")
+        if not 0 < self.fov <= 360:
+            raise SynthError(f"--fov must be in (0, 360] degrees (e.g. 360, 90, 70), got {self.fov:g}")
+        if self.photo_width < 0 or 0 < self.photo_width < 32:
+            raise SynthError(f"photo width must be at least 32 pixels, got {self.photo_width}")
+        if self.split_blocks < 2:
+            raise SynthError(f"split_blocks must be at least 2, got {self.split_blocks}")
+
+    @property
+    def size_px(self) -> int:
+        """Raster side in pixels."""
+        return round(self.size_m / self.gsd)
+
+    @property
+    def panorama(self) -> bool:
+        return self.fov >= 360
+
+    @property
+    def photo_shape(self) -> tuple[int, int]:
+        """(height, width) of every photo: 4:1 panoramas, 4:3 perspective photos."""
+        if self.panorama:
+            width = self.photo_width or 512
+            return width // 4, width
+        width = self.photo_width or 256
+        return (width * 3) // 4, width
