@@ -1,0 +1,150 @@
+"""Ground-level teachers: networks that turn a photo into the label distributions the overhead model learns.
+
+Public API (used by ``xview teach``, training, and localization, which labels a query photo the
+same way training photos were labelled)::
+
+    teachers = load_teachers("places365:resnet18=/w/resnet18_places365.pth.tar,"
+                             "imagenet:resnet50=/w/resnet50.pth,coco:fasterrcnn=/w/frcnn.pth",
+                             device="cpu", coco_threshold=0.5)
+    teachers.heads          # ('places365', 'imagenet', 'coco')
+    teachers.labels         # {head: tuple of label names}
+    teachers.kinds          # {head: 'categorical' | 'counts'}
+    out = teachers.label_photos(paths, progress=None, cancel=None, cache_dir=None)
+    out["places365"]        # float32 (N, 365), rows sum to 1; out["coco"] (N, 91) counts
+
+Spec: comma-separated ``family[:arch]=path``. Families: ``places365`` (CSAIL ``.pth.tar``, arch
+resnet18 | resnet50), ``imagenet`` (torchvision ``.pth``, any torchvision classifier name,
+default resnet50), ``coco`` (torchvision Faster R-CNN ``.pth``; ``fasterrcnn`` = resnet50-fpn),
+``synthetic`` (an ``xview train teacher`` safetensors file; fills every head it has, e.g.
+``scene``, ``object``, ``count``). Nothing is ever downloaded: a missing file is an error naming
+it and where to get it. Results are cached per (teacher weights, photo file) in ``cache_dir``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xview_engine.errors import TeacherError
+from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
+from xview_engine.teachers.base import Teacher, TeacherInfo, read_photo
+from xview_engine.teachers.cache import TeacherCache
+
+FAMILIES = ("places365", "imagenet", "coco", "synthetic")
+__all__ = ["FAMILIES", "Teacher", "TeacherInfo", "TeacherSet", "load_teachers", "parse_spec"]
+
+
+def parse_spec(spec: str) -> list[tuple[str, str | None, str]]:
+    """'family[:arch]=path,...' -> [(family, arch or None, path)]; errors list the families."""
+    entries = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        key, sep, path = part.partition("=")
+        family, _, arch = key.strip().partition(":")
+        if not sep or not path.strip():
+            raise TeacherError(f"teacher '{part}' has no weight file: write it as family[:arch]=path "
+                               f"(families: {', '.join(FAMILIES)})")
+        if family not in FAMILIES:
+            raise TeacherError(f"unknown teacher family '{family}' (known: {', '.join(FAMILIES)})")
+        entries.append((family, arch.strip() or None, path.strip()))
+    if not entries:
+        raise TeacherError(f"no teacher given: use e.g. --teachers synthetic=PATH (families: {', '.join(FAMILIES)})")
+    return entries
+
+
+def _load_one(family: str, arch: str | None, path: str, device: torch.device, coco_threshold: float) -> list[Teacher]:
+    if family == "places365":
+        from xview_engine.teachers.places365 import load_places365
+
+        return [load_places365(path, arch or "resnet18", device)]
+    if family == "imagenet":
+        from xview_engine.teachers.imagenet import load_imagenet
+
+        return [load_imagenet(path, arch or "resnet50", device)]
+    if family == "coco":
+        from xview_engine.teachers.coco_counts import load_coco_counts
+
+        return [load_coco_counts(path, arch or "fasterrcnn", coco_threshold, device)]
+    from xview_engine.teachers.synthetic import load_synthetic
+
+    return list(load_synthetic(path, device))
+
+
+def load_teachers(spec: str, device: torch.device | str = "cpu", coco_threshold: float = 0.5) -> TeacherSet:
+    """Build every teacher of a spec (see the module docstring); head names must not repeat."""
+    device = torch.device(device)
+    teachers: list[Teacher] = []
+    for family, arch, path in parse_spec(spec):
+        teachers += _load_one(family, arch, path, device, coco_threshold)
+    return TeacherSet(teachers)
+
+
+class TeacherSet:
+    """Several teachers, one head each; labels photos in batches, reading each photo once."""
+
+    def __init__(self, teachers: Sequence[Teacher]):
+        names = [t.info.head for t in teachers]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise TeacherError(f"two teachers fill the same head {', '.join(repeated)}; give each head one teacher")
+        self.teachers = list(teachers)
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        return tuple(t.info.head for t in self.teachers)
+
+    @property
+    def labels(self) -> dict[str, tuple[str, ...]]:
+        return {t.info.head: t.info.labels for t in self.teachers}
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        return {t.info.head: t.info.kind for t in self.teachers}
+
+    @property
+    def label_spaces(self) -> dict[str, str]:
+        return {t.info.head: t.info.label_space for t in self.teachers}
+
+    def label_photos(self, paths: Sequence[str | Path], progress: ProgressCallback | None = None,
+                     cancel: CancelCheck | None = None, cache_dir: str | Path | None = None,
+                     batch_size: int = 16) -> dict[str, np.ndarray]:
+        """{head: float32 (N, K)} for the photos in order; cached rows are not recomputed."""
+        paths = [Path(p) for p in paths]
+        caches = [TeacherCache(cache_dir, t.info) for t in self.teachers]
+        out = {t.info.head: np.zeros((len(paths), len(t.info.labels)), np.float32) for t in self.teachers}
+        try:
+            for start in range(0, len(paths), batch_size):
+                check_cancel(cancel)
+                self._label_batch(paths[start:start + batch_size], start, caches, out)
+                if progress is not None:
+                    progress(min(start + batch_size, len(paths)), len(paths))
+        finally:
+            for cache in caches:
+                cache.save()
+        return out
+
+    def _label_batch(self, batch: list[Path], start: int, caches: list[TeacherCache],
+                     out: dict[str, np.ndarray]) -> None:
+        images: dict[int, np.ndarray] = {}
+        for teacher, cache in zip(self.teachers, caches):
+            rows = out[teacher.info.head]
+            todo = []
+            for i, path in enumerate(batch):
+                hit = cache.get(path)
+                if hit is None:
+                    todo.append(i)
+                else:
+                    rows[start + i] = hit
+            if not todo:
+                continue
+            for i in todo:
+                if i not in images:
+                    images[i] = read_photo(batch[i])
+            values = teacher.predict([images[i] for i in todo])
+            for i, value in zip(todo, values):
+                rows[start + i] = value
+                cache.put(batch[i], value)

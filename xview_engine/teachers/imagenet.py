@@ -1,0 +1,42 @@
+"""ImageNet-1k class teacher from a torchvision ``.pth`` state dict (any torchvision classifier).
+
+The architecture is built by name with no weights, then the file is loaded strictly with
+``weights_only=True``. Photos are resized to 224 x 224 and normalised with ImageNet statistics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from xview_engine.errors import TeacherError
+from xview_engine.labels import imagenet1k
+from xview_engine.teachers.base import TeacherInfo, file_identity, load_state_dict, load_strict, require_file
+from xview_engine.teachers.classifier import ClassifierTeacher
+
+WHERE = ("torchvision's weight URLs (e.g. https://download.pytorch.org/models/resnet50-11ad3fa6.pth; "
+         "torchvision.models.ResNet50_Weights.IMAGENET1K_V2.url)")
+
+
+def build_imagenet(arch: str = "resnet50") -> torch.nn.Module:
+    """A torchvision classifier by name, without weights; unknown names list the known ones."""
+    import torchvision
+
+    known = torchvision.models.list_models(module=torchvision.models)
+    if arch not in known:
+        raise TeacherError(f"unknown ImageNet architecture '{arch}' (torchvision classifiers: "
+                           f"{', '.join(sorted(known)[:12])}, ...)")
+    return torchvision.models.get_model(arch, weights=None, num_classes=1000)
+
+
+def load_imagenet(path: str | Path, arch: str = "resnet50", device: torch.device | str = "cpu",
+                  head: str = "imagenet") -> ClassifierTeacher:
+    """An ImageNet teacher filling head ``head`` with the 1000-class distribution."""
+    what = f"ImageNet {arch}"
+    path = require_file(path, what, WHERE)
+    net = build_imagenet(arch)
+    load_strict(net, load_state_dict(path, what), path, what)
+    space = imagenet1k()
+    info = TeacherInfo(head, "categorical", space.names, space.name, f"imagenet-{arch}-{file_identity(path)}")
+    return ClassifierTeacher(net, info, device=device)
