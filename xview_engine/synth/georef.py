@@ -27,8 +27,9 @@ class Georef:
 
     def xy(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """CRS coordinates of fractional raster positions (row, col)."""
-        x, y = self.transform * (np.asarray(cols, float), np.asarray(rows, float))
-        return np.asarray(x), np.asarray(y)
+        t = self.transform
+        rows, cols = np.asarray(rows, float), np.asarray(cols, float)
+        return t.a * cols + t.b * rows + t.c, t.d * cols + t.e * rows + t.f
 
     def lonlat(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """WGS84 longitude and latitude of raster positions."""
