@@ -61,3 +61,11 @@ class TeacherError(XviewError):
 
 class TrainingError(XviewError):
     """A training request is impossible (no pairs, labels that do not match the model, bad resume, ...)."""
+
+
+class LabelFileError(XviewError):
+    """A label file (per-photo distributions per head) is missing, malformed or does not fit its use."""
+
+
+class PairsError(XviewError):
+    """A pairs CSV (photo, position, split) is missing, lacks a column or holds a non-number."""

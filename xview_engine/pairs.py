@@ -1,0 +1,75 @@
+"""Pairs CSV: which ground photo was taken where (the table ``xview synth`` writes and users supply).
+
+Columns: ``path`` (photo file, relative to the CSV's folder or absolute), ``lat``, ``lon`` (WGS84
+degrees); optional ``heading``, ``fov``, ``split`` (train / val / test), ``x``, ``y`` (CRS metres)
+and ``tile`` (an overhead tile image file, for training without a raster). Missing optional
+numbers are NaN; a missing split is empty.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xview_engine.errors import PairsError
+
+REQUIRED = ("path", "lat", "lon")
+NUMBERS = ("lat", "lon", "heading", "fov", "x", "y")
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """The CSV as columns; ``photos`` and ``tiles`` are absolute paths."""
+
+    csv_path: Path
+    photos: tuple[Path, ...]
+    columns: dict[str, np.ndarray]
+    tiles: tuple[Path, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def split_mask(self, split: str) -> np.ndarray:
+        return self.columns["split"] == split
+
+
+def read_pairs(path: str | Path) -> Pairs:
+    """Read and check a pairs CSV; errors name the file, the row and the column."""
+    path = Path(path)
+    if not path.is_file():
+        raise PairsError(f"pairs CSV {path} does not exist (xview synth writes one; columns path, lat, lon, ...)")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+        if missing:
+            raise PairsError(f"pairs CSV {path} lacks the column(s) {', '.join(missing)} "
+                             f"(it has: {', '.join(reader.fieldnames or [])})")
+        rows = list(reader)
+    if not rows:
+        raise PairsError(f"pairs CSV {path} has no rows")
+    columns = {c: np.array([_number(r.get(c), path, i, c) for i, r in enumerate(rows)]) for c in NUMBERS}
+    columns["split"] = np.array([(r.get("split") or "").strip() for r in rows])
+    folder = path.parent
+    photos = tuple(_resolve(folder, r["path"]) for r in rows)
+    tiles = tuple(_resolve(folder, r["tile"]) for r in rows) if "tile" in rows[0] else None
+    return Pairs(path, photos, columns, tiles)
+
+
+def _number(text: str | None, path: Path, row: int, column: str) -> float:
+    if text is None or not text.strip():
+        if column in REQUIRED:
+            raise PairsError(f"pairs CSV {path} row {row + 2}: column '{column}' is empty")
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise PairsError(f"pairs CSV {path} row {row + 2}: column '{column}' is '{text}', not a number") from None
+
+
+def _resolve(folder: Path, text: str) -> Path:
+    p = Path(text.strip())
+    return p if p.is_absolute() else folder / p
