@@ -69,3 +69,7 @@ class LabelFileError(XviewError):
 
 class PairsError(XviewError):
     """A pairs CSV (photo, position, split) is missing, lacks a column or holds a non-number."""
+
+
+class IndexFileError(XviewError):
+    """A localization index is missing, damaged, stale (its raster changed) or built with another model."""
