@@ -1,0 +1,260 @@
+"""Layer styling for xview products: colour ramps and legends that say what each pixel is.
+
+None of the anchor plugins styles its probability rasters, so users open a grey band and give up.
+Here every product gets a renderer that reads on its own: probabilities and counts a perceptual
+ramp (viridis / magma) over the band's real value range with the class in the layer name and the
+legend, class-index rasters a paletted renderer with one stable colour per class and the class
+names as labels, heatmaps a transparent-to-hot ramp that lets the basemap show through.
+
+The functions take a ``QgsRasterLayer`` and plain metadata and hold no dock state, so the dock, the
+Processing algorithms and the demo (which writes a .qgz and renders a PNG) all style the same way.
+Band metadata comes from the engine's GeoTIFFs: band descriptions ``head:product:class`` and, for
+class-index rasters, GDAL category names (in the ``.aux.xml`` sidecar).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+from qgis.core import (
+    QgsColorRampShader,
+    QgsGradientColorRamp,
+    QgsGradientStop,
+    QgsLayerTreeGroup,
+    QgsPalettedRasterRenderer,
+    QgsProject,
+    QgsRasterBandStats,
+    QgsRasterLayer,
+    QgsRasterShader,
+    QgsSingleBandPseudoColorRenderer,
+)
+from qgis.PyQt.QtGui import QColor
+
+from xview_qgis.bandmeta import BandMeta, band_descriptions, category_names, parse_band_description, present_values
+
+ValueRange = tuple[float, float]
+
+# Perceptual ramps as a few anchor colours (matplotlib's viridis / magma at 0, .25, .5, .75, 1).
+VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
+MAGMA = ("#000004", "#51127c", "#b73779", "#fc8961", "#fcfdbf")
+CIVIDIS = ("#00204d", "#414d6b", "#7c7b78", "#bcaf6f", "#ffea46")
+# Heatmap: transparent where unlikely, then red, orange, yellow, white at the best candidates.
+HOT = ("#00000000", "#b4000080", "#ff3c00c0", "#ffc800e6", "#ffffffff")
+# A qualitative palette (Tableau 20 order) for the first classes; further classes get golden-ratio hues.
+QUALITATIVE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+    "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
+    "#dbdb8d", "#9edae5",
+)
+RAMP_STOPS = 5
+PER_CLASS_PRODUCTS = ("prob", "count")
+PRODUCT_TITLES = {
+    "prob": "P({cls})",
+    "count": "expected {cls} count",
+    "top": "most likely class",
+    "concentration": "confidence (alpha_0)",
+    "entropy": "entropy (nats)",
+    "heatmap": "photo location likelihood",
+}
+
+
+def gradient_ramp(colours: Sequence[str]) -> QgsGradientColorRamp:
+    """A gradient through ``colours`` (hex, ``#rrggbb`` or ``#rrggbbaa``) at equal spacing."""
+    qcolours = [_qcolor(c) for c in colours]
+    step = 1.0 / (len(qcolours) - 1)
+    stops = [QgsGradientStop(i * step, c) for i, c in enumerate(qcolours[1:-1], 1)]
+    return QgsGradientColorRamp(qcolours[0], qcolours[-1], False, stops)
+
+
+def class_colour(index: int) -> QColor:
+    """The colour of class ``index``: the same in every run, map and legend, distinct from its neighbours."""
+    if index < len(QUALITATIVE):
+        return QColor(QUALITATIVE[index])
+    hue = (index * 0.618033988749895) % 1.0
+    red, green, blue = colorsys.hsv_to_rgb(hue, 0.65, 0.9)
+    return QColor(int(red * 255), int(green * 255), int(blue * 255))
+
+
+def style_probability(layer: QgsRasterLayer, band: int = 1, class_name: Optional[str] = None,
+                      value_range: Optional[ValueRange] = None, head: Optional[str] = None) -> None:
+    """Viridis from 0 to the band's largest probability; layer name and legend say which class."""
+    lo, hi = value_range or (0.0, _band_max(layer, band, default=1.0))
+    title = PRODUCT_TITLES["prob"].format(cls=class_name or f"band {band}")
+    _pseudocolor(layer, band, VIRIDIS, (lo, hi if hi > lo else lo + 1.0), title, ".3f")
+    _name(layer, title, head)
+
+
+def style_count(layer: QgsRasterLayer, band: int = 1, class_name: Optional[str] = None,
+                value_range: Optional[ValueRange] = None, head: Optional[str] = None) -> None:
+    """Magma from 0 to the band's largest expected count (objects per photo)."""
+    lo, hi = value_range or (0.0, _band_max(layer, band, default=1.0))
+    title = PRODUCT_TITLES["count"].format(cls=class_name or f"band {band}")
+    _pseudocolor(layer, band, MAGMA, (lo, hi if hi > lo else lo + 1.0), title, ".2f")
+    _name(layer, title, head)
+
+
+def style_scalar(layer: QgsRasterLayer, band: int = 1, title: str = "value",
+                 value_range: Optional[ValueRange] = None, head: Optional[str] = None) -> None:
+    """Cividis over the band's min..max, for single-band products such as concentration and entropy."""
+    lo, hi = value_range or _band_min_max(layer, band)
+    _pseudocolor(layer, band, CIVIDIS, (lo, hi if hi > lo else lo + 1.0), title, ".3g")
+    _name(layer, title, head)
+
+
+def style_heatmap(layer: QgsRasterLayer, band: int = 1, value_range: Optional[ValueRange] = None) -> None:
+    """Transparent-to-hot: low scores vanish, so the heatmap sits on the basemap and hot spots stand out."""
+    lo, hi = value_range or _band_min_max(layer, band)
+    _pseudocolor(layer, band, HOT, (lo, hi if hi > lo else lo + 1.0), PRODUCT_TITLES["heatmap"], ".3g",
+                 ("unlikely", "most likely"))
+
+
+def style_top_class(layer: QgsRasterLayer, class_names: Sequence[str] = (), band: int = 1,
+                    present: Optional[Sequence[int]] = None, head: Optional[str] = None) -> None:
+    """Paletted renderer, one stable colour per class index, labelled with the class names.
+
+    Only the classes that occur (``present``, else read from the raster) are listed, so a 365-class
+    head gives a legend of the few classes on the map rather than a wall of 365 entries.
+    """
+    names = tuple(class_names) or category_names(layer, band)
+    indexes = sorted(present) if present is not None else present_values(layer.source(), band)
+    classes = [
+        QgsPalettedRasterRenderer.Class(int(i), class_colour(int(i)), names[int(i)] if int(i) < len(names) else str(i))
+        for i in indexes
+    ]
+    renderer = QgsPalettedRasterRenderer(layer.dataProvider(), band, classes)
+    layer.setRenderer(renderer)
+    _name(layer, PRODUCT_TITLES["top"], head)
+    layer.triggerRepaint()
+
+
+def style_layer(layer: QgsRasterLayer, band: int = 1, meta: Optional[BandMeta] = None,
+                value_range: Optional[ValueRange] = None) -> None:
+    """Style ``band`` by what its description (``head:product:class``) says it is."""
+    meta = meta or parse_band_description(_description(layer, band))
+    if meta is None:
+        style_scalar(layer, band, layer.name() or f"band {band}", value_range)
+    elif meta.product == "prob":
+        style_probability(layer, band, meta.class_name, value_range, meta.head)
+    elif meta.product == "count":
+        style_count(layer, band, meta.class_name, value_range, meta.head)
+    elif meta.product == "top":
+        style_top_class(layer, category_names(layer, band), band, head=meta.head)
+    elif meta.product in ("heatmap", "likelihood", "score"):
+        style_heatmap(layer, band, value_range)
+    else:
+        title = PRODUCT_TITLES.get(meta.product, meta.product)
+        style_scalar(layer, band, title, value_range, meta.head)
+
+
+def add_products_to_project(products_json_path: str | Path, group_name: str,
+                            project: Optional[QgsProject] = None, max_class_layers: int = 10) -> list[QgsRasterLayer]:
+    """Add every GeoTIFF a run wrote (listed in its ``products.json``), styled, into a new layer group.
+
+    Per-class rasters (one band per class) become one layer per class band, first ``max_class_layers``
+    only, the first visible and the others ticked off, so the map opens readable. The group is put at
+    the top of the layer tree. Returns the layers (the project owns them).
+    """
+    project = project or QgsProject.instance()
+    files = product_files(products_json_path)
+    group = project.layerTreeRoot().insertGroup(0, group_name)
+    layers: list[QgsRasterLayer] = []
+    for path in files:
+        layers.extend(_add_file(path, group, project, max_class_layers))
+    return layers
+
+
+def product_files(products_json_path: str | Path) -> list[Path]:
+    """The GeoTIFFs listed in a ``products.json`` (any ``path``/``file`` entry ending in .tif), in order."""
+    path = Path(products_json_path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    found: list[Path] = []
+    _collect_tifs(data, path.parent, found)
+    return list(dict.fromkeys(found))
+
+
+def _collect_tifs(node: Any, base: Path, found: list[Path]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("source", "input", "raster", "model") and isinstance(value, str):
+                continue  # the mapped raster itself, not an output
+            _collect_tifs(value, base, found)
+    elif isinstance(node, list):
+        for item in node:
+            _collect_tifs(item, base, found)
+    elif isinstance(node, str) and node.lower().endswith((".tif", ".tiff")):
+        candidate = Path(node) if Path(node).is_absolute() else base / node
+        if candidate.is_file():
+            found.append(candidate)
+
+
+def _add_file(path: Path, group: QgsLayerTreeGroup, project: QgsProject, max_class_layers: int) -> list[QgsRasterLayer]:
+    descriptions = band_descriptions(str(path))
+    metas = [parse_band_description(text) for text in descriptions] or [None]
+    per_class = all(m is not None and m.product in PER_CLASS_PRODUCTS for m in metas)
+    bands = range(1, min(len(metas), max_class_layers) + 1) if per_class else (1,)
+    layers = []
+    for band in bands:
+        layer = QgsRasterLayer(str(path), path.stem, "gdal")
+        if not layer.isValid():
+            continue
+        style_layer(layer, band, metas[band - 1])
+        project.addMapLayer(layer, False)
+        node = group.addLayer(layer)
+        node.setItemVisibilityChecked(band == bands[0])
+        node.setExpanded(band == bands[0])
+        layers.append(layer)
+    return layers
+
+
+def _pseudocolor(layer: QgsRasterLayer, band: int, colours: Sequence[str], value_range: ValueRange, title: str,
+                 fmt: str, end_labels: Optional[tuple[str, str]] = None) -> None:
+    lo, hi = value_range
+    ramp = gradient_ramp(colours)
+    shader_fn = QgsColorRampShader(lo, hi, ramp, QgsColorRampShader.Interpolated, QgsColorRampShader.Continuous)
+    shader_fn.classifyColorRamp(RAMP_STOPS, band)
+    items = shader_fn.colorRampItemList()
+    for item in items:
+        item.label = f"{item.value:{fmt}}"
+    if end_labels and items:
+        items[0].label = f"{items[0].label} ({end_labels[0]})"
+        items[-1].label = f"{items[-1].label} ({end_labels[1]})"
+    shader_fn.setColorRampItemList(items)
+    shader = QgsRasterShader(lo, hi)
+    shader.setRasterShaderFunction(shader_fn)
+    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), band, shader)
+    renderer.setClassificationMin(lo)
+    renderer.setClassificationMax(hi)
+    layer.setRenderer(renderer)
+    layer.setCustomProperty("xview/legend_title", title)
+    layer.triggerRepaint()
+
+
+def _name(layer: QgsRasterLayer, title: str, head: Optional[str]) -> None:
+    layer.setName(f"{title} · {head}" if head else title)
+
+
+def _description(layer: QgsRasterLayer, band: int) -> str:
+    descriptions = band_descriptions(layer.source())
+    return descriptions[band - 1] if band <= len(descriptions) else ""
+
+
+def _band_min_max(layer: QgsRasterLayer, band: int) -> ValueRange:
+    stats = layer.dataProvider().bandStatistics(band, QgsRasterBandStats.Min | QgsRasterBandStats.Max)
+    return float(stats.minimumValue), float(stats.maximumValue)
+
+
+def _band_max(layer: QgsRasterLayer, band: int, default: float) -> float:
+    hi = _band_min_max(layer, band)[1]
+    return hi if hi > 0 else default
+
+
+def _qcolor(text: str) -> QColor:
+    """``#rrggbb`` or ``#rrggbbaa`` (QColor itself reads 8 hex digits as #aarrggbb)."""
+    colour = QColor(text[:7])
+    if len(text) == 9:
+        colour.setAlpha(int(text[7:9], 16))
+    return colour
