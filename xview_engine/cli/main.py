@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "info",
     "export_onnx",
     "synth",
+    "map",
+    "search",
 )
 
 

@@ -78,6 +78,12 @@ def _tiny_cnn(in_channels: int, width: int = 16, depth: int = 3) -> tuple[nn.Mod
     return nn.Sequential(*layers), channels
 
 
+@register_backbone("mean_colour")
+def _mean_colour(in_channels: int) -> tuple[nn.Module, int]:
+    """The mean of each band over the tile, no parameters: a colour-only baseline and a known-answer probe."""
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1)), in_channels
+
+
 def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
     """Load a torchvision-layout ``.pth`` state dict into a backbone, strictly, without unpickling.
 

@@ -1,0 +1,49 @@
+"""Arguments shared by `xview map` and `xview search`: the raster, the model, the tiling, the device."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+
+def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("raster", help="any raster GDAL reads (GeoTIFF, VRT, COG), projected or geographic")
+    parser.add_argument("--model", required=True, help="model file (.safetensors, or .onnx with --runtime onnx)")
+    stride = parser.add_mutually_exclusive_group()
+    stride.add_argument("--stride-m", type=float, help="distance between tile centres in ground metres "
+                        "(default: half a tile)")
+    stride.add_argument("--overlap", type=float, help="overlap of neighbouring tiles as a fraction of a tile")
+    parser.add_argument("--extent", help="xmin,ymin,xmax,ymax to map, in the raster CRS or --extent-crs")
+    parser.add_argument("--extent-crs", help="CRS of --extent, e.g. EPSG:4326 (default: the raster's)")
+    parser.add_argument("--mask", help="polygons (any OGR vector) limiting the tiles; holes are respected")
+    parser.add_argument("--bands", help="source bands in the model's order, e.g. 1,2,3 (default: by colour)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--runtime", default="torch", choices=("torch", "onnx"))
+    parser.add_argument("--max-tiles", type=int, default=None, help="refuse runs with more tiles (default 500000)")
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+
+
+def grid_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """GridParams fields from parsed arguments."""
+    from xview_engine.errors import SourceError
+    from xview_engine.extent import parse_extent
+    from xview_engine.tiling import DEFAULT_MAX_TILES
+
+    try:
+        bands = tuple(int(b) for b in args.bands.split(",")) if args.bands else ()
+    except ValueError:
+        raise SourceError(f"--bands '{args.bands}' must be band numbers separated by commas, e.g. 1,2,3") from None
+    return {
+        "raster": args.raster, "model": args.model, "stride_m": args.stride_m, "overlap": args.overlap,
+        "extent": parse_extent(args.extent) if args.extent else None, "extent_crs": args.extent_crs,
+        "mask": args.mask, "bands": bands, "device": args.device, "batch_size": args.batch_size,
+        "runtime": args.runtime, "max_tiles": args.max_tiles or DEFAULT_MAX_TILES, "overwrite": args.overwrite,
+        "command": " ".join(shlex.quote(a) for a in ["xview", *sys.argv[1:]]),
+    }
+
+
+def say(message: str) -> None:
+    print(f"xview: {message}", file=sys.stderr)

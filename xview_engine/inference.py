@@ -1,0 +1,169 @@
+"""Batches and model runs: strips of tiles read in a background thread, the model kept fed.
+
+A ``TileReader`` thread walks the grid row by row, reads each row of tiles with *one* source read
+(longer rows in a few chunks, so memory does not grow with raster width), cuts the tiles, drops
+those with more than half no-data or outside the mask, normalises them as the manifest says and
+packs them into batches. The caller's thread runs the model (torch or onnxruntime) on each batch
+while the next strip is being read; GDAL and torch both release the GIL. ``predict_rows`` puts the
+answers back in grid order and yields one row at a time, so memory stays flat however large the
+raster is.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
+from xview_engine.source import RasterSource
+from xview_engine.tiling import TileGrid
+
+Runner = Callable[[np.ndarray], "dict[str, np.ndarray]"]  # (B, C, H, W) float32 -> {head: (B, K)}
+TileFilter = Callable[[np.ndarray, float], np.ndarray]  # tile centre xs, row y -> bool wanted
+MIN_VALID_FRACTION = 0.5
+STRIP_PIXELS = 4_000_000  # pixels per band in one strip read, at most
+
+
+@dataclass
+class Batch:
+    tiles: np.ndarray  # (n, C, H, W) float32, normalised
+    rows: np.ndarray
+    cols: np.ndarray
+
+
+@dataclass
+class RowDone:
+    row: int
+    sent: int  # tiles of this row handed to the model
+
+
+class TileReader(threading.Thread):
+    """Background producer of ``Batch`` and ``RowDone`` items (and a final None, or the exception)."""
+
+    def __init__(self, source: RasterSource, grid: TileGrid, mean: tuple[float, ...], std: tuple[float, ...],
+                 batch_size: int, tile_filter: Optional[TileFilter] = None, queue_size: int = 4):
+        super().__init__(name="xview-tile-reader", daemon=True)
+        self.source, self.grid, self.batch_size, self.tile_filter = source, grid, batch_size, tile_filter
+        self.mean = np.asarray(mean, np.float32)[:, None, None]
+        self.std = np.asarray(std, np.float32)[:, None, None]
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.stopped = threading.Event()
+        self._buffer: list[tuple[np.ndarray, int, int]] = []
+        span = max(1, (STRIP_PIXELS // grid.tile_px - grid.tile_px) // grid.stride_px + 1)
+        self.chunk_tiles = min(span, 1024)
+
+    def run(self) -> None:
+        try:
+            for row in range(self.grid.rows):
+                self._put(RowDone(row, self._read_row(row)))
+            self._flush()
+            self._put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it in its thread
+            self._put(exc)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def _put(self, item: object) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def _read_row(self, row: int) -> int:
+        xs, y = self.grid.centres(row)
+        wanted = np.ones(self.grid.cols, bool) if self.tile_filter is None else self.tile_filter(xs, y)
+        if not wanted.any():
+            return 0
+        first, last = np.flatnonzero(wanted)[[0, -1]]
+        sent = 0
+        for col0 in range(first, last + 1, self.chunk_tiles):
+            col1 = min(col0 + self.chunk_tiles, last + 1)
+            sent += self._read_chunk(row, col0, col1, wanted[col0:col1])
+        return sent
+
+    def _read_chunk(self, row: int, col0: int, col1: int, wanted: np.ndarray) -> int:
+        bounds, shape = self.grid.strip(row, col0, col1)
+        pixels, valid = self.source.read_window(bounds, shape)
+        t, s = self.grid.tile_px, self.grid.stride_px
+        offsets = np.arange(col1 - col0) * s
+        column_counts = np.concatenate([[0], np.cumsum(valid.sum(axis=0))])
+        fraction = (column_counts[offsets + t] - column_counts[offsets]) / (t * t)
+        keep = np.flatnonzero(wanted & (fraction >= MIN_VALID_FRACTION))
+        if keep.size == 0:
+            return 0
+        pixels = (pixels - self.mean) / self.std
+        pixels[:, ~valid] = 0.0  # no-data reads as the mean colour, not as black
+        for i in keep:
+            self._buffer.append((pixels[:, :, offsets[i]:offsets[i] + t], row, col0 + int(i)))
+            if len(self._buffer) >= self.batch_size:
+                self._flush()
+        return int(keep.size)
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        tiles = np.stack([b[0] for b in self._buffer]).astype(np.float32, copy=False)
+        rows = np.array([b[1] for b in self._buffer])
+        cols = np.array([b[2] for b in self._buffer])
+        self._buffer = []
+        self._put(Batch(tiles, rows, cols))
+
+
+class _Stopped(Exception):
+    """The consumer went away; the reader ends quietly."""
+
+
+def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tuple[float, ...],
+                 std: tuple[float, ...], batch_size: int, tile_filter: Optional[TileFilter] = None,
+                 progress: Optional[ProgressCallback] = None,
+                 cancel: Optional[CancelCheck] = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Yield ``(row, {head: (cols, K) parameters})`` in row order; NaN where a tile was not run."""
+    reader = TileReader(source, grid, mean, std, batch_size, tile_filter)
+    rows: dict[int, dict[str, np.ndarray]] = {}
+    done_per_row: dict[int, int] = {}
+    sent_per_row: dict[int, int] = {}
+    next_row, done = 0, 0
+    reader.start()
+    try:
+        while next_row < grid.rows:
+            check_cancel(cancel)
+            item = reader.queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, Batch):
+                _scatter(runner(item.tiles), item, rows, done_per_row, grid.cols)
+                done += len(item.rows)
+            elif isinstance(item, RowDone):
+                sent_per_row[item.row] = item.sent
+                done += grid.cols - item.sent
+            while next_row in sent_per_row and done_per_row.get(next_row, 0) == sent_per_row[next_row]:
+                sent_per_row.pop(next_row)
+                done_per_row.pop(next_row, None)
+                yield next_row, rows.pop(next_row, {})
+                next_row += 1
+            if progress is not None:
+                progress(done, grid.count)
+    finally:
+        reader.stop()
+        reader.join()
+
+
+def _scatter(out: dict[str, np.ndarray], batch: Batch, rows: dict[int, dict[str, np.ndarray]],
+             done_per_row: dict[int, int], cols: int) -> None:
+    for head, values in out.items():
+        for i, (r, c) in enumerate(zip(batch.rows, batch.cols)):
+            target = rows.setdefault(int(r), {})
+            if head not in target:
+                target[head] = np.full((cols, values.shape[1]), np.nan, np.float32)
+            target[head][c] = values[i]
+    for r in batch.rows:
+        done_per_row[int(r)] = done_per_row.get(int(r), 0) + 1
