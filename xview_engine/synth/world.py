@@ -108,8 +108,8 @@ def choose_shots(world: World, rng: np.random.Generator) -> list[Shot]:
     flat = np.flatnonzero(w)
     pick = rng.choice(flat, size=p.photos, p=w.ravel()[flat] / w.ravel()[flat].sum()) if p.photos else flat[:0]
     rows, cols = np.divmod(pick, w.shape[1])
-    rows = rows * stride + rng.uniform(0, stride, len(rows))
-    cols = cols * stride + rng.uniform(0, stride, len(cols))
+    rows = rows * stride + 0.5  # the centre of the free pixel that was checked
+    cols = cols * stride + 0.5
     true_heading = rng.uniform(0, 360, len(rows))
     grid_heading = (true_heading + world.georef.north_grid_deg) % 360
     return [Shot(float(r), float(c), float(h), p.fov) for r, c, h in zip(rows, cols, grid_heading)]
