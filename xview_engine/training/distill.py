@@ -1,0 +1,224 @@
+"""Cross-view distillation, the seed's two-stage recipe: pre-train the encoder, then fit the heads.
+
+Stage 1 trains encoder and heads to predict the teachers' categorical distributions (KL); stage 2
+freezes the encoder (BatchNorm statistics included) and trains the heads with the NLL of the
+teachers' outputs under the predicted Dirichlet / Poisson distributions. Adam (lr 1e-3, weight
+decay 5e-4), batch 32, random flips; every number is a ``DistillParams`` field. Each epoch is
+validated; the model file keeps the best stage-2 epoch. A checkpoint beside the output (weights,
+optimizer, history; loaded with ``weights_only=True``) lets ``--resume`` continue an interrupted run
+exactly: epoch randomness depends only on (seed, epoch).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xview_engine.errors import TrainingError
+from xview_engine.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
+from xview_engine.outputs import atomic_output
+from xview_engine.progress import CancelCheck
+from xview_engine.training.datasets import TrainingData
+from xview_engine.training.log import plot_loss_curves, write_log_csv
+from xview_engine.training.loop import EpochData, Pass, StepCallback, epoch_generator, run_pass
+from xview_engine.training.losses import head_losses, pretrain_losses
+
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class DistillParams:
+    """The recipe; defaults are the seed's except the backbone and epochs (CPU-first)."""
+
+    backbone: str = "resnet50"
+    backbone_options: dict[str, Any] = field(default_factory=dict)
+    backbone_weights: str | None = None  # torchvision .pth to start the encoder from
+    tile_px: int = 224
+    gsd_m: float = 0.5
+    hidden: int = 1024
+    baseline: bool = False  # mean-only heads for categorical spaces (the approach the seed improves on)
+    epochs_pretrain: int = 3
+    epochs_heads: int = 3
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    batch_size: int = 32
+    flips: bool = True
+    rot90: bool = False
+    seed: int = 0
+
+    @property
+    def epochs(self) -> int:
+        return self.epochs_pretrain + self.epochs_heads
+
+    def check(self) -> None:
+        if self.epochs_heads < 1 or self.epochs_pretrain < 0:
+            raise TrainingError("--epochs-heads must be >= 1 and --epochs-pretrain >= 0")
+        if self.batch_size < 2 or not (self.lr > 0) or self.weight_decay < 0:
+            raise TrainingError("--batch-size must be >= 2, --lr > 0 and --weight-decay >= 0")
+
+
+@dataclass
+class DistillResult:
+    model_path: Path
+    log_csv: Path
+    loss_png: Path
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_val: dict[str, float]
+
+
+def make_manifest(params: DistillParams, names: dict[str, tuple[str, ...]], kinds: dict[str, str],
+                  spaces: dict[str, str]) -> Manifest:
+    """Heads from the label file: categorical -> Dirichlet (or mean-only), counts -> Poisson."""
+    categorical = "mean" if params.baseline else "dirichlet"
+    heads = tuple(
+        HeadSpec(h, categorical if kinds[h] == "categorical" else "poisson", names[h], spaces.get(h, "custom"))
+        for h in names
+    )
+    manifest = Manifest(kind="distill", backbone=BackboneSpec(params.backbone, dict(params.backbone_options)),
+                        input=InputSpec(tile_px=params.tile_px, gsd_m=params.gsd_m), heads=heads, hidden=params.hidden)
+    manifest.validate()
+    return manifest
+
+
+def checkpoint_path(model_path: Path) -> Path:
+    return model_path.with_name(model_path.name + ".ckpt")
+
+
+class DistillTrainer:
+    """Holds the run's state between epochs; ``run`` does the whole schedule."""
+
+    def __init__(self, manifest: Manifest, params: DistillParams, data: TrainingData, out: Path,
+                 device: torch.device):
+        from xview_engine.models import build_model, load_backbone_weights
+
+        params.check()
+        self.manifest, self.params, self.out, self.device = manifest, params, Path(out), device
+        self.model = build_model(manifest, seed=params.seed).to(device)
+        if params.backbone_weights:
+            load_backbone_weights(self.model.backbone, params.backbone_weights)
+        self.train = EpochData.from_arrays(data.subset("train").tiles, data.subset("train").targets)
+        self.val = EpochData.from_arrays(data.subset("val").tiles, data.subset("val").targets)
+        inp = manifest.input
+        self.setup = Pass(torch.tensor(inp.mean).view(1, -1, 1, 1), torch.tensor(inp.std).view(1, -1, 1, 1), device,
+                          params.batch_size, params.flips, params.rot90)
+        self.epoch, self.history = 0, []
+        self.best_val, self.best_state, self.best_epoch = math.inf, None, -1
+        self.optimizer = self._optimizer(self._stage(0))
+
+    def _stage(self, epoch: int) -> int:
+        return 1 if epoch < self.params.epochs_pretrain else 2
+
+    def _optimizer(self, stage: int) -> torch.optim.Optimizer:
+        """Stage 1 trains everything; stage 2 only the heads (the encoder is frozen)."""
+        self.model.backbone.requires_grad_(stage == 1)
+        trainable = self.model.parameters() if stage == 1 else self.model.heads.parameters()
+        return torch.optim.Adam(trainable, lr=self.params.lr, weight_decay=self.params.weight_decay)
+
+    def _loss_fn(self, stage: int):
+        losses = pretrain_losses if stage == 1 else head_losses
+        return lambda outputs, targets: losses(self.manifest, outputs, targets)
+
+    def run_epoch(self, on_step: StepCallback | None = None, cancel: CancelCheck | None = None) -> dict[str, Any]:
+        stage = self._stage(self.epoch)
+        self.model.train()
+        if stage == 2:
+            self.model.backbone.eval()  # frozen: BatchNorm keeps its statistics
+        gen = epoch_generator(self.params.seed, self.epoch)
+        train = run_pass(self.model, self.train, self._loss_fn(stage), self.setup, self.optimizer, gen, on_step, cancel)
+        self.model.eval()
+        val = run_pass(self.model, self.val, self._loss_fn(stage), self.setup, cancel=cancel)
+        row = {"epoch": self.epoch + 1, "stage": stage, "train_loss": train["total"], "val_loss": val["total"],
+               **{f"val_{h}": v for h, v in val.items() if h != "total"}}
+        self.history.append(row)
+        if val["total"] < self.best_val:
+            self.best_val, self.best_epoch = val["total"], self.epoch + 1
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        self.epoch += 1
+        if self.epoch == self.params.epochs_pretrain and self.epoch < self.params.epochs:
+            self._start_stage2()
+        return row
+
+    def _start_stage2(self) -> None:
+        """Continue from the best pre-trained encoder; stage-2 bests are NLLs, not KLs."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        self.best_val, self.best_state, self.best_epoch = math.inf, None, -1
+        self.optimizer = self._optimizer(2)
+
+    def state(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "best_val": self.best_val, "best_epoch": self.best_epoch, "best_state": self.best_state or {},
+                "history": json.dumps(self.history), "params": _params_key(self.params)}
+
+    def save_checkpoint(self) -> Path:
+        path = checkpoint_path(self.out)
+        with atomic_output(path) as tmp:
+            torch.save(self.state(), tmp)
+        return path
+
+    def load_checkpoint(self) -> None:
+        path = checkpoint_path(self.out)
+        if not path.is_file():
+            raise TrainingError(f"--resume: no checkpoint {path}; start without --resume")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise TrainingError(f"--resume: checkpoint {path} cannot be read safely ({exc})") from None
+        if state.get("params") != _params_key(self.params):
+            raise TrainingError(f"--resume: checkpoint {path} was made with other training options; use the same "
+                                "options (only the epoch counts may grow) or start again without --resume")
+        self.epoch = int(state["epoch"])
+        self.optimizer = self._optimizer(self._stage(self.epoch))
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.best_val, self.best_epoch = float(state["best_val"]), int(state["best_epoch"])
+        self.best_state = state["best_state"] or None
+        self.history = json.loads(state["history"])
+
+
+def _params_key(params: DistillParams) -> str:
+    """Options that must match for a resume (epoch counts may be raised to train longer)."""
+    data = asdict(params)
+    data.pop("epochs_heads")
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def train_distill(data: TrainingData, manifest: Manifest, params: DistillParams, out: str | Path,
+                  device: torch.device, resume: bool = False, provenance: dict[str, Any] | None = None,
+                  on_step: StepCallback | None = None, on_epoch: EpochCallback | None = None,
+                  cancel: CancelCheck | None = None) -> DistillResult:
+    """Run (or continue) the schedule; write the best model, the log CSV and the loss PNG beside ``out``."""
+    from xview_engine.modelfile import save_model
+
+    out = Path(out)
+    trainer = DistillTrainer(manifest, params, data, out, device)
+    if resume:
+        trainer.load_checkpoint()
+    log_csv, loss_png = out.with_suffix(".log.csv"), out.with_suffix(".loss.png")
+    while trainer.epoch < params.epochs:
+        row = trainer.run_epoch(on_step, cancel)
+        trainer.save_checkpoint()
+        write_log_csv(log_csv, trainer.history)
+        if on_epoch is not None:
+            on_epoch(row)
+    if trainer.best_state is None:
+        raise TrainingError("training diverged: the validation loss was never finite; lower --lr")
+    trainer.model.load_state_dict(trainer.best_state)
+    best = next(r for r in trainer.history if r["epoch"] == trainer.best_epoch)
+    best_val = {k[4:]: v for k, v in best.items() if k.startswith("val_") and k != "val_loss"}
+    training = {**(provenance or {}), "recipe": "two-stage distillation (KL pre-training, frozen encoder, NLL heads)",
+                **{k: v for k, v in asdict(params).items() if k not in ("backbone", "backbone_options")},
+                "best_epoch": trainer.best_epoch, "val_loss_per_head": best_val,
+                "train_tiles": len(trainer.train), "val_tiles": len(trainer.val)}
+    final = replace(manifest, training=json.loads(json.dumps(training, default=str)))
+    save_model(trainer.model.cpu(), final, out)
+    plot_loss_curves(loss_png, trainer.history, title=f"xview train distill: {out.name}")
+    return DistillResult(out, log_csv, loss_png, trainer.history, trainer.best_epoch, best_val)
