@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "synth",
     "map",
     "search",
+    "teach",
+    "train",
 )
 
 

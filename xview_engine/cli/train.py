@@ -1,0 +1,122 @@
+"""`xview train distill|teacher`: train a cross-view distillation model, or the synthetic world's teacher."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train a distillation model or the synthetic teacher",
+                                   description=__doc__)
+    sub = parser.add_subparsers(dest="what", metavar="WHAT", parser_class=type(parser))
+    sub.required = True
+    _distill_parser(sub)
+    _teacher_parser(sub)
+
+
+def _distill_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("distill", help="two-stage cross-view distillation (KL pre-training, then NLL heads)")
+    p.add_argument("pairs", help="pairs CSV (path, lat, lon, split, optional tile column)")
+    p.add_argument("--labels", required=True, help="label file from xview teach (or xview synth's labels.npz)")
+    p.add_argument("--raster", help="overhead raster cut at the model GSD around each photo (else the tile column)")
+    p.add_argument("-o", "--out", required=True, help="model file to write (.safetensors); log CSV and PNG beside it")
+    p.add_argument("--heads", help="comma-separated heads of the label file to train (default all)")
+    p.add_argument("--backbone", default="resnet50", help="backbone (resnet18/50, tiny_cnn, ...)")
+    p.add_argument("--backbone-option", action="append", default=[], metavar="KEY=INT",
+                   help="backbone option, e.g. width=16 (repeatable)")
+    p.add_argument("--backbone-weights", help="torchvision .pth to initialise the encoder from")
+    p.add_argument("--tile-px", type=int, default=224, help="tile size in pixels (default 224)")
+    p.add_argument("--gsd", type=float, default=0.5, help="model ground sample distance in metres (default 0.5)")
+    p.add_argument("--hidden", type=int, default=1024, help="hidden width of each head (default 1024)")
+    p.add_argument("--baseline", action="store_true", help="mean-only heads (squared error), the seed's baseline")
+    p.add_argument("--epochs-pretrain", type=int, default=3, help="stage 1 epochs (default 3)")
+    p.add_argument("--epochs-heads", type=int, default=3, help="stage 2 epochs (default 3)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--no-flips", action="store_true", help="no random flips")
+    p.add_argument("--rot90", action="store_true", help="also random 90-degree rotations")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=run_distill)
+
+
+def _teacher_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("teacher", help="train the synthetic world's ground-level teacher CNN")
+    p.add_argument("labels", help="xview synth's labels.npz (true labels and photo paths)")
+    p.add_argument("-o", "--out", required=True, help="teacher file to write (.safetensors)")
+    for name, default in (("epochs", 12), ("height", 32), ("width", 128), ("channels", 16), ("depth", 4), ("seed", 0)):
+        p.add_argument(f"--{name}", type=int, default=default, help=f"(default {default})")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.set_defaults(func=run_teacher)
+
+
+def _options(items: list[str]) -> dict[str, int]:
+    from xview_engine.errors import TrainingError
+
+    options = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            options[key.strip()] = int(value)
+        except ValueError:
+            raise TrainingError(f"--backbone-option '{item}' must be KEY=INTEGER, e.g. width=16") from None
+    return options
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    import time
+
+    from xview_engine.device import describe_device, resolve_device
+    from xview_engine.progress import TerminalProgress
+    from xview_engine.training.distill import DistillParams
+    from xview_engine.training.evaluate import format_report
+    from xview_engine.training.run import distill_from_files
+
+    device = resolve_device(args.device)
+    params = DistillParams(
+        backbone=args.backbone, backbone_options=_options(args.backbone_option), backbone_weights=args.backbone_weights,
+        tile_px=args.tile_px, gsd_m=args.gsd, hidden=args.hidden, baseline=args.baseline,
+        epochs_pretrain=args.epochs_pretrain, epochs_heads=args.epochs_heads, lr=args.lr,
+        weight_decay=args.weight_decay, batch_size=args.batch_size, flips=not args.no_flips, rot90=args.rot90,
+        seed=args.seed)
+    print(f"training on {describe_device(device)}")
+    bar = TerminalProgress("epoch", unit="batches")
+
+    def on_step(done: int, total: int, loss: float) -> None:
+        bar.label = f"epoch {len(rows) + 1} loss {loss:8.4f}"
+        bar(done, total)
+
+    rows: list[dict] = []
+
+    def on_epoch(row: dict) -> None:
+        rows.append(row)
+        bar.start = time.perf_counter()
+        print(f"epoch {row['epoch']} (stage {row['stage']}): train {row['train_loss']:.4f}, "
+              f"validation {row['val_loss']:.4f}")
+
+    heads = tuple(h.strip() for h in args.heads.split(",")) if args.heads else None
+    result, report = distill_from_files(
+        args.pairs, args.labels, args.out, params, raster=args.raster, heads=heads, device=device,
+        resume=args.resume, overwrite=args.overwrite, progress=TerminalProgress("tiles"), on_step=on_step,
+        on_epoch=on_epoch)
+    print(f"wrote {result.model_path} (best epoch {result.best_epoch}), {result.log_csv}, {result.loss_png}")
+    for line in format_report(report):
+        print(line)
+    return 0
+
+
+def run_teacher(args: argparse.Namespace) -> int:
+    from xview_engine.progress import TerminalProgress
+    from xview_engine.training.run import teacher_from_files
+    from xview_engine.training.teacher import TeacherParams
+
+    params = TeacherParams(height=args.height, width=args.width, channels=args.channels, depth=args.depth,
+                           epochs=args.epochs, seed=args.seed)
+    path, _ = teacher_from_files(
+        args.labels, args.out, params, overwrite=args.overwrite, progress=TerminalProgress("photos", unit="photos"),
+        on_epoch=lambda r: print(f"epoch {r['epoch']}: train {r['train_loss']:.4f}, validation {r['val_loss']:.4f}"))
+    print(f"wrote {path}")
+    return 0
