@@ -71,8 +71,7 @@ def crs_label(crs: str | CRS) -> str:
     epsg = crs.to_epsg()
     if epsg:
         return f"EPSG:{epsg}"
-    name = crs.to_dict().get("proj") if crs.is_valid else None
-    return f"custom CRS ({name or 'unnamed'})"
+    return f"custom CRS ({crs.to_dict().get('proj') or 'unnamed'})"
 
 
 def to_lonlat(crs: str | CRS, xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
