@@ -136,6 +136,9 @@ def write_index(path: str | os.PathLike, grid: TileGrid, rows: Iterable[tuple[in
             check_cancel(cancel)
             _store_row(arrays, grid, manifest, row, outputs, dtype)
         valid = _finish_arrays(arrays, grid)
+        if not valid.any():
+            raise IndexFileError(f"no tile of the area has enough valid pixels (at least half, inside the mask), "
+                                 f"so {target} would be empty; choose another extent or check the nodata value")
         header = _header(grid, manifest, raster, model, dtype, int(valid.sum()), extra)
         (tmp / HEADER).write_text(json.dumps(header, indent=1), encoding="utf-8")
         del arrays
@@ -281,7 +284,7 @@ def check_index(index: TileIndex, raster: Optional[str | os.PathLike] = None,
     """
     recorded = index.header.get("raster") or {}
     where = raster if raster is not None else recorded.get("path")
-    if where and Path(where).exists() and recorded:
+    if where and Path(where).is_file() and recorded.get("content_hash"):
         _check_raster(index, recorded, raster_identity(where), given=raster is not None)
     if model is not None:
         _check_model(index, Path(model))

@@ -29,6 +29,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "search",
     "teach",
     "train",
+    "index",
+    "localize",
 )
 
 
