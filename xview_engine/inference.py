@@ -11,6 +11,7 @@ raster is.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Iterator
@@ -63,8 +64,11 @@ class TileReader(threading.Thread):
                 self._put(RowDone(row, self._read_row(row)))
             self._flush()
             self._put(None)
+        except _Stopped:
+            return
         except BaseException as exc:  # handed to the consumer, which re-raises it in its thread
-            self._put(exc)
+            with contextlib.suppress(_Stopped):
+                self._put(exc)
 
     def stop(self) -> None:
         self.stopped.set()
