@@ -168,25 +168,38 @@ def add_products_to_project(products_json_path: str | Path, group_name: str,
 
 
 def product_files(products_json_path: str | Path) -> list[Path]:
-    """The GeoTIFFs listed in a ``products.json`` (any ``path``/``file`` entry ending in .tif), in order."""
+    """The GeoTIFFs a run wrote, in order: ``products[*].file`` of the engine's products.json.
+
+    Other JSON (a localization report, a hand-made list) is searched for any ``.tif`` path instead,
+    skipping the input keys (``source``, ``raster``, ...) so the mapped image is never added as a result.
+    """
     path = Path(products_json_path)
     data = json.loads(path.read_text(encoding="utf-8"))
     found: list[Path] = []
-    _collect_tifs(data, path.parent, found)
+    entries = data.get("products") if isinstance(data, dict) else None
+    if isinstance(entries, list) and all(isinstance(e, dict) and "file" in e for e in entries):
+        found = [_resolve(path.parent, e["file"]) for e in entries]
+        found = [f for f in found if f.is_file()]
+    else:
+        _collect_tifs(data, path.parent, found)
     return list(dict.fromkeys(found))
+
+
+def _resolve(base: Path, name: str) -> Path:
+    return Path(name) if Path(name).is_absolute() else base / name
 
 
 def _collect_tifs(node: Any, base: Path, found: list[Path]) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in ("source", "input", "raster", "model") and isinstance(value, str):
+            if key in ("source", "input", "raster", "model", "params", "mask"):
                 continue  # the mapped raster itself, not an output
             _collect_tifs(value, base, found)
     elif isinstance(node, list):
         for item in node:
             _collect_tifs(item, base, found)
     elif isinstance(node, str) and node.lower().endswith((".tif", ".tiff")):
-        candidate = Path(node) if Path(node).is_absolute() else base / node
+        candidate = _resolve(base, node)
         if candidate.is_file():
             found.append(candidate)
 
