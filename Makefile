@@ -5,7 +5,6 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 export QT_QPA_PLATFORM ?= offscreen
-export PROJ_DATA ?= /usr/share/proj
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: setup test lint demo bench plugin-zip clean
