@@ -47,7 +47,7 @@ from xview_engine.products import (
     top_dtype,
 )
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
-from xview_engine.runtime import ModelRuntime, load_runtime
+from xview_engine.runtime import ModelRuntime, check_device, load_runtime
 from xview_engine.source import RasterioSource, RasterSource, raster_crs_and_bounds
 from xview_engine.tiling import DEFAULT_MAX_TILES, TileGrid, make_grid
 from xview_engine.writer import GridRasterWriter, RasterSpec, pam_xml
@@ -158,10 +158,12 @@ def _map(params: MapParams, manifest: Manifest, head: HeadSpec, products: tuple[
 
 
 def check_params(params: GridParams) -> None:
+    """Checks that need no file: numbers in range, the device and runtime present."""
     if params.batch_size < 1:
         raise TilingError(f"--batch-size {params.batch_size} must be at least 1")
     if params.max_tiles < 1:
         raise TilingError(f"--max-tiles {params.max_tiles} must be at least 1")
+    check_device(params.runtime, params.device)
 
 
 @contextlib.contextmanager

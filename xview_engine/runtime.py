@@ -40,6 +40,22 @@ def load_runtime(model_path: str | Path, runtime: str = "torch", device: str = "
     raise DeviceError(f"unknown runtime '{runtime}' (choose from {', '.join(RUNTIMES)})")
 
 
+def check_device(runtime: str, device: str) -> None:
+    """Fail fast, before any work, when the runtime or device asked for is not there."""
+    if runtime == "torch":
+        from xview_engine.device import resolve_device
+
+        resolve_device(device)
+    elif runtime == "onnx":
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise DependencyError("onnxruntime is not installed; install it with: pip install onnxruntime") from None
+        _onnx_providers(ort, device)
+    else:
+        raise DeviceError(f"unknown runtime '{runtime}' (choose from {', '.join(RUNTIMES)})")
+
+
 def _torch_runtime(path: Path, device_name: str) -> ModelRuntime:
     import torch
 
