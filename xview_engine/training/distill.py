@@ -104,6 +104,8 @@ class DistillTrainer:
         self.model = build_model(manifest, seed=params.seed).to(device)
         if params.backbone_weights:
             load_backbone_weights(self.model.backbone, params.backbone_weights)
+        if not (data.split == "train").any() or not (data.split == "val").any():
+            raise TrainingError("training needs tiles in both the train and val splits")
         self.train = EpochData.from_arrays(data.subset("train").tiles, data.subset("train").targets)
         self.val = EpochData.from_arrays(data.subset("val").tiles, data.subset("val").targets)
         inp = manifest.input
