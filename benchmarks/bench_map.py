@@ -1,0 +1,113 @@
+"""Throughput and memory of `xview map` on CPU: tiles/s for a tiny CNN and ResNet-18 at 224 px, and
+peak memory for a raster and one 4x larger (memory must not grow with raster size).
+
+Usage: python benchmarks/bench_map.py [--size-px 2048] [--batch-size 32]
+Each measurement runs in a fresh process so that its peak RSS (getrusage maxrss) is its own.
+Rasters are synthetic (smooth noise, EPSG:32633, 0.5 m); models are random (speed does not depend
+on the weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def make_raster(path: Path, size_px: int, gsd: float = 0.5) -> Path:
+    import rasterio
+    from affine import Affine
+
+    import xview_engine.geo  # noqa: F401  (rasterio's PROJ database)
+
+    rng = np.random.default_rng(0)
+    profile = {"driver": "GTiff", "width": size_px, "height": size_px, "count": 3, "dtype": "uint8",
+               "crs": "EPSG:32633", "transform": Affine(gsd, 0, 500000, 0, -gsd, 5800000),
+               "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
+    coarse = rng.integers(0, 256, (3, size_px // 64 + 2, size_px // 64 + 2)).astype(np.float32)
+    with rasterio.open(path, "w", **profile) as ds:
+        for row in range(0, size_px, 256):  # written in strips: the benchmark itself stays small
+            rows = np.arange(row, min(row + 256, size_px)) / 64
+            cols = np.arange(size_px) / 64
+            r0, c0 = rows.astype(int), cols.astype(int)
+            block = coarse[:, r0][:, :, c0] * 0.7 + rng.integers(0, 77, (3, len(rows), size_px))
+            ds.write(block.clip(0, 255).astype(np.uint8), window=((row, row + len(rows)), (0, size_px)))
+    return path
+
+
+def make_model(path: Path, backbone: str, options: dict) -> Path:
+    from xview_engine.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
+    from xview_engine.modelfile import save_model
+    from xview_engine.models.crossview import build_model
+
+    manifest = Manifest(kind="distill", backbone=BackboneSpec(backbone, options),
+                        input=InputSpec(tile_px=224, gsd_m=0.5),
+                        heads=(HeadSpec("scene", "dirichlet", tuple(f"c{i}" for i in range(365))),), hidden=256)
+    return save_model(build_model(manifest, seed=0), manifest, path)
+
+
+def child(raster: str, model: str, out_dir: str, batch_size: int) -> None:
+    import torch  # noqa: F401  (imports are the baseline, not the mapping)
+
+    from xview_engine.mapping import MapParams, run_map
+
+    baseline_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    result = run_map(MapParams(raster=raster, model=model, out_dir=out_dir, device="cpu",
+                               batch_size=batch_size, overwrite=True))
+    seconds = time.perf_counter() - start
+    maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"tiles": result.tiles_total, "seconds": seconds, "maxrss_mb": maxrss_mb,
+                      "baseline_mb": baseline_mb}))
+
+
+def measure(raster: Path, model: Path, out_dir: Path, batch_size: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", str(raster), str(model), str(out_dir),
+                          str(batch_size)], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-px", type=int, default=2048)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child[:3], int(args.child[3]))
+        return
+    with tempfile.TemporaryDirectory(prefix="xview-bench-map-") as tmp:
+        tmp = Path(tmp)
+        small = make_raster(tmp / "small.tif", args.size_px)
+        large = make_raster(tmp / "large.tif", args.size_px * 2)
+        tiny = make_model(tmp / "tiny.safetensors", "tiny_cnn", {"width": 16, "depth": 3})
+        resnet = make_model(tmp / "resnet18.safetensors", "resnet18", {})
+        runs = {
+            "tiny_cnn, small": measure(small, tiny, tmp / "o1", args.batch_size),
+            "tiny_cnn, 4x larger": measure(large, tiny, tmp / "o2", args.batch_size),
+            "resnet18, small": measure(small, resnet, tmp / "o3", args.batch_size),
+        }
+    print(f"xview map on CPU ({os.cpu_count()} CPUs), 224 px tiles at 0.5 m, stride 56 m, "
+          f"batch {args.batch_size}, rasters {args.size_px}^2 and {2 * args.size_px}^2 px:")
+    for name, r in runs.items():
+        print(f"  {name:22s} {r['tiles']:6d} tiles {r['seconds']:7.1f} s {r['tiles'] / r['seconds']:8.1f} tiles/s"
+              f"  peak RSS {r['maxrss_mb']:6.0f} MB ({r['maxrss_mb'] - r['baseline_mb']:5.0f} MB above the imports)")
+    a, b, c = runs["tiny_cnn, small"], runs["tiny_cnn, 4x larger"], runs["resnet18, small"]
+    speed = {name: r["tiles"] / r["seconds"] for name, r in runs.items()}
+    print(f"  peak memory ratio, 4x larger raster / small: {b['maxrss_mb'] / a['maxrss_mb']:.2f} "
+          f"(above imports: {(b['maxrss_mb'] - b['baseline_mb']) / max(a['maxrss_mb'] - a['baseline_mb'], 1):.2f}; "
+          f"tiles ratio {b['tiles'] / a['tiles']:.2f})")
+    print(f"  speed ratio resnet18 / tiny_cnn: {speed['resnet18, small'] / speed['tiny_cnn, small']:.3f}; "
+          f"resnet18 peak RSS / tiny_cnn: {c['maxrss_mb'] / a['maxrss_mb']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
