@@ -108,13 +108,16 @@ def score_head(table: HeadTable, values: np.ndarray, out: Optional[np.ndarray] =
             f"predict {table.num_classes}; the labels and the model must use the same label space"
         )
     v, d = photo_vectors(table.distribution, values)
+    d32 = d.astype(np.float32)[:, None]
     n_tiles = table.weights.shape[0]
     out = np.empty((v.shape[0], n_tiles), np.float32) if out is None else out
     for part in tile_chunks(n_tiles, table.num_classes):
         check_cancel(cancel)
         w = np.asarray(table.weights[part], dtype=np.float32)
-        np.matmul(v, w.T, out=out[:, part])
-        out[:, part] += (table.const[part][None, :] + d[:, None]).astype(np.float32)
+        block = out[:, part]
+        np.matmul(v, w.T, out=block)
+        block += table.const[part].astype(np.float32)  # float32 like the scores; -inf stays -inf
+        block += d32
     return out
 
 
