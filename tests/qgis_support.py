@@ -52,3 +52,32 @@ def rgb_geotiff(path: Path, size: tuple[int, int] = (96, 128), pixel: float = 1.
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(data)
     return path
+
+
+_WORLD_CACHE: dict[str, dict[str, Path]] = {}
+
+
+def world_files(tmp_path_factory) -> dict[str, Path]:
+    """A small synthetic world (200 m, 1 m pixels, 4 photos with EXIF GPS), a model named like its labels
+    and its index; built once per test session."""
+    if "world" in _WORLD_CACHE:
+        return _WORLD_CACHE["world"]
+    from xview_engine.indexer import IndexParams, build_index
+    from xview_engine.labelfile import read_label_file
+    from xview_engine.synth.params import SynthParams
+    from xview_engine.synth.world import make_world
+
+    out = tmp_path_factory.mktemp("qgisworld")
+    make_world(SynthParams(seed=3, size_m=200, gsd=1.0, photos=4), out / "world")
+    labels = read_label_file(out / "world" / "labels.npz")
+    kinds = {"scene": "dirichlet", "object": "dirichlet", "count": "poisson"}
+    heads = tuple(HeadSpec(h, kinds[h], labels.names[h]) for h in labels.heads)
+    manifest = Manifest("distill", BackboneSpec("tiny_cnn", {"width": 4, "depth": 2}), InputSpec(16, 1.0), heads,
+                        hidden=8, training={"note": "untrained test model"})
+    model = save_model(build_model(manifest, seed=0), manifest, out / "world_model.safetensors")
+    raster = out / "world" / "overhead.tif"
+    build_index(IndexParams(raster=str(raster), model=str(model), out=str(out / "index"), device="cpu"))
+    files = {"dir": out, "raster": raster, "model": model, "labels": out / "world" / "labels.npz",
+             "index": out / "index", "photo": sorted((out / "world" / "photos").glob("*.jpg"))[0]}
+    _WORLD_CACHE["world"] = files
+    return files

@@ -108,7 +108,8 @@ def test_init_gui_adds_toolbar_action_menu_entry_and_hidden_dock(plugin, iface, 
     assert dock.windowTitle() == "xview"
     assert qgis_parent.dockWidgetArea(dock) == Qt.DockWidgetArea.RightDockWidgetArea
     assert not dock.isVisible() and not plugin.action.isChecked()
-    assert dock.findChild(QTabWidget, "XviewTabs").count() == 0
+    tabs = dock.findChild(QTabWidget, "XviewTabs")
+    assert [tabs.tabText(i) for i in range(tabs.count())] == ["Map", "Geolocate", "Search"]
 
 
 def test_action_toggles_the_dock_and_follows_its_close_button(plugin):
@@ -164,8 +165,8 @@ def test_pip_line_is_empty_when_nothing_is_missing():
 
 
 def test_add_tab_shows_the_tab_widget(plugin):
-    index = plugin.dock.add_tab(QWidget(), "Map")
-    assert index == 0 and plugin.dock.tabs.tabText(0) == "Map"
+    index = plugin.dock.add_tab(QWidget(), "Extra")
+    assert index == 3 and plugin.dock.tabs.tabText(3) == "Extra"
     assert not plugin.dock.tabs.isHidden() and plugin.dock.placeholder.isHidden()
 
 

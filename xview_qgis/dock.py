@@ -40,6 +40,7 @@ class XviewDock(QgsDockWidget):
         self.tabs = QTabWidget(body)
         self.tabs.setObjectName("XviewTabs")
         self.tabs.setVisible(False)
+        self.body_layout = layout
         layout.addWidget(self.tabs, 1)
         self.placeholder = _wrapped_label(
             "Map, Geolocate and Search tools will appear here.", "XviewPlaceholder", body
@@ -63,6 +64,10 @@ class XviewDock(QgsDockWidget):
         self.tabs.setVisible(True)
         self.placeholder.setVisible(False)
         return index
+
+    def set_header(self, widget: QWidget) -> None:
+        """Put a panel shared by every tab (the model picker) between the subtitle and the tabs."""
+        self.body_layout.insertWidget(self.body_layout.indexOf(self.tabs), widget)
 
     def refresh_dependencies(self) -> DependencyReport:
         """Check the engine dependencies again (e.g. after a pip install) and update the status line."""

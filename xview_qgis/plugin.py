@@ -35,6 +35,9 @@ class XviewPlugin:
         self.action: QAction | None = None
         self.toolbar = None
         self.dock: XviewDock | None = None
+        self.model_panel = None
+        self.tabs: dict[str, object] = {}
+        self.provider = None
 
     def initGui(self) -> None:  # QGIS plugin API name
         main_window = self.iface.mainWindow()
@@ -51,6 +54,33 @@ class XviewPlugin:
         self.toolbar.setObjectName(TOOLBAR_OBJECT_NAME)
         self.toolbar.addAction(self.action)
         self.iface.addPluginToRasterMenu(MENU_NAME, self.action)
+        if self.dock.dependency_report.ok:
+            self._add_tools()
+        self.initProcessing()
+
+    def _add_tools(self) -> None:
+        """Model picker and the Map / Geolocate / Search tabs (they import the engine lazily, never torch)."""
+        from xview_qgis.geolocate_tab import GeolocateTab
+        from xview_qgis.map_tab import MapTab
+        from xview_qgis.model_panel import ModelPanel
+        from xview_qgis.search_tab import SearchTab
+
+        self.model_panel = ModelPanel(self.dock)
+        self.dock.set_header(self.model_panel)
+        for title, tab_class in (("Map", MapTab), ("Geolocate", GeolocateTab), ("Search", SearchTab)):
+            self.tabs[title] = tab_class(self.iface, self.model_panel, self.dock)
+            self.dock.add_tab(self.tabs[title], title)
+
+    def initProcessing(self) -> None:  # QGIS plugin API name
+        """Register the xview Processing provider (when the engine's dependencies are there)."""
+        if self.provider is not None or not self.dock.dependency_report.ok:
+            return
+        from qgis.core import QgsApplication
+
+        from xview_qgis.processing.provider import XviewProvider
+
+        self.provider = XviewProvider()
+        QgsApplication.processingRegistry().addProvider(self.provider)
 
     def unload(self) -> None:
         """Remove the menu entry, toolbar, dock and action and delete them: nothing is left behind.
@@ -58,6 +88,11 @@ class XviewPlugin:
         ``deleteLater`` leaves Qt the owner (Python never deletes a C++ object twice); the deletions,
         which also detach the objects from the main window, complete at the next turn of the event loop.
         """
+        if self.provider is not None:
+            from qgis.core import QgsApplication
+
+            QgsApplication.processingRegistry().removeProvider(self.provider)
+            self.provider = None
         if self.action is not None:
             self.iface.removePluginRasterMenu(MENU_NAME, self.action)
         if self.toolbar is not None:
@@ -68,7 +103,8 @@ class XviewPlugin:
             self.dock.deleteLater()
         if self.action is not None:
             self.action.deleteLater()
-        self.action = self.toolbar = self.dock = None
+        self.action = self.toolbar = self.dock = self.model_panel = None
+        self.tabs = {}
 
     def _show_dock(self, visible: bool) -> None:
         if self.dock is None:

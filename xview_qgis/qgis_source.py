@@ -33,7 +33,6 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QSize, Qt
 from qgis.PyQt.QtGui import QColor, QImage, QPainter
 
-from xview_engine import geo
 from xview_engine.errors import SourceError
 
 Bounds = tuple[float, float, float, float]
@@ -130,6 +129,8 @@ def _work_crs(layer_crs: QgsCoordinateReferenceSystem, extent: QgsRectangle,
     elif not layer_crs.isGeographic():
         return layer_crs
     else:
+        from xview_engine import geo  # rasterio: imported when used, so the plugin loads without it
+
         to_wgs84 = QgsCoordinateTransform(layer_crs, QgsCoordinateReferenceSystem("EPSG:4326"),
                                           QgsCoordinateTransformContext())
         centre = to_wgs84.transform(extent.center())

@@ -1,0 +1,203 @@
+"""The Geolocate tab: a ground photo in; a heatmap, the top-k candidate points and the true spot out.
+
+The photo's thumbnail and EXIF (GPS position, heading) show as soon as it is picked. The photo's
+label distributions come from a label file (``xview synth`` / ``xview teach``) or from teachers run
+now (a teacher spec). The tiles' distributions come from a reused index folder or are indexed now
+from the raster layer (files by path; other layers through ``QgisLayerSource``, indexed in the same
+task). The engine (``xview_engine.localize``) does all scoring; this tab turns its ``PhotoResult``
+into a styled heatmap layer, a point layer of candidates (rank, score, posterior, heading) and a
+point for the truth, and zooms to the best candidate.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from qgis.core import QgsProject, QgsRasterLayer
+from qgis.gui import QgsFileWidget
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QPixmap
+from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget
+
+from xview_qgis import styling
+from xview_qgis.common import RunControls, engine_input, raster_combo, run_folder
+from xview_qgis.points import candidate_layer, truth_layer
+from xview_qgis.tasks import XviewTask, report_error, report_success, start_task
+
+METHODS = ("Distillation likelihood", "Twin network (needs a twin model)")
+THUMB_PX = 160
+
+
+class GeolocateTab(QWidget):
+    """See the module docstring; ``last_layers`` holds the heatmap and point layers of the last run."""
+
+    def __init__(self, iface, model_panel, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        self.iface, self.model_panel = iface, model_panel
+        self.last_layers: list = []
+        self.photo = _file_widget(self, "XviewPhoto", "Photos (*.jpg *.jpeg *.png *.tif)")
+        self.thumbnail = QLabel(self)
+        self.thumbnail.setObjectName("XviewPhotoThumbnail")
+        self.thumbnail.setFixedHeight(THUMB_PX)
+        self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.exif_label = QLabel("", self)
+        self.exif_label.setObjectName("XviewPhotoExif")
+        self.exif_label.setWordWrap(True)
+        self.method = QComboBox(self)
+        self.method.setObjectName("XviewGeolocateMethod")
+        self.method.addItems(METHODS)
+        self.method.model().item(1).setEnabled(False)  # the engine has no twin model runtime yet
+        self.labels = _file_widget(self, "XviewPhotoLabels", "Label files (*.json *.jsonl *.csv *.npz)")
+        self.teachers = QLineEdit(self)
+        self.teachers.setObjectName("XviewTeachers")
+        self.teachers.setPlaceholderText("or a teacher spec, e.g. synthetic=teacher.safetensors")
+        self.layer_combo = raster_combo(self, "XviewGeolocateLayer")
+        self.index = _file_widget(self, "XviewIndex", "")
+        self.index.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
+        self.top_k = QSpinBox(self)
+        self.top_k.setObjectName("XviewTopK")
+        self.top_k.setRange(1, 1000)
+        self.top_k.setValue(10)
+        self.controls = RunControls("Geolocate", "XviewGeolocate", self)
+        self._lay_out()
+        self.photo.fileChanged.connect(self.show_photo)
+        self.controls.run_clicked.connect(self.run)
+
+    def _lay_out(self) -> None:
+        form = QFormLayout()
+        form.addRow("Photo", self.photo)
+        form.addRow("", self.thumbnail)
+        form.addRow("EXIF", self.exif_label)
+        form.addRow("Method", self.method)
+        form.addRow("Photo labels", self.labels)
+        form.addRow("", self.teachers)
+        form.addRow("Raster layer", self.layer_combo)
+        form.addRow("Reuse index", self.index)
+        form.addRow("Candidates", self.top_k)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.controls)
+        layout.addStretch(1)
+
+    def show_photo(self, path: str) -> str:
+        """Thumbnail and EXIF line of the chosen photo; returns the EXIF line."""
+        from xview_engine.synth.exif import read_geotag
+
+        pixmap = QPixmap(path) if path else QPixmap()
+        self.thumbnail.setPixmap(pixmap.scaled(THUMB_PX * 2, THUMB_PX, Qt.AspectRatioMode.KeepAspectRatio,
+                                               Qt.TransformationMode.SmoothTransformation) if not pixmap.isNull()
+                                 else QPixmap())
+        tag = read_geotag(path) if path and Path(path).is_file() else None
+        if tag is None:
+            text = "no GPS position in EXIF: the true spot cannot be shown" if path else ""
+        else:
+            heading = f", heading {tag.heading:.0f}°" if tag.heading is not None else ""
+            text = f"GPS {tag.lat:.6f}, {tag.lon:.6f}{heading}"
+        self.exif_label.setText(text)
+        return text
+
+    def build_params(self, out_dir: Path):
+        """The engine's ``LocalizeParams`` and, for non-file layers without an index, the source to index."""
+        from xview_engine.errors import SourceError
+        from xview_engine.localize import LocalizeParams
+
+        if not self.photo.filePath():
+            raise SourceError("choose a ground photo first")
+        index, raster, source = self.index.filePath() or None, None, None
+        layer = self.layer_combo.currentLayer()
+        if index is None:
+            if layer is None or self.model_panel.manifest is None:
+                raise SourceError("choose a model and a raster layer, or an index folder to reuse")
+            raster, source = engine_input(layer, self.model_panel.manifest.input.bands)
+        params = LocalizeParams(
+            photos=(self.photo.filePath(),), out=str(out_dir / f"{Path(self.photo.filePath()).stem}_heatmap.tif"),
+            index=index, raster=raster if source is None else None, model=self.model_panel.model_path or None,
+            labels=self.labels.filePath() or None, teachers=self.teachers.text().strip() or None,
+            top_k=self.top_k.value(), device=self.model_panel.device,
+        )
+        return params, source
+
+    def run(self):
+        out_dir = run_folder("", f"geolocate-{Path(self.photo.filePath()).stem}")
+        try:
+            params, source = self.build_params(out_dir)
+        except Exception as exc:
+            report_error(self._bar(), exc)
+            return None
+        task = XviewTask(f"xview geolocate {Path(params.photos[0]).name}", _work(params, source), self._finished,
+                         cleanup=source.close if source is not None else None)
+        task.photo = Path(params.photos[0]).name
+        self.controls.follow(task)
+        return start_task(task)
+
+    def _finished(self, task) -> None:
+        self.controls.done()
+        if task.error is not None:
+            report_error(self._bar(), task.error, task.details)
+            return
+        result = task.result[0]
+        self.last_layers = add_geolocation_layers(result, f"xview geolocate · {task.photo}", QgsProject.instance())
+        best = result.candidates[0] if result.candidates else None
+        if best is not None and self.iface is not None:
+            _zoom_to(self.iface.mapCanvas(), self.last_layers[1])
+        rank = (result.truth or {}).get("rank", {}).get("combined")
+        truth = f"; the true spot ranks {rank}" if rank else ""
+        report_success(self._bar(), f"best candidate at {best.lat:.5f}, {best.lon:.5f}{truth}" if best else
+                       "no candidate (no tile ran)")
+
+    def _bar(self):
+        return self.iface.messageBar() if self.iface is not None else None
+
+
+def _work(params, source):
+    """The task body: index a QGIS layer first when needed (temporary), then localize."""
+    from xview_engine.localize import localize
+
+    def work(progress, cancel):
+        if source is None:
+            return localize(params, progress, cancel)
+        import dataclasses
+
+        from xview_engine.indexer import IndexParams, build_index
+
+        with tempfile.TemporaryDirectory(prefix="xview-index-") as tmp:
+            index = str(Path(tmp) / "index")
+            build_index(IndexParams(raster=source.info["file"], model=params.model, device=params.device,
+                                    out=index), progress, cancel, source=source)
+            return localize(dataclasses.replace(params, index=index, raster=None), None, cancel)
+
+    return work
+
+
+def add_geolocation_layers(result, group_name: str, project: QgsProject) -> list:
+    """Heatmap (styled), candidates and truth point layers in a new group; returns them."""
+    group = project.layerTreeRoot().insertGroup(0, group_name)
+    heatmap = QgsRasterLayer(result.heatmap, "photo location likelihood", "gdal")
+    styling.style_heatmap(heatmap, band=1)
+    layers = [candidate_layer(result.candidates, heatmap.crs()), heatmap]
+    if result.truth:
+        layers.insert(0, truth_layer(result.truth))
+    for layer in layers:
+        project.addMapLayer(layer, False)
+        group.addLayer(layer)
+    return layers
+
+
+def _zoom_to(canvas, candidates) -> None:
+    from qgis.core import QgsCoordinateTransform
+
+    feature = next(candidates.getFeatures())
+    point = feature.geometry().asPoint()
+    transform = QgsCoordinateTransform(candidates.crs(), canvas.mapSettings().destinationCrs(),
+                                       QgsProject.instance().transformContext())
+    canvas.setCenter(transform.transform(point))
+    canvas.refresh()
+
+
+def _file_widget(parent: QWidget, name: str, file_filter: str) -> QgsFileWidget:
+    widget = QgsFileWidget(parent)
+    widget.setObjectName(name)
+    widget.setFilter(file_filter)
+    return widget

@@ -1,0 +1,139 @@
+"""The model picker shared by the dock's tabs: a model file, recent models, the device and what it really is.
+
+A model file fully configures the UI: its manifest (read cheaply, no tensors) gives the tile size,
+the ground sample distance, the heads and their classes, which the tabs use to fill their pickers.
+The device line says what will really run ("CPU, 2 threads" or the GPU's name), never a silent
+fallback: asking for CUDA without a GPU shows the engine's error in red.
+Engine modules are imported inside methods, so the plugin loads without torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from qgis.core import QgsSettings
+from qgis.gui import QgsFileWidget
+from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
+
+SETTINGS_RECENT = "xview/recent_models"
+MAX_RECENT = 8
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ModelPanel(QWidget):
+    """Model file + recent models + device; emits ``model_changed(manifest)`` (None when unusable)."""
+
+    model_changed = pyqtSignal(object)
+
+    def __init__(self, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        self.manifest = None
+        self.file_widget = QgsFileWidget(self)
+        self.file_widget.setObjectName("XviewModelFile")
+        self.file_widget.setFilter("xview models (*.safetensors *.onnx)")
+        self.file_widget.setDialogTitle("Choose an xview model file")
+        self.recent = QComboBox(self)
+        self.recent.setObjectName("XviewRecentModels")
+        self.device_combo = QComboBox(self)
+        self.device_combo.setObjectName("XviewDevice")
+        self.device_combo.addItems(DEVICES)
+        self.device_label = _label("chosen when a model is loaded", "XviewDeviceLabel", self)
+        self.info_label = _label("Choose a model file (.safetensors).", "XviewModelInfo", self)
+        layout = QFormLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addRow("Model", self.file_widget)
+        layout.addRow("Recent", self.recent)
+        layout.addRow("", self.info_label)
+        layout.addRow("Device", self.device_combo)
+        layout.addRow("", self.device_label)
+        self._fill_recent()
+        self.file_widget.fileChanged.connect(self.set_model)
+        self.recent.activated.connect(self._recent_chosen)
+        self.device_combo.currentTextChanged.connect(lambda _: self.refresh_device())
+
+    @property
+    def model_path(self) -> str:
+        return self.file_widget.filePath()
+
+    @property
+    def device(self) -> str:
+        return self.device_combo.currentText()
+
+    def set_model(self, path: str) -> None:
+        """Read the manifest of ``path`` and tell the tabs; a bad file is said in the info line."""
+        from xview_engine.errors import XviewError
+        from xview_engine.mapping import read_model_manifest
+
+        if self.file_widget.filePath() != path:
+            self.file_widget.blockSignals(True)
+            self.file_widget.setFilePath(path)
+            self.file_widget.blockSignals(False)
+        try:
+            self.manifest = read_model_manifest(path) if path else None
+        except XviewError as exc:
+            self.manifest = None
+            self.info_label.setText(str(exc))
+            self.info_label.setStyleSheet("color: #b3261e;")
+        else:
+            self.info_label.setStyleSheet("")
+            self.info_label.setText(describe_manifest(self.manifest) if self.manifest else "")
+            if self.manifest is not None:
+                _remember(path)
+                self._fill_recent()
+                self.refresh_device()
+        self.model_changed.emit(self.manifest)
+
+    def refresh_device(self) -> str:
+        """Resolve the chosen device now and show what it is (or why it cannot be used)."""
+        from xview_engine.device import describe_device, resolve_device
+        from xview_engine.errors import XviewError
+
+        try:
+            text, style = describe_device(resolve_device(self.device)), ""
+        except XviewError as exc:
+            text, style = str(exc), "color: #b3261e;"
+        self.device_label.setText(text)
+        self.device_label.setStyleSheet(style)
+        return text
+
+    def _fill_recent(self) -> None:
+        self.recent.clear()
+        self.recent.addItem("")
+        for path in recent_models():
+            self.recent.addItem(Path(path).name, path)
+            self.recent.setItemData(self.recent.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+
+    def _recent_chosen(self, index: int) -> None:
+        path = self.recent.itemData(index)
+        if path:
+            self.set_model(path)
+
+
+def describe_manifest(manifest) -> str:
+    """One paragraph about a model: kind, backbone, tiles on the ground, heads with class counts."""
+    spec = manifest.input
+    heads = ", ".join(f"{h.name} ({h.num_classes} {h.distribution})" for h in manifest.heads)
+    note = manifest.training.get("note") or manifest.training.get("data") or ""
+    text = (f"{manifest.kind} · {manifest.backbone.name} · tiles of {spec.tile_px} px at {spec.gsd_m:g} m "
+            f"({spec.footprint_m:g} m on the ground) · heads: {heads}")
+    return f"{text} · {note}" if note else text
+
+
+def recent_models() -> list[str]:
+    value = QgsSettings().value(SETTINGS_RECENT, [])
+    paths = [value] if isinstance(value, str) else list(value or [])
+    return [p for p in paths if p and Path(p).is_file()]
+
+
+def _remember(path: str) -> None:
+    paths = [path, *[p for p in recent_models() if p != path]][:MAX_RECENT]
+    QgsSettings().setValue(SETTINGS_RECENT, paths)
+
+
+def _label(text: str, name: str, parent: QWidget) -> QLabel:
+    label = QLabel(text, parent)
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    return label

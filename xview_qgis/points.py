@@ -1,0 +1,69 @@
+"""Point layers for geolocation results: the top-k candidates and the photo's true position.
+
+Memory layers (``memory`` provider) styled so that they read on top of the heatmap: numbered
+candidates from best (large, white ring) to worst, and the truth as a star. Values come straight
+from the engine's ``Candidate`` objects; nothing is computed here.
+"""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsFeature,
+    QgsField,
+    QgsGeometry,
+    QgsMarkerSymbol,
+    QgsPalLayerSettings,
+    QgsPointXY,
+    QgsVectorLayer,
+    QgsVectorLayerSimpleLabeling,
+)
+from qgis.PyQt.QtCore import QVariant
+
+FIELDS = (("rank", QVariant.Type.Int), ("score", QVariant.Type.Double), ("posterior", QVariant.Type.Double),
+          ("heading", QVariant.Type.Double), ("lon", QVariant.Type.Double), ("lat", QVariant.Type.Double))
+
+
+def candidate_layer(candidates, crs) -> QgsVectorLayer:
+    """Top-k candidates in the index CRS (x, y) with rank, score, posterior, heading (None without a twin)."""
+    layer = QgsVectorLayer(f"Point?crs={crs.authid() or 'wkt:' + crs.toWkt()}", "top candidates", "memory")
+    provider = layer.dataProvider()
+    provider.addAttributes([QgsField(name, kind) for name, kind in FIELDS])
+    layer.updateFields()
+    features = []
+    for c in candidates:
+        feature = QgsFeature(layer.fields())
+        feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(c.x, c.y)))
+        feature.setAttributes([c.rank, c.score, c.posterior, getattr(c, "heading", None), c.lon, c.lat])
+        features.append(feature)
+    provider.addFeatures(features)
+    layer.updateExtents()
+    layer.renderer().setSymbol(QgsMarkerSymbol.createSimple(
+        {"name": "circle", "color": "#1f77b4", "outline_color": "#ffffff", "outline_width": "0.6", "size": "4"}))
+    _label_with(layer, "rank")
+    return layer
+
+
+def truth_layer(truth: dict) -> QgsVectorLayer:
+    """The photo's true position (EXIF GPS or label file), with the rank of its tile when it was indexed."""
+    layer = QgsVectorLayer("Point?crs=EPSG:4326", "true location", "memory")
+    provider = layer.dataProvider()
+    provider.addAttributes([QgsField("rank", QVariant.Type.Int), QgsField("source", QVariant.Type.String),
+                            QgsField("best_candidate_distance_m", QVariant.Type.Double)])
+    layer.updateFields()
+    feature = QgsFeature(layer.fields())
+    feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(truth["lon"], truth["lat"])))
+    rank = (truth.get("rank") or {}).get("combined")
+    feature.setAttributes([rank, truth.get("source"), truth.get("best_candidate_distance_m")])
+    provider.addFeatures([feature])
+    layer.updateExtents()
+    layer.renderer().setSymbol(QgsMarkerSymbol.createSimple(
+        {"name": "star", "color": "#2ca02c", "outline_color": "#000000", "outline_width": "0.4", "size": "6"}))
+    return layer
+
+
+def _label_with(layer: QgsVectorLayer, field: str) -> None:
+    settings = QgsPalLayerSettings()
+    settings.fieldName = field
+    settings.enabled = True
+    layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
+    layer.setLabelsEnabled(True)

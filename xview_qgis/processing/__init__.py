@@ -1,0 +1,1 @@
+"""xview Processing provider and algorithms."""
