@@ -51,7 +51,7 @@ def test_metadata_has_every_key_the_plugin_repository_requires(metadata):
     assert metadata["supportsQt6"] == "yes"
     assert metadata["experimental"] == "True"
     assert metadata["category"] == "Raster"
-    assert metadata["hasProcessingProvider"] == "no"
+    assert metadata["hasProcessingProvider"] == "yes"
     assert "synthetic world" in " ".join(metadata["about"].split())
     assert metadata["repository"] == "https://github.com/xview-qgis/xview"
     assert metadata["tracker"] == "https://github.com/xview-qgis/xview/issues"
