@@ -199,3 +199,29 @@ def test_search_builder_and_run(plugin, world, qtbot):
     assert task.error is None, task.error
     assert tab.last_layers[0].name() == f"search: {query}"
     del layer
+
+
+def test_whats_here_reads_the_last_run_at_a_point(plugin, world, qtbot, tmp_path):
+    from qgis.core import QgsPointXY
+
+    from xview_qgis.whats_here import describe, sample_products
+
+    layer = _add_raster(world["raster"], "overhead")
+    plugin.model_panel.set_model(str(world["model"]))
+    map_tab = plugin.tabs["Map"]
+    map_tab.layer_combo.setLayer(layer)
+    map_tab.out_dir.setFilePath(str(tmp_path))
+    assert _run_and_wait(qtbot, map_tab).error is None
+    centre = layer.extent().center()
+    samples = sample_products(map_tab.last_layers, QgsPointXY(centre), layer.crs())
+    assert set(samples) == {"scene prob", "scene top"}
+    values = [v for _, v in samples["scene prob"]]
+    assert values == sorted(values, reverse=True) and 0 < values[0] <= 1
+    text = describe(samples)
+    assert "most likely" in text and samples["scene top"][0][0] in text
+    assert "run Map" in describe(sample_products([], QgsPointXY(centre), layer.crs()))
+    map_tab.whats_here_button.setChecked(True)
+    map_tab.whats_here_tool.canvasClicked.emit(QgsPointXY(centre), Qt.MouseButton.LeftButton)
+    assert "most likely" in map_tab.whats_here_label.text()
+    map_tab.whats_here_button.setChecked(False)
+    del layer

@@ -84,6 +84,14 @@ class MapTab(QWidget):
         self.export_button = QPushButton("Export…", self)
         self.export_button.setObjectName("XviewMapExport")
         self.export_button.setEnabled(False)
+        self.whats_here_button = QPushButton("What's here?", self)
+        self.whats_here_button.setObjectName("XviewWhatsHere")
+        self.whats_here_button.setCheckable(True)
+        self.whats_here_button.setToolTip("Click the map to read the last run's scenes, classes and counts there")
+        self.whats_here_label = QLabel("", self)
+        self.whats_here_label.setObjectName("XviewWhatsHereText")
+        self.whats_here_label.setWordWrap(True)
+        self.whats_here_tool = None
         self._lay_out()
         self._connect()
         self.set_manifest(model_panel.manifest)
@@ -103,7 +111,11 @@ class MapTab(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.estimate_label)
         layout.addWidget(self.controls)
-        layout.addWidget(self.export_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.whats_here_button)
+        layout.addLayout(buttons)
+        layout.addWidget(self.whats_here_label)
         layout.addStretch(1)
 
     def _connect(self) -> None:
@@ -116,6 +128,7 @@ class MapTab(QWidget):
             signal.connect(lambda *_: self.update_estimate())
         self.controls.run_clicked.connect(self.run)
         self.export_button.clicked.connect(self.export)
+        self.whats_here_button.toggled.connect(self.toggle_whats_here)
 
     def set_manifest(self, manifest) -> None:
         """Fill heads, classes, products and the default stride (half a tile) from a model's manifest."""
@@ -281,6 +294,20 @@ class MapTab(QWidget):
                 copied.append(Path(shutil.copy2(path, Path(target) / path.name)))
         report_success(self._bar(), f"exported {len(copied)} files to {target}")
         return copied
+
+    def toggle_whats_here(self, on: bool) -> None:
+        """Make the "What's here" tool the canvas' map tool (or give the previous tool back)."""
+        from xview_qgis.whats_here import WhatsHereTool
+
+        if self.iface is None:
+            return
+        canvas = self.iface.mapCanvas()
+        if on:
+            self.whats_here_tool = WhatsHereTool(canvas, lambda: self.last_layers, self.whats_here_label.setText)
+            canvas.setMapTool(self.whats_here_tool)
+        elif self.whats_here_tool is not None:
+            canvas.unsetMapTool(self.whats_here_tool)
+            self.whats_here_tool = None
 
     def _bar(self):
         return self.iface.messageBar() if self.iface is not None else None
