@@ -27,7 +27,7 @@ from xview_engine.tiling import TileGrid
 Runner = Callable[[np.ndarray], "dict[str, np.ndarray]"]  # (B, C, H, W) float32 -> {head: (B, K)}
 TileFilter = Callable[[np.ndarray, float], np.ndarray]  # tile centre xs, row y -> bool wanted
 MIN_VALID_FRACTION = 0.5
-STRIP_PIXELS = 4_000_000  # pixels per band in one strip read, at most
+STRIP_PIXELS = 2_000_000  # pixels per band in one strip read, at most (longer rows: a few reads)
 
 
 @dataclass
@@ -104,7 +104,8 @@ class TileReader(threading.Thread):
         keep = np.flatnonzero(wanted & (fraction >= MIN_VALID_FRACTION))
         if keep.size == 0:
             return 0
-        pixels = (pixels - self.mean) / self.std
+        pixels -= self.mean
+        pixels /= self.std
         pixels[:, ~valid] = 0.0  # no-data reads as the mean colour, not as black
         for i in keep:
             self._buffer.append((pixels[:, :, offsets[i]:offsets[i] + t], row, col0 + int(i)))

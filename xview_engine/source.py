@@ -41,7 +41,8 @@ class RasterSource(Protocol):
     ``crs`` is a WKT string (or 'EPSG:n') of a *projected* CRS, ``bounds`` the valid area in it.
     ``read_window`` returns ``(pixels, valid)``: float32 (C, H, W) scaled to [0, 1] in the band
     order of the model, and a bool (H, W) mask, True where the source has data. Pixels of
-    ``bounds`` outside the raster come back invalid. ``info`` is plain metadata for products.json
+    ``bounds`` outside the raster come back invalid; both arrays are fresh (the caller modifies them
+    in place). ``info`` is plain metadata for products.json
     (file, bands used, scaling, reprojection), said to the user as is.
     """
 
@@ -76,7 +77,8 @@ class RasterioSource:
         self.choice: BandChoice = choose_bands(self._file, n_bands, band_names, bands, str(self.path))
         self.crs = self._ds.crs.to_wkt()
         self.bounds: Bounds = tuple(self._ds.bounds)
-        self._lo, self._hi, scaling = self._measure_scaling()
+        lo, hi, scaling = self._measure_scaling()
+        self._lo, self._inv_range = lo.astype(np.float32), (1.0 / (hi - lo)).astype(np.float32)
         self.info = {
             "file": str(self.path),
             "source_crs": geo.crs_label(self._file.crs),
@@ -127,9 +129,11 @@ class RasterioSource:
         except rasterio.errors.RasterioError as exc:
             raise _read_error(self.path, exc) from None
         finite = np.isfinite(data).all(axis=0)
-        data = np.clip((data - self._lo[:, None, None]) / (self._hi - self._lo)[:, None, None], 0.0, 1.0)
+        data -= self._lo[:, None, None]  # in place, float32: a strip is the largest array of a run
+        data *= self._inv_range[:, None, None]
+        np.clip(data, 0.0, 1.0, out=data)
         data[:, ~finite] = 0.0
-        return data.astype(np.float32, copy=False), mask & finite
+        return data, mask & finite
 
     def _measure_scaling(self) -> tuple[np.ndarray, np.ndarray, str]:
         """Byte rasters: /255. Others: per-band 2-98 % percentiles of the valid pixels of a decimated read."""
