@@ -145,23 +145,38 @@ def read_synthetic_teacher(path: str | Path) -> tuple[SyntheticTeacherNet, Synth
     return net.eval(), spec
 
 
+class _SharedRun:
+    """One forward pass per batch for all heads of a file: the last batch's outputs, keyed by its arrays."""
+
+    def __init__(self, net: SyntheticTeacherNet, spec: SyntheticTeacherSpec, device: torch.device):
+        self.net, self.spec, self.device = net.to(device), spec, device
+        self.key: tuple[int, ...] = ()
+        self.images: list[np.ndarray] = []  # kept alive so that their ids stay unique
+        self.raw: dict[str, torch.Tensor] = {}
+
+    @torch.inference_mode()
+    def __call__(self, images: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        key = tuple(id(img) for img in images)
+        if key != self.key:
+            self.raw = {k: v.float().cpu() for k, v in self.net(photo_batch(images, self.spec).to(self.device)).items()}
+            self.key, self.images = key, list(images)
+        return self.raw
+
+
 class SyntheticTeacher:
     """One head of a synthetic teacher file; heads of one file share the net and a per-batch result."""
 
-    def __init__(self, net: SyntheticTeacherNet, spec: SyntheticTeacherSpec, head: SyntheticHead, identity: str,
-                 device: torch.device | str = "cpu"):
-        self.net, self.spec, self.head = net.to(device), spec, head
-        self.device = torch.device(device)
+    def __init__(self, run: _SharedRun, head: SyntheticHead, identity: str):
+        self.run, self.head = run, head
         self.info = TeacherInfo(head.name, head.kind, head.labels, head.label_space, f"{identity}-{head.name}")
 
-    @torch.inference_mode()
     def predict(self, images: list[np.ndarray]) -> np.ndarray:
-        raw = self.net(photo_batch(images, self.spec).to(self.device))[self.head.name]
-        return activate(self.head.kind, raw.float()).cpu().numpy().astype(np.float32)
+        return activate(self.head.kind, self.run(images)[self.head.name]).numpy().astype(np.float32)
 
 
 def load_synthetic(path: str | Path, device: torch.device | str = "cpu") -> list[SyntheticTeacher]:
     """One ``SyntheticTeacher`` per head of the file."""
     net, spec = read_synthetic_teacher(path)
     identity = f"synthetic-{file_identity(Path(path))}"
-    return [SyntheticTeacher(net, spec, head, identity, device) for head in spec.heads]
+    run = _SharedRun(net, spec, torch.device(device))
+    return [SyntheticTeacher(run, head, identity) for head in spec.heads]
