@@ -36,8 +36,8 @@ def test_screenshots_of_the_dock_and_a_rendered_map(plugin, world, qtbot, tmp_pa
     map_tab.out_dir.setFilePath(str(tmp_path / "runs"))
     map_tab.stride.setValue(4.0)
     assert _run_and_wait(qtbot, map_tab).error is None
-    plugin.dock.resize(440, 860)
-    plugin.dock.setMinimumWidth(440)
+    plugin.dock.setFloating(True)  # docked, the test main window decides its height
+    plugin.dock.resize(460, 1000)
     qtbot.wait(50)
     dock_shot = _save(plugin.dock.grab().toImage(), "qgis_dock.png", tmp_path)
     assert any(isinstance(lyr.renderer(), QgsPalettedRasterRenderer) for lyr in map_tab.last_layers)

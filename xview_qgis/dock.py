@@ -10,7 +10,7 @@ from __future__ import annotations
 from qgis.gui import QgsDockWidget
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QFont, QFontDatabase
-from qgis.PyQt.QtWidgets import QLabel, QLineEdit, QTabWidget, QVBoxLayout, QWidget
+from qgis.PyQt.QtWidgets import QFrame, QLabel, QLineEdit, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from xview_engine import __version__ as ENGINE_VERSION
 from xview_qgis.dependencies import DependencyReport, check_dependencies
@@ -45,8 +45,7 @@ class XviewDock(QgsDockWidget):
         self.placeholder = _wrapped_label(
             "Map, Geolocate and Search tools will appear here.", "XviewPlaceholder", body
         )
-        layout.addWidget(self.placeholder)
-        layout.addStretch(1)
+        layout.addWidget(self.placeholder, 1, Qt.AlignmentFlag.AlignTop)  # hidden once a tab exists
         self.status_label = _wrapped_label("", "XviewDependencyStatus", body)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.status_label)
@@ -59,8 +58,16 @@ class XviewDock(QgsDockWidget):
         self.dependency_report = self.refresh_dependencies()
 
     def add_tab(self, widget: QWidget, title: str) -> int:
-        """Add a tool tab (Map, Geolocate, Search, ...); the tab widget shows once it has one."""
-        index = self.tabs.addTab(widget, title)
+        """Add a tool tab (Map, Geolocate, Search, ...); the tab widget shows once it has one.
+
+        Each tab scrolls, so a short dock never squeezes its rows on top of each other.
+        """
+        scroller = QScrollArea(self.tabs)
+        scroller.setWidgetResizable(True)
+        scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroller.setFrameShape(QFrame.Shape.NoFrame)
+        scroller.setWidget(widget)
+        index = self.tabs.addTab(scroller, title)
         self.tabs.setVisible(True)
         self.placeholder.setVisible(False)
         return index

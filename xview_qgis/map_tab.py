@@ -29,6 +29,7 @@ from qgis.PyQt.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -44,6 +45,7 @@ from xview_qgis.tasks import XviewTask, log, report_error, report_success, start
 
 EXTENTS = ("Layer extent", "Visible map canvas", "Selected polygons")
 RATE_KEY = "xview/tiles_per_second/"
+PRODUCT_COLUMNS = 3
 
 
 class MapTab(QWidget):
@@ -64,7 +66,7 @@ class MapTab(QWidget):
         self.class_list.setMinimumHeight(90)
         self.class_list.setMaximumHeight(130)
         self.products_box = QWidget(self)
-        self.products_layout = QHBoxLayout(self.products_box)
+        self.products_layout = QGridLayout(self.products_box)  # wraps: the dock is narrow
         self.products_layout.setContentsMargins(0, 0, 0, 0)
         self.product_checks: dict[str, QCheckBox] = {}
         self.stride = QDoubleSpinBox(self)
@@ -162,7 +164,8 @@ class MapTab(QWidget):
                 checkbox = QCheckBox(product, self.products_box)
                 checkbox.setChecked(True)
                 checkbox.setToolTip(kind.units)
-                self.products_layout.addWidget(checkbox)
+                row, column = divmod(len(self.product_checks), PRODUCT_COLUMNS)
+                self.products_layout.addWidget(checkbox, row, column)
                 self.product_checks[product] = checkbox
 
     def _filter_classes(self, text: str) -> None:
