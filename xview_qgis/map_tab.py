@@ -90,7 +90,12 @@ class MapTab(QWidget):
         self.whats_here_button = QPushButton("What's here?", self)
         self.whats_here_button.setObjectName("XviewWhatsHere")
         self.whats_here_button.setCheckable(True)
-        self.whats_here_button.setToolTip("Click the map to read the last run's scenes, classes and counts there")
+        self.whats_here_button.setToolTip("Click the map to read the scenes, classes and counts there: from the "
+                                          "last run where it covers the point, else computed on the spot")
+        self.whats_here_compute = QCheckBox("always compute on the spot", self)
+        self.whats_here_compute.setObjectName("XviewWhatsHereCompute")
+        self.whats_here_compute.setToolTip("Run the model on the one tile centred on the click, even where the "
+                                           "last run has values")
         self.whats_here_label = QLabel("", self)
         self.whats_here_label.setObjectName("XviewWhatsHereText")
         self.whats_here_label.setWordWrap(True)
@@ -118,6 +123,7 @@ class MapTab(QWidget):
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.whats_here_button)
         layout.addLayout(buttons)
+        layout.addWidget(self.whats_here_compute)
         layout.addWidget(self.whats_here_label)
         layout.addStretch(1)
 
@@ -307,11 +313,20 @@ class MapTab(QWidget):
             return
         canvas = self.iface.mapCanvas()
         if on:
-            self.whats_here_tool = WhatsHereTool(canvas, lambda: self.last_layers, self.whats_here_label.setText)
+            self.whats_here_tool = WhatsHereTool(canvas, lambda: self.last_layers, self.whats_here_label.setText,
+                                                 self.compute_here, self.whats_here_compute.isChecked)
             canvas.setMapTool(self.whats_here_tool)
         elif self.whats_here_tool is not None:
             canvas.unsetMapTool(self.whats_here_tool)
             self.whats_here_tool = None
+
+    def compute_here(self, point, crs):
+        """Run the model on the tile centred at ``point`` (canvas CRS) of the chosen raster layer."""
+        from xview_qgis.whats_here import start_point_query
+
+        panel = self.model_panel
+        return start_point_query(self.layer_combo.currentLayer(), panel.model_path, panel.manifest, panel.device,
+                                 point, crs, self.whats_here_label.setText, self._bar())
 
     def _bar(self):
         return self.iface.messageBar() if self.iface is not None else None
