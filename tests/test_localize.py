@@ -123,3 +123,25 @@ def test_index_cli_and_stale_refusal(world, tmp_path, capsys) -> None:  # noqa: 
     assert main(["localize", photo, "--index", str(tmp_path / "idx"), "--labels", str(world["labels"]),
                  "-o", str(tmp_path / "h.tif")]) == 2
     assert "is stale" in capsys.readouterr().err
+
+
+def test_teachers_label_the_photo(world, tmp_path) -> None:  # noqa: F811
+    import torch
+
+    from xview_engine.teachers.synthetic import (
+        SyntheticHead,
+        SyntheticTeacherNet,
+        SyntheticTeacherSpec,
+        save_synthetic_teacher,
+    )
+
+    lf = read_label_file(world["labels"])
+    heads = tuple(SyntheticHead(h, "counts" if h == "count" else "categorical", lf.names[h]) for h in lf.heads)
+    spec = SyntheticTeacherSpec(height=16, width=32, channels=4, depth=2, hidden=8, heads=heads)
+    torch.manual_seed(0)
+    teacher = save_synthetic_teacher(SyntheticTeacherNet(spec), spec, tmp_path / "teacher.safetensors")
+    photo = str(world["world"] / "photos" / "00006.jpg")
+    [result] = localize(LocalizeParams((photo,), str(tmp_path / "t.tif"), index=str(world["index"]),
+                                       teachers=f"synthetic={teacher}", device="cpu", top_k=2))
+    assert len(result.candidates) == 2 and result.truth["source"] == "exif"
+    assert set(result.truth["rank"]) == {"scene", "object", "count", "combined"}
