@@ -62,6 +62,7 @@ def test_last_run_is_read_unless_asked_to_compute(plugin, world, qtbot, qgis_ifa
 
 def test_without_a_model_the_panel_says_what_to_do(plugin, world, qtbot, qgis_iface):  # noqa: F811
     layer = _add_raster(world["raster"], "overhead")
+    plugin.model_panel.set_model("")  # no model, not even the shipped default
     map_tab = plugin.tabs["Map"]
     qgis_iface.mapCanvas().setDestinationCrs(layer.crs())
     map_tab.whats_here_button.setChecked(True)

@@ -7,6 +7,10 @@ from the raster layer (files by path; other layers through ``QgisLayerSource``, 
 task). The engine (``xview_engine.localize``) does all scoring; this tab turns its ``PhotoResult``
 into a styled heatmap layer, a point layer of candidates (rank, score, posterior, heading) and a
 point for the truth, and zooms to the best candidate.
+
+With the shipped synthetic default model, photo -> distributions defaults to the synthetic teacher
+shipped beside it (the teacher it was distilled from, so head names and classes match): the teacher
+spec is filled in while it is empty, and taken out again when another model is chosen.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ class GeolocateTab(QWidget):
         self._lay_out()
         self.photo.fileChanged.connect(self.show_photo)
         self.controls.run_clicked.connect(self.run)
+        self.model_panel.model_changed.connect(lambda _: self.default_teacher())
+        self.default_teacher()
 
     def _lay_out(self) -> None:
         form = QFormLayout()
@@ -98,6 +104,22 @@ class GeolocateTab(QWidget):
         self.exif_label.setText(text)
         return text
 
+    def default_teacher(self) -> str:
+        """The synthetic teacher spec while the model is the synthetic default; returns the spec field's text."""
+        from xview_qgis.model_panel import is_synthetic_default, synthetic_defaults
+
+        teacher = synthetic_defaults()[1]
+        spec = f"synthetic={teacher}"
+        current = self.teachers.text().strip()
+        if is_synthetic_default(self.model_panel.model_path) and teacher.is_file():
+            if not current:
+                self.teachers.setText(spec)
+                self.teachers.setToolTip("the synthetic teacher shipped with the synthetic default model")
+        elif current == spec:
+            self.teachers.clear()
+            self.teachers.setToolTip("")
+        return self.teachers.text()
+
     def build_params(self, out_dir: Path):
         """The engine's ``LocalizeParams`` and, for non-file layers without an index, the source to index."""
         from xview_engine.errors import SourceError
@@ -114,10 +136,19 @@ class GeolocateTab(QWidget):
         params = LocalizeParams(
             photos=(self.photo.filePath(),), out=str(out_dir / f"{Path(self.photo.filePath()).stem}_heatmap.tif"),
             index=index, raster=raster if source is None else None, model=self.model_panel.model_path or None,
-            labels=self.labels.filePath() or None, teachers=self.teachers.text().strip() or None,
+            labels=self.labels.filePath() or None, teachers=self._teacher_spec(),
             top_k=self.top_k.value(), device=self.model_panel.device,
         )
         return params, source
+
+    def _teacher_spec(self):
+        """The teacher spec to use; a label file wins over the automatic default teacher (not over a typed one)."""
+        from xview_qgis.model_panel import synthetic_defaults
+
+        spec = self.teachers.text().strip() or None
+        if self.labels.filePath() and spec == f"synthetic={synthetic_defaults()[1]}":
+            return None
+        return spec
 
     def run(self):
         out_dir = run_folder("", f"geolocate-{Path(self.photo.filePath()).stem}")

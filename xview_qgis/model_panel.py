@@ -5,6 +5,11 @@ the ground sample distance, the heads and their classes, which the tabs use to f
 The device line says what will really run ("CPU, 2 threads" or the GPU's name), never a silent
 fallback: asking for CUDA without a GPU shows the engine's error in red.
 Engine modules are imported inside methods, so the plugin loads without torch.
+
+The shipped synthetic default model (``resources/models/xview-synthetic-default.safetensors``) is the
+first entry of the recent list, labelled "(synthetic default)" wherever it shows, and is chosen when
+the dock is first opened with no model chosen: a new user can press Map at once, and is told that
+this model knows only synthetic worlds.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 SETTINGS_RECENT = "xview/recent_models"
 MAX_RECENT = 8
 DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_LABEL = "(synthetic default)"
 
 
 class ModelPanel(QWidget):
@@ -30,6 +36,7 @@ class ModelPanel(QWidget):
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self.manifest = None
+        self.default_offered = False
         self.file_widget = QgsFileWidget(self)
         self.file_widget.setObjectName("XviewModelFile")
         self.file_widget.setFilter("xview models (*.safetensors *.onnx)")
@@ -78,10 +85,14 @@ class ModelPanel(QWidget):
             self.info_label.setStyleSheet("color: #b3261e;")
         else:
             self.info_label.setStyleSheet("")
-            self.info_label.setText(describe_manifest(self.manifest) if self.manifest else "")
+            text = describe_manifest(self.manifest) if self.manifest else ""
+            if self.manifest is not None and is_synthetic_default(path):
+                text = f"<b>{DEFAULT_LABEL}</b> knows synthetic worlds only; load a real model for real imagery. {text}"
+            self.info_label.setText(text)
             if self.manifest is not None:
                 _remember(path)
                 self._fill_recent()
+                self.recent.setCurrentIndex(max(0, self.recent.findData(path)))
                 self.refresh_device()
         self.model_changed.emit(self.manifest)
 
@@ -98,11 +109,24 @@ class ModelPanel(QWidget):
         self.device_label.setStyleSheet(style)
         return text
 
+    def preselect_default(self) -> bool:
+        """Choose the synthetic default model once, when nothing else is chosen; True when it did."""
+        default = synthetic_defaults()[0]
+        if self.default_offered or self.model_path or not default.is_file():
+            return False
+        self.default_offered = True
+        self.set_model(str(default))
+        return self.manifest is not None
+
     def _fill_recent(self) -> None:
         self.recent.clear()
         self.recent.addItem("")
-        for path in recent_models():
-            self.recent.addItem(Path(path).name, path)
+        default = synthetic_defaults()[0]
+        paths = [str(default)] if default.is_file() else []
+        paths += [p for p in recent_models() if not is_synthetic_default(p)]
+        for path in paths:
+            label = f"{Path(path).name} {DEFAULT_LABEL}" if is_synthetic_default(path) else Path(path).name
+            self.recent.addItem(label, path)
             self.recent.setItemData(self.recent.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
 
     def _recent_chosen(self, index: int) -> None:
@@ -119,6 +143,22 @@ def describe_manifest(manifest) -> str:
     text = (f"{manifest.kind} · {manifest.backbone.name} · tiles of {spec.tile_px} px at {spec.gsd_m:g} m "
             f"({spec.footprint_m:g} m on the ground) · heads: {heads}")
     return f"{text} · {note}" if note else text
+
+
+def synthetic_defaults() -> tuple[Path, Path]:
+    """(default model, its synthetic teacher): the files the engine's demo ships in resources/models."""
+    from xview_engine.demo import DEFAULT_MODEL, DEFAULT_TEACHER
+
+    return Path(DEFAULT_MODEL), Path(DEFAULT_TEACHER)
+
+
+def is_synthetic_default(path: str) -> bool:
+    """Whether ``path`` is the shipped synthetic default model (same file, however it is spelled)."""
+    default = synthetic_defaults()[0]
+    try:
+        return bool(path) and default.is_file() and Path(path).resolve() == default.resolve()
+    except OSError:
+        return False
 
 
 def recent_models() -> list[str]:

@@ -112,6 +112,8 @@ class XviewPlugin:
         if visible:
             self.dock.show()
             self.dock.raise_()
+            if self.model_panel is not None:  # first opening: the shipped default model, if nothing is chosen
+                self.model_panel.preselect_default()
         else:
             self.dock.hide()
 

@@ -159,7 +159,7 @@ def compose(panels: list[tuple[str, object]], base, out_png: Path, landcover=Non
     if landcover is not None:
         items.append(("true land cover (for comparison)", landcover))
     rows = (len(items) + columns - 1) // columns
-    sheet = QImage(columns * PANEL_PX, rows * (PANEL_PX + TITLE_PX), QImage.Format_ARGB32)
+    sheet = QImage(columns * PANEL_PX, rows * (PANEL_PX + TITLE_PX), QImage.Format.Format_ARGB32)
     sheet.fill(QColor("white"))
     painter = QPainter(sheet)
     painter.setFont(QFont("DejaVu Sans", 11))
@@ -169,7 +169,8 @@ def compose(panels: list[tuple[str, object]], base, out_png: Path, landcover=Non
             layer.setOpacity(0.85 if title.startswith("most") else 1.0)
         image = render([layer, base] if layer is not None else [base], base.extent(), base.crs())
         painter.drawImage(x, y + TITLE_PX, image)
-        painter.drawText(x + 6, y, PANEL_PX - 12, TITLE_PX, Qt.AlignVCenter | Qt.AlignLeft, title)
+        align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+        painter.drawText(x + 6, y, PANEL_PX - 12, TITLE_PX, align, title)
     painter.end()
     if not sheet.save(str(out_png), "PNG"):
         raise RuntimeError(f"could not save {out_png}")
