@@ -28,14 +28,21 @@ def world_model(labels: Path, path: Path, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory) -> dict[str, Path]:
-    """World files, a model and a built index (1296 tiles, 8 m stride)."""
+    """World files, a model and a built index (1296 tiles, 8 m stride).
+
+    Built once per session: each test module importing this fixture gets its own copy of the
+    definition, so the files live at a fixed place in the session's temporary folder and are reused.
+    """
     from xview_engine.indexer import IndexParams, build_index
 
-    out = tmp_path_factory.mktemp("locworld")
-    make_world(WORLD, out / "world")
-    model = world_model(out / "world" / "labels.npz", out / "model.safetensors")
-    build_index(IndexParams(raster=str(out / "world" / "overhead.tif"), model=str(model), out=str(out / "index"),
-                            device="cpu"))
+    out = tmp_path_factory.getbasetemp() / "localize_world"
+    model = out / "model.safetensors"
+    if not (out / "index" / "index.json").is_file():
+        out.mkdir(exist_ok=True)
+        make_world(WORLD, out / "world")
+        world_model(out / "world" / "labels.npz", model)
+        build_index(IndexParams(raster=str(out / "world" / "overhead.tif"), model=str(model), out=str(out / "index"),
+                                device="cpu"))
     return {"dir": out, "world": out / "world", "labels": out / "world" / "labels.npz",
             "pairs": out / "world" / "pairs.csv", "model": model, "index": out / "index",
             "raster": out / "world" / "overhead.tif"}
