@@ -81,3 +81,56 @@ def world_files(tmp_path_factory) -> dict[str, Path]:
              "index": out / "index", "photo": sorted((out / "world" / "photos").glob("*.jpg"))[0]}
     _WORLD_CACHE["world"] = files
     return files
+
+
+WEB_MERCATOR_HALF = 20037508.342789244  # EPSG:3857 x (and y) of the edge of the XYZ tile pyramid
+
+
+class XyzWorld:
+    """A seeded pattern of colour blocks on EPSG:3857, written as a local XYZ tile set (no network).
+
+    ``colour(xs, ys)`` is the truth at any 3857 coordinates: blocks of ``block`` units, each one
+    seeded colour, over ``bounds``; transparent outside. Tiles are 256 px PNGs in ``z/x/y.png``.
+    """
+
+    def __init__(self, folder: Path, lon: float, lat: float, half_size: float = 700.0, block: float = 120.0,
+                 zooms: tuple[int, ...] = (15, 16, 17), seed: int = 5):
+        import math
+
+        cx = math.radians(lon) * 6378137.0
+        cy = math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * 6378137.0
+        self.bounds = (cx - half_size, cy - half_size, cx + half_size, cy + half_size)
+        self.block, self.zooms, self.folder = block, zooms, folder
+        n = int(2 * half_size // block) + 2
+        self.palette = np.random.default_rng(seed).integers(20, 236, (n, n, 3)).astype(np.uint8)
+        for z in zooms:
+            self._write_zoom(z)
+
+    @property
+    def uri(self) -> str:
+        url = f"file://{self.folder}/{{z}}/{{x}}/{{y}}.png"
+        return f"type=xyz&url={url}&zmin={min(self.zooms)}&zmax={max(self.zooms)}"
+
+    def colour(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(..., 3) uint8 colours and the inside mask at 3857 points."""
+        x0, y0, x1, y1 = self.bounds
+        inside = (xs >= x0) & (xs < x1) & (ys > y0) & (ys <= y1)
+        i = np.clip(((xs - x0) // self.block).astype(int), 0, self.palette.shape[1] - 1)
+        j = np.clip(((y1 - ys) // self.block).astype(int), 0, self.palette.shape[0] - 1)
+        return self.palette[j, i], inside
+
+    def _write_zoom(self, z: int) -> None:
+        from PIL import Image
+
+        size = 2 * WEB_MERCATOR_HALF / 2 ** z
+        x0, y0, x1, y1 = self.bounds
+        for tx in range(int((x0 + WEB_MERCATOR_HALF) // size), int((x1 + WEB_MERCATOR_HALF) // size) + 1):
+            for ty in range(int((WEB_MERCATOR_HALF - y1) // size), int((WEB_MERCATOR_HALF - y0) // size) + 1):
+                centres = (np.arange(256) + 0.5) * size / 256
+                xs = -WEB_MERCATOR_HALF + tx * size + centres[None, :]
+                ys = WEB_MERCATOR_HALF - ty * size - centres[:, None]
+                rgb, inside = self.colour(*np.broadcast_arrays(xs, ys))
+                rgba = np.dstack([rgb, np.where(inside, 255, 0).astype(np.uint8)])
+                path = self.folder / str(z) / str(tx) / f"{ty}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rgba, "RGBA").save(path)
