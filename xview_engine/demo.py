@@ -113,16 +113,20 @@ def _map(params: DemoParams, world: Path, folder: Path, head: str, products: tup
 
 
 def _geolocate(params: DemoParams, world: Path, folder: Path, log: Log) -> dict[str, Any]:
-    """Localize held-out (test split) photos with the synthetic teacher; truth ranks from EXIF GPS."""
+    """Localize photos (test split first) with the synthetic teacher; truth ranks from the photos' positions.
+
+    Every photo of the demo world is held out from the model, which was trained on another seed's world.
+    """
     from xview_engine.localize import LocalizeParams, localize
     from xview_engine.pairs import read_pairs
 
     pairs = read_pairs(world / "pairs.csv")
-    held_out = [str(p) for p, s in zip(pairs.photos, pairs.columns["split"]) if s == "test"][: params.geolocate]
-    held_out = held_out or [str(p) for p in pairs.photos[: params.geolocate]]
+    order = sorted(range(len(pairs)), key=lambda i: ("test", "val", "train").index(pairs.columns["split"][i]))
+    held_out = [str(pairs.photos[i]) for i in order[: params.geolocate]]
     log(f"geolocating {len(held_out)} held-out photos")
     folder.mkdir(exist_ok=True)
-    results = localize(LocalizeParams(photos=tuple(held_out), out=str(folder), raster=str(world / "overhead.tif"),
+    out = folder / f"{Path(held_out[0]).stem}.tif" if len(held_out) == 1 else folder
+    results = localize(LocalizeParams(photos=tuple(held_out), out=str(out), raster=str(world / "overhead.tif"),
                                       model=params.model, teachers=f"synthetic={params.teacher}", top_k=5,
                                       device=params.device, overwrite=params.overwrite))
     (folder / "results.json").write_text(json.dumps([r.to_dict() for r in results], indent=1), encoding="utf-8")

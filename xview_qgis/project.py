@@ -66,7 +66,7 @@ def build_project(basemap: Path, products: list[Path], heatmaps: list[Path], qgz
 def panel_layers(products: list[Path], heatmaps: list[Path]) -> list[tuple[str, object]]:
     """The few layers the picture shows, each styled on its own (title, layer)."""
     from xview_qgis.bandmeta import band_descriptions
-    from xview_qgis.styling import style_count, style_heatmap, style_layer, style_probability
+    from xview_qgis.styling import style_count, style_layer, style_probability
 
     panels: list[tuple[str, object]] = []
     for folder in (p.parent for p in products):
@@ -87,10 +87,55 @@ def panel_layers(products: list[Path], heatmaps: list[Path]) -> list[tuple[str, 
                 style_count(layer, band, descriptions[band - 1].split(":")[-1], value_range(layer, band))
                 panels.append((f"expected {descriptions[band - 1].split(':')[-1]} count (ramp: min..max)", layer))
     if heatmaps:
-        layer = raster_layer(heatmaps[0])
-        style_heatmap(layer)
-        panels.append((f"where was photo {heatmaps[0].stem} taken?", layer))
+        panels.append(heatmap_panel(heatmaps))
     return panels
+
+
+def heatmap_panel(heatmaps: list[Path]) -> tuple[str, object]:
+    """The heatmap of the median-rank photo (representative, not the best), its top 5 % hot, truth marked."""
+    import json
+
+    from xview_qgis.styling import style_heatmap
+
+    results_path = heatmaps[0].parent / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else []
+    ranked = sorted((r for r in results if (r.get("truth") or {}).get("rank")),
+                    key=lambda r: r["truth"]["rank"]["combined"])
+    chosen = ranked[len(ranked) // 2] if ranked else None
+    path = Path(chosen["heatmap"]) if chosen else heatmaps[0]
+    layer = raster_layer(path)
+    style_heatmap(layer, 1, _top_range(path))
+    if chosen is None:
+        return (f"where was photo {path.stem} taken?", layer)
+    truth = chosen["truth"]
+    title = (f"photo {path.stem}: true spot (cyan) ranks {truth['rank']['combined']} of {truth['candidates']}")
+    return (title, [truth_marker(truth["lon"], truth["lat"]), layer])
+
+
+def _top_range(path: Path, percent: float = 95.0) -> tuple[float, float]:
+    """Scores from the given percentile to the maximum, so only the best tiles light up."""
+    import numpy as np
+    from osgeo import gdal
+
+    ds = gdal.Open(str(path))
+    values = ds.GetRasterBand(1).ReadAsArray().astype(float)
+    ds = None
+    values = values[np.isfinite(values)]
+    return float(np.percentile(values, percent)), float(values.max())
+
+
+def truth_marker(lon: float, lat: float):
+    """A memory point layer at the photo's true position (cyan ring)."""
+    from qgis.core import QgsFeature, QgsGeometry, QgsMarkerSymbol, QgsPointXY, QgsVectorLayer
+
+    layer = QgsVectorLayer("Point?crs=EPSG:4326", "true position", "memory")
+    feature = QgsFeature()
+    feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(lon, lat)))
+    layer.dataProvider().addFeatures([feature])
+    symbol = QgsMarkerSymbol.createSimple({"name": "circle", "color": "0,0,0,0", "outline_color": "cyan",
+                                           "outline_width": "0.8", "size": "5"})
+    layer.renderer().setSymbol(symbol)
+    return layer
 
 
 def landcover_layer(path: Path):
@@ -165,9 +210,10 @@ def compose(panels: list[tuple[str, object]], base, out_png: Path, landcover=Non
     painter.setFont(QFont("DejaVu Sans", 11))
     for i, (title, layer) in enumerate(items):
         x, y = (i % columns) * PANEL_PX, (i // columns) * (PANEL_PX + TITLE_PX)
-        if layer is not None:
-            layer.setOpacity(0.85 if title.startswith("most") else 1.0)
-        image = render([layer, base] if layer is not None else [base], base.extent(), base.crs())
+        layers = layer if isinstance(layer, list) else [layer] if layer is not None else []
+        if layers and title.startswith("most"):
+            layers[0].setOpacity(0.85)
+        image = render([*layers, base], base.extent(), base.crs())
         painter.drawImage(x, y + TITLE_PX, image)
         align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
         painter.drawText(x + 6, y, PANEL_PX - 12, TITLE_PX, align, title)
