@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsFeature,
-    QgsField,
     QgsGeometry,
     QgsMarkerSymbol,
     QgsPalLayerSettings,
@@ -17,17 +16,18 @@ from qgis.core import (
     QgsVectorLayer,
     QgsVectorLayerSimpleLabeling,
 )
-from qgis.PyQt.QtCore import QVariant
 
-FIELDS = (("rank", QVariant.Type.Int), ("score", QVariant.Type.Double), ("posterior", QVariant.Type.Double),
-          ("heading", QVariant.Type.Double), ("lon", QVariant.Type.Double), ("lat", QVariant.Type.Double))
+from xview_qgis.compat import field
+
+FIELDS = (("rank", "Int"), ("score", "Double"), ("posterior", "Double"), ("heading", "Double"), ("lon", "Double"),
+          ("lat", "Double"))
 
 
 def candidate_layer(candidates, crs) -> QgsVectorLayer:
     """Top-k candidates in the index CRS (x, y) with rank, score, posterior, heading (None without a twin)."""
     layer = QgsVectorLayer(f"Point?crs={crs.authid() or 'wkt:' + crs.toWkt()}", "top candidates", "memory")
     provider = layer.dataProvider()
-    provider.addAttributes([QgsField(name, kind) for name, kind in FIELDS])
+    provider.addAttributes([field(name, kind) for name, kind in FIELDS])
     layer.updateFields()
     features = []
     for c in candidates:
@@ -47,8 +47,8 @@ def truth_layer(truth: dict) -> QgsVectorLayer:
     """The photo's true position (EXIF GPS or label file), with the rank of its tile when it was indexed."""
     layer = QgsVectorLayer("Point?crs=EPSG:4326", "true location", "memory")
     provider = layer.dataProvider()
-    provider.addAttributes([QgsField("rank", QVariant.Type.Int), QgsField("source", QVariant.Type.String),
-                            QgsField("best_candidate_distance_m", QVariant.Type.Double)])
+    provider.addAttributes([field("rank", "Int"), field("source", "String"),
+                            field("best_candidate_distance_m", "Double")])
     layer.updateFields()
     feature = QgsFeature(layer.fields())
     feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(truth["lon"], truth["lat"])))
