@@ -21,3 +21,5 @@ COMMON=(--labels "$WORK/teacher-labels.npz" --raster "$WORK/world/overhead.tif" 
 $XVIEW train distill "$WORK/world/pairs.csv" "${COMMON[@]}" -o "$MODELS/xview-synthetic-default.safetensors"
 # 5. the mean-only baseline with the same recipe (not shipped; for the README's comparison)
 $XVIEW train distill "$WORK/world/pairs.csv" "${COMMON[@]}" --baseline -o "$WORK/xview-synthetic-mean-baseline.safetensors"
+# the resume checkpoints are not shipped
+rm -f "$MODELS/xview-synthetic-default.safetensors.ckpt"
