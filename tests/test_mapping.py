@@ -326,3 +326,18 @@ def test_onnx_runtime_matches_torch(tmp_path):
     a, _ = read_band_stack(tmp_path / "t" / "scene_prob.tif")
     b, _ = read_band_stack(tmp_path / "x" / "scene_prob.tif")
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_onnx_file_runs_and_torch_refuses_it(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from xview_engine.errors import DeviceError
+    from xview_engine.onnx_export import export_onnx
+
+    random_rgb(tmp_path / "rgb.tif")
+    onnx_path = export_onnx(tiny_model(tmp_path / "m.safetensors", gsd_m=10.0), tmp_path / "m.onnx")
+    result = run_map(MapParams(raster=str(tmp_path / "rgb.tif"), model=str(onnx_path), out_dir=str(tmp_path / "o"),
+                               runtime="onnx", device="cpu"))
+    assert result.tiles_run == 35
+    with pytest.raises(DeviceError, match="--runtime onnx"):
+        run_map(MapParams(raster=str(tmp_path / "rgb.tif"), model=str(onnx_path), out_dir=str(tmp_path / "p"),
+                          device="cpu"))
