@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,8 +29,9 @@ def test_demo_small_world(tmp_path, capsys):
     args = ["demo", "-o", str(out), "--size-m", "400", "--photos", "12", "--geolocate", "2", "--device", "cpu"]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    written = [line.strip() for line in printed.splitlines() if line.startswith("  ") and "/" in line]
-    assert written and all(__import__("pathlib").Path(p).exists() for p in written)
+    listing = printed.split("wrote:\n", 1)[1].split("\n\n", 1)[0]
+    written = [Path(line.strip()) for line in listing.splitlines()]
+    assert len(written) >= 10 and all(p.exists() for p in written)
     for name in ("scene/scene_prob.tif", "scene/scene_top.tif", "count/count_count.tif", "xview_demo.qgz",
                  "xview_demo.png", "summary.json"):
         assert (out / name).is_file(), name
@@ -45,6 +47,6 @@ def test_demo_small_world(tmp_path, capsys):
 def test_box_share_counts_pixels():
     mask = np.zeros((10, 10), bool)
     mask[:5, :5] = True
-    transform = rasterio.transform.from_origin(0, 10, 1, 1)
+    transform = rasterio.Affine(1.0, 0.0, 0.0, 0.0, -1.0, 10.0)
     share = _box_share(mask, transform, np.array([2.5, 7.5]), np.array([7.5, 2.5]), 5.0)
     assert share.tolist() == pytest.approx([1.0, 0.0])

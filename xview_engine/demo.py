@@ -155,7 +155,7 @@ def map_landcover_correlation(products_json: Path, landcover_tif: Path) -> dict[
     with rasterio.open(landcover_tif) as lc:
         classes, lc_transform = lc.read(1), lc.transform
     rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
-    xs, ys = transform * (cols + 0.5, rows + 0.5)
+    xs, ys = transform.c + (cols + 0.5) * transform.a, transform.f + (rows + 0.5) * transform.e
     out: dict[str, float] = {}
     for cls_index, cls in enumerate(("water", "sand", "forest", "grass", "farmland", "building", "road", "parking")):
         label = COVER_LABELS[cls]
@@ -171,12 +171,14 @@ def map_landcover_correlation(products_json: Path, landcover_tif: Path) -> dict[
 
 
 def _box_share(mask: np.ndarray, transform, xs: np.ndarray, ys: np.ndarray, footprint: float) -> np.ndarray:
-    """Mean of ``mask`` over squares of side ``footprint`` centred at (xs, ys), by an integral image."""
+    """Mean of ``mask`` over squares of side ``footprint`` centred at (xs, ys), by an integral image.
+
+    ``transform`` is a north-up affine of the mask's grid.
+    """
     integral = np.pad(mask.astype(np.float64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    inv = ~transform
     half = footprint / 2
-    c0, r0 = inv * (xs - half, ys + half)
-    c1, r1 = inv * (xs + half, ys - half)
+    c0, c1 = (xs - half - transform.c) / transform.a, (xs + half - transform.c) / transform.a
+    r0, r1 = (ys + half - transform.f) / transform.e, (ys - half - transform.f) / transform.e
     h, w = mask.shape
     c0, c1 = np.clip(np.round(c0), 0, w).astype(int), np.clip(np.round(c1), 0, w).astype(int)
     r0, r1 = np.clip(np.round(r0), 0, h).astype(int), np.clip(np.round(r1), 0, h).astype(int)
