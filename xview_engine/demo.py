@@ -189,6 +189,7 @@ def _box_share(mask: np.ndarray, transform, xs: np.ndarray, ys: np.ndarray, foot
 
 def _qgis_project(out: Path, world: Path, log: Log) -> list[Path]:
     """Run xview_qgis.project with this interpreter (it needs the QGIS Python bindings)."""
+    shown = [out / "xview_demo.qgz", out / "xview_demo.png"]
     out, world = out.resolve(), world.resolve()  # the subprocess runs from the repository root
     qgz, png = out / "xview_demo.qgz", out / "xview_demo.png"
     args = [sys.executable, "-m", "xview_qgis.project", "--basemap", str(world / "overhead.tif"),
@@ -202,4 +203,4 @@ def _qgis_project(out: Path, world: Path, log: Log) -> list[Path]:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise XviewError(f"the QGIS project could not be written ({' / '.join(tail)}); is python3-qgis installed "
                          "(make setup)? Run 'xview demo --no-qgis' to skip it")
-    return [qgz, png]
+    return shown

@@ -102,7 +102,7 @@ def heatmap_panel(heatmaps: list[Path]) -> tuple[str, object]:
     ranked = sorted((r for r in results if (r.get("truth") or {}).get("rank")),
                     key=lambda r: r["truth"]["rank"]["combined"])
     chosen = ranked[len(ranked) // 2] if ranked else None
-    path = Path(chosen["heatmap"]) if chosen else heatmaps[0]
+    path = heatmaps[0].parent / Path(chosen["heatmap"]).name if chosen else heatmaps[0]
     layer = raster_layer(path)
     style_heatmap(layer, 1, _top_range(path))
     if chosen is None:
