@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingFeedback, QgsRasterLayer
+from qgis.core import (
+    QgsApplication,
+    QgsPalettedRasterRenderer,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingOutputLayerDefinition,
+    QgsProject,
+    QgsRasterLayer,
+    QgsSingleBandPseudoColorRenderer,
+)
 from qgis_support import world_files
 
 from xview_qgis.processing.provider import XviewProvider
@@ -73,3 +84,69 @@ def test_export_onnx_algorithm(provider, world, tmp_path):
     pytest.importorskip("onnx")
     out = _run("xview:export_onnx", {"MODEL": str(world["model"]), "OUTPUT": str(tmp_path / "m.onnx")})
     assert (tmp_path / "m.onnx").stat().st_size > 1000 and out["OUTPUT"].endswith("m.onnx")
+
+
+def _run_in(context, algorithm: str, params: dict) -> dict:
+    import processing
+
+    return processing.run(algorithm, params, context=context, feedback=QgsProcessingFeedback())
+
+
+def _load_results(context, algorithm: str) -> list:
+    """What the Processing dialog does after a run: open the layers to load and call their post-processors."""
+    from processing.gui.Postprocessing import handleAlgorithmResults
+
+    assert handleAlgorithmResults(QgsApplication.processingRegistry().algorithmById(algorithm), context,
+                                  QgsProcessingFeedback())
+    return list(QgsProject.instance().mapLayers().values())
+
+
+def _context() -> QgsProcessingContext:
+    """A context on the project. Tests create and delete it themselves: held by a fixture, it crashes pytest."""
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    return context
+
+
+def _clear_project() -> None:
+    QgsProject.instance().removeAllMapLayers()
+    QgsProject.instance().layerTreeRoot().removeAllChildren()
+
+
+def test_map_products_open_styled_on_completion(provider, world, tmp_path, qgis_new_project):
+    context = _context()
+    params = {"INPUT": str(world["raster"]), "MODEL": str(world["model"]), "HEAD": "scene", "PRODUCTS": [0, 1],
+              "CLASSES": "beach,park", "OUTPUT": str(tmp_path / "map")}
+    _run_in(context, "xview:map", params)
+    to_load = context.layersToLoadOnCompletion()
+    assert sorted(Path(path).name for path in to_load) == ["scene_prob.tif", "scene_top.tif"]
+    assert all(details.postProcessor() is not None for details in to_load.values())
+    layers = {layer.name(): layer for layer in _load_results(context, "xview:map")}
+    assert set(layers) == {"P(beach) · scene", "most likely class · scene"}
+    assert isinstance(layers["P(beach) · scene"].renderer(), QgsSingleBandPseudoColorRenderer)
+    top = layers["most likely class · scene"].renderer()
+    assert isinstance(top, QgsPalettedRasterRenderer) and all(c.label for c in top.classes())
+    off = QgsProcessingContext()
+    _run_in(off, "xview:map", {**params, "LOAD": False, "OUTPUT": str(tmp_path / "map2")})
+    assert off.layersToLoadOnCompletion() == {}
+    del layers, top, to_load
+    _clear_project()
+    del context, off
+
+
+def test_heatmap_and_search_open_styled_when_asked(provider, world, tmp_path, qgis_new_project):
+    context, project = _context(), QgsProject.instance()
+    out = QgsProcessingOutputLayerDefinition(str(tmp_path / "heat.tif"), project)
+    _run_in(context, "xview:localize", {"PHOTO": str(world["photo"]), "INDEX": str(world["index"]),
+                                        "LABELS": str(world["labels"]), "TOP_K": 3, "OUTPUT": out})
+    out = QgsProcessingOutputLayerDefinition(str(tmp_path / "s.tif"), project)
+    _run_in(context, "xview:search", {"INPUT": str(world["raster"]), "MODEL": str(world["model"]),
+                                      "QUERY": "scene:beach", "OUTPUT": out})
+    assert len(context.layersToLoadOnCompletion()) == 2
+    layers = _load_results(context, "xview:search")
+    assert len(layers) == 2 and all(isinstance(lyr.renderer(), QgsSingleBandPseudoColorRenderer) for lyr in layers)
+    heat = next(lyr for lyr in layers if lyr.source().endswith("heat.tif"))
+    assert heat.renderer().shader().rasterShaderFunction().colorRampItemList()[0].color.alpha() < 255
+    del layers, heat, out
+    _clear_project()
+    del context

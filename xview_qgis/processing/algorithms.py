@@ -2,7 +2,9 @@
 
 Raster inputs accept any raster layer: files go to the engine by path, other layers (XYZ, WMS)
 through ``QgisLayerSource``, built in ``prepareAlgorithm`` on the main thread. User errors
-(``XviewError``) become ``QgsProcessingException`` with the engine's one-line message.
+(``XviewError``) become ``QgsProcessingException`` with the engine's one-line message. Result
+rasters open styled when the run completes (``postprocess``): the map's products when LOAD is set,
+search scores and heatmaps when their output is to be opened.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputString,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
@@ -26,6 +29,7 @@ from qgis.core import (
 )
 
 from xview_qgis.common import engine_input
+from xview_qgis.processing.postprocess import load_styled, style_when_loaded
 
 DEVICES = ("auto", "cpu", "cuda")
 PRODUCT_NAMES = ("prob", "top", "concentration", "entropy", "count")
@@ -108,6 +112,8 @@ class MapAlgorithm(XviewAlgorithm):
                                                        minValue=0.001))
         self.addParameter(QgsProcessingParameterExtent("EXTENT", "Extent", optional=True))
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Output folder"))
+        self.addParameter(QgsProcessingParameterBoolean("LOAD", "Open the products, styled, when done",
+                                                        defaultValue=True))
         self.addOutput(QgsProcessingOutputFile("PRODUCTS_JSON", "products.json"))
 
     def processAlgorithm(self, parameters, context, feedback):
@@ -127,6 +133,9 @@ class MapAlgorithm(XviewAlgorithm):
             extent_crs=None if extent.isNull() else layer_crs.toWkt(),
             device=self.device(parameters, context), out_dir=out, overwrite=True, command="QGIS Processing xview:map")
         result = self.call(lambda: run_map(params, log=feedback.pushInfo, source=self.source, **self.hooks(feedback)))
+        if self.parameterAsBoolean(parameters, "LOAD", context):
+            for path in (p for p in result.files if p.suffix == ".tif"):
+                load_styled(context, path, "OUTPUT")
         return {"OUTPUT": out, "PRODUCTS_JSON": str(next(p for p in result.files if p.name == "products.json"))}
 
 
@@ -149,6 +158,7 @@ class SearchAlgorithm(XviewAlgorithm):
                               logic=("product", "minmax")[self.parameterAsEnum(parameters, "LOGIC", context)],
                               device=self.device(parameters, context), overwrite=True)
         self.call(lambda: run_search(params, log=feedback.pushInfo, source=self.source, **self.hooks(feedback)))
+        style_when_loaded(context, out)
         return {"OUTPUT": out}
 
 
@@ -200,6 +210,7 @@ class LocalizeAlgorithm(XviewAlgorithm):
             teachers=self.parameterAsString(parameters, "TEACHERS", context) or None,
             top_k=self.parameterAsInt(parameters, "TOP_K", context))
         results = self.call(lambda: localize(params, **self.hooks(feedback)))
+        style_when_loaded(context, out, heatmap=True)
         return {"OUTPUT": out, "RESULTS": json.dumps([r.to_dict() for r in results])}
 
 
