@@ -30,7 +30,7 @@ lint: setup
 	$(PY) -m ruff check xview_engine xview_qgis tests __init__.py
 
 demo: setup
-	$(VENV)/bin/xview demo -o demo_out
+	$(VENV)/bin/xview demo -o demo_out --overwrite
 
 bench: setup
 	$(PY) benchmarks/run.py
