@@ -58,12 +58,12 @@ def test_default_model_is_first_labelled_and_preselected(defaults, iface, qgis_n
     fresh.action.trigger()
     try:
         assert panel.model_path == str(model) and panel.manifest is not None
-        assert panel.recent.itemText(1) == f"{model.name} {DEFAULT_LABEL}"
+        assert panel.recent.itemText(1) == f"{DEFAULT_LABEL} {model.name}"
         assert panel.recent.currentIndex() == 1 and DEFAULT_LABEL in panel.info_label.text()
         panel.set_model("")
         fresh.action.trigger()
         fresh.action.trigger()  # reopened: a cleared choice stays cleared
-        assert panel.model_path == "" and panel.recent.itemText(1).endswith(DEFAULT_LABEL)
+        assert panel.model_path == "" and panel.recent.itemText(1).startswith(DEFAULT_LABEL)
     finally:
         fresh.unload()
 

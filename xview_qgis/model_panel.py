@@ -43,6 +43,8 @@ class ModelPanel(QWidget):
         self.file_widget.setDialogTitle("Choose an xview model file")
         self.recent = QComboBox(self)
         self.recent.setObjectName("XviewRecentModels")
+        self.recent.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.recent.setMinimumContentsLength(16)  # long model names must not widen the dock
         self.device_combo = QComboBox(self)
         self.device_combo.setObjectName("XviewDevice")
         self.device_combo.addItems(DEVICES)
@@ -52,7 +54,7 @@ class ModelPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addRow("Model", self.file_widget)
         layout.addRow("Recent", self.recent)
-        layout.addRow("", self.info_label)
+        layout.addRow(self.info_label)  # spans the row: a wrapped label in the field column gets stray gaps
         layout.addRow("Device", self.device_combo)
         layout.addRow("", self.device_label)
         self._fill_recent()
@@ -87,7 +89,7 @@ class ModelPanel(QWidget):
             self.info_label.setStyleSheet("")
             text = describe_manifest(self.manifest) if self.manifest else ""
             if self.manifest is not None and is_synthetic_default(path):
-                text = f"<b>{DEFAULT_LABEL}</b> knows synthetic worlds only; load a real model for real imagery. {text}"
+                text = f"<b>{DEFAULT_LABEL}</b> for synthetic worlds only · {text}"
             self.info_label.setText(text)
             if self.manifest is not None:
                 _remember(path)
@@ -125,7 +127,7 @@ class ModelPanel(QWidget):
         paths = [str(default)] if default.is_file() else []
         paths += [p for p in recent_models() if not is_synthetic_default(p)]
         for path in paths:
-            label = f"{Path(path).name} {DEFAULT_LABEL}" if is_synthetic_default(path) else Path(path).name
+            label = f"{DEFAULT_LABEL} {Path(path).name}" if is_synthetic_default(path) else Path(path).name
             self.recent.addItem(label, path)
             self.recent.setItemData(self.recent.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
 
