@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from xview_engine.errors import LabelSpaceError
+from xview_engine.errors import LabelSpaceError, XviewError
 from xview_engine.resources import resource_path
 
 
@@ -27,18 +27,25 @@ class LabelSpace:
         return len(self.names)
 
     def index(self, label: str) -> int:
-        try:
-            return self.names.index(label)
-        except ValueError:
-            near = [n for n in self.names if label.lower() in n.lower()][:8]
-            hint = f"; similar: {', '.join(near)}" if near else ""
-            raise LabelSpaceError(f"label space '{self.name}' has no class '{label}'{hint}") from None
+        return index_of_label(self.names, label, f"label space '{self.name}'")
 
     def subset(self, labels: Sequence[str], name: str | None = None) -> LabelSpace:
         """A smaller space keeping the given classes (checked) in the given order."""
         for label in labels:
             self.index(label)
         return LabelSpace(name or f"{self.name}-subset", tuple(labels))
+
+
+def index_of_label(
+    names: Sequence[str], label: str, owner: str, error: type[XviewError] = LabelSpaceError
+) -> int:
+    """Position of ``label`` in ``names``; the error names ``owner`` and lists near matches for typos."""
+    try:
+        return list(names).index(label)
+    except ValueError:
+        near = [n for n in names if label.lower() in n.lower()][:8]
+        hint = f"; similar: {', '.join(near)}" if near else ""
+        raise error(f"{owner} has no class '{label}'{hint}") from None
 
 
 def _read_lines(path: Path) -> list[str]:

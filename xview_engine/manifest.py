@@ -71,12 +71,9 @@ class HeadSpec:
 
     def class_index(self, label: str) -> int:
         """Index of a class name; the error lists near matches so a typo is easy to fix."""
-        try:
-            return self.labels.index(label)
-        except ValueError:
-            near = [name for name in self.labels if label.lower() in name.lower()][:8]
-            hint = f"; similar: {', '.join(near)}" if near else ""
-            raise ManifestError(f"head '{self.name}' has no class '{label}'{hint}") from None
+        from xview_engine.labels import index_of_label
+
+        return index_of_label(self.labels, label, f"head '{self.name}'", ManifestError)
 
     def validate(self) -> None:
         if not self.name or not isinstance(self.name, str):
