@@ -42,6 +42,7 @@ def test_stride_and_overlap_snap_to_model_pixels():
     assert make_grid(extent, TRUE_METRES_CRS, 16, 10.0, stride_m=37).stride_px == 4
     assert make_grid(extent, TRUE_METRES_CRS, 16, 10.0, overlap=0.75).stride_m == 40
     assert make_grid(extent, TRUE_METRES_CRS, 16, 10.0, overlap=0).stride_m == 160
+    assert make_grid(extent, TRUE_METRES_CRS, 16, 10.0, stride_m=5).stride_px == 1  # half a pixel rounds up
 
 
 @pytest.mark.parametrize(
@@ -51,6 +52,7 @@ def test_stride_and_overlap_snap_to_model_pixels():
         ({"overlap": 1.0}, "fraction"),
         ({"stride_m": -3}, "positive"),
         ({"stride_m": 10, "max_tiles": 50}, "raise it with --max-tiles"),
+        ({"stride_m": 4.9}, r"stride 4.9 m is finer than one model pixel \(10 m\); use --stride-m 10 or more"),
     ],
 )
 def test_bad_tiling_requests_refused(kwargs, match):

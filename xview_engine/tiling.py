@@ -147,7 +147,11 @@ def _stride_px(footprint: float, gsd_m: float, stride_m: Optional[float], overla
         stride_m = footprint / 2
     if not (math.isfinite(stride_m) and stride_m > 0):
         raise TilingError(f"--stride-m {stride_m} must be a positive number of metres")
-    return max(1, round(stride_m / gsd_m))
+    if stride_m < gsd_m / 2:  # would round to zero model pixels: finer than the model can see
+        raise TilingError(
+            f"stride {stride_m:g} m is finer than one model pixel ({gsd_m:g} m); use --stride-m {gsd_m:g} or more"
+        )
+    return round(stride_m / gsd_m)
 
 
 def _fmt(extent: Bounds) -> str:
