@@ -151,7 +151,7 @@ def _stride_px(footprint: float, gsd_m: float, stride_m: Optional[float], overla
         raise TilingError(
             f"stride {stride_m:g} m is finer than one model pixel ({gsd_m:g} m); use --stride-m {gsd_m:g} or more"
         )
-    return round(stride_m / gsd_m)
+    return max(1, round(stride_m / gsd_m))  # round() halves to even: 0.5 pixel would give 0
 
 
 def _fmt(extent: Bounds) -> str:
