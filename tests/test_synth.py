@@ -19,7 +19,7 @@ from xview_engine.synth import labels, landcover, objects
 from xview_engine.synth.exif import read_geotag
 from xview_engine.synth.params import SynthParams
 from xview_engine.synth.photos import Shot, render_photo
-from xview_engine.synth.world import build_world, make_world, split_of
+from xview_engine.synth.world import build_world, choose_shots, make_world, split_of
 
 SMALL = SynthParams(seed=3, size_m=300, gsd=1.0, photos=20)
 
@@ -136,6 +136,29 @@ def test_heading_changes_the_scene_at_a_coastal_car_park():
     assert views["sea"]["beach"] > views["land"]["beach"]
 
 
+def test_a_share_of_photos_stand_afloat_and_see_the_sea():
+    p = SynthParams(seed=2, size_m=800, gsd=2.0, photos=80, fov=90)
+    world = build_world(p)
+    shots = choose_shots(world, np.random.default_rng([p.seed, 5]))
+    assert choose_shots(world, np.random.default_rng([p.seed, 5])) == shots, "seeded"
+    afloat = [s for s in shots if world.land.classes[int(s.row), int(s.col)] == landcover.WATER]
+    assert len(afloat) == round(80 * p.water_photo_share) and all(s.height > 1.7 for s in afloat)
+    assert 0 < shots.index(afloat[0]) and shots.index(afloat[-1]) < len(shots) - 1, "spread through the list"
+    water_scenes = [labels.SCENE_NAMES.index(n) for n in ("ocean", "coast", "harbor", "beach")]
+    tops, water_mass = [], []
+    for shot in afloat:
+        _img, seen = render_photo(world.scene, shot, p.photo_shape, np.random.default_rng(0))
+        scene = labels.truth(world.scene, seen)[0]
+        tops.append(labels.SCENE_NAMES[int(scene.argmax())])
+        water_mass.append(float(scene[water_scenes].sum()))
+    assert tops.count("ocean") >= len(tops) // 2
+    assert sum(t in {"ocean", "coast", "harbor", "beach"} for t in tops) >= 0.8 * len(tops)
+    assert np.median(water_mass) > 0.8
+    dry = build_world(SynthParams(seed=2, size_m=800, gsd=2.0, photos=80, fov=90, water_photo_share=0.0))
+    assert all(dry.land.classes[int(s.row), int(s.col)] != landcover.WATER
+               for s in choose_shots(dry, np.random.default_rng([2, 5])))
+
+
 def test_every_class_and_object_kind_in_a_world():
     world = build_world(SynthParams(seed=0, size_m=1200, gsd=2.0, photos=0))
     present = set(np.unique(world.land.classes).tolist())
@@ -204,3 +227,5 @@ def test_params_validation():
         SynthParams(size_m=50, gsd=1.0)
     with pytest.raises(SynthError, match="--gsd must be positive"):
         SynthParams(gsd=0)
+    with pytest.raises(SynthError, match="water_photo_share must be in"):
+        SynthParams(water_photo_share=1.5)

@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--photos", type=int, default=2000, help="number of ground photos")
     parser.add_argument("--fov", type=float, default=360.0,
                         help="photo field of view in degrees: 360 (panorama), 90, 70 or any in (0, 360]")
+    parser.add_argument("--water-photo-share", type=float, default=0.12,
+                        help="share of photos taken afloat (boats, piers, ferries), in [0, 1] (default 0.12)")
     parser.add_argument("--crs", default="EPSG:32633", help="projected CRS as EPSG code (default EPSG:32633)")
     parser.add_argument("--preview", nargs="?", const="", default=None, metavar="DIR",
                         help="also write preview PNGs (default folder OUT_DIR/preview)")
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from xview_engine.synth.world import make_world
 
     params = SynthParams(seed=args.seed, size_m=args.size_m, gsd=args.gsd, photos=args.photos, fov=args.fov,
-                         crs=args.crs)
+                         crs=args.crs, water_photo_share=args.water_photo_share)
     progress = TerminalProgress("xview synth", unit="steps")
     make_world(params, args.out_dir, progress=progress, overwrite=args.overwrite)
     print(f"wrote a synthetic world ({params.size_m:g} m, {params.photos} photos) to {args.out_dir}")

@@ -27,6 +27,7 @@ class SynthParams:
     crs: str = DEFAULT_CRS
     photo_width: int = 0  # 0: 512 for panoramas, 256 for perspective photos
     split_blocks: int = 5  # the world is cut into split_blocks x split_blocks spatial blocks
+    water_photo_share: float = 0.12  # share of photos taken afloat (boats, piers, ferries)
 
     def __post_init__(self) -> None:
         if not self.size_m > 0:
@@ -49,6 +50,8 @@ class SynthParams:
             raise SynthError(f"--fov must be in (0, 360] degrees (e.g. 360, 90, 70), got {self.fov:g}")
         if self.photo_width < 0 or 0 < self.photo_width < 32:
             raise SynthError(f"photo width must be at least 32 pixels, got {self.photo_width}")
+        if not 0 <= self.water_photo_share <= 1:
+            raise SynthError(f"water_photo_share must be in [0, 1], got {self.water_photo_share:g}")
         if self.split_blocks < 2:
             raise SynthError(f"split_blocks must be at least 2, got {self.split_blocks}")
 

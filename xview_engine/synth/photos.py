@@ -6,8 +6,10 @@ samples ``RAY_SAMPLES`` geometric distances for things that stand up (buildings,
 boats, people) and raises each to its height, nearer things hiding farther ones (a running minimum
 of top rows, resolved for all pixels at once with one ``searchsorted``). Far things are small
 because rows scale as height / distance. Panoramas are cylindrical (360 degrees across); other
-fields of view are pinhole photos. Besides the RGB image it returns, per pixel, the land-cover
-class or object instance seen, from which ``labels`` derives the truth.
+fields of view are pinhole photos. The camera stands ``Shot.height`` above the ground or the
+water (higher on a boat's deck), which sets where the near ground meets the image. Besides the
+RGB image it returns, per pixel, the land-cover class or object instance seen, from which
+``labels`` derives the truth.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Shot:
     col: float
     heading: float  # degrees clockwise from grid north
     fov: float  # degrees; 360 for a panorama
+    height: float = CAMERA_HEIGHT_M  # camera metres above the ground or water (a boat's deck is higher)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def _standing(scene: Scene, shot: Shot, azimuth, focal, horizon, height: int):
     h = np.where(inst >= 0, scene.inst_height[np.maximum(inst, 0)], 0.0)
     tree = (inst >= 0) & (scene.inst_kind[np.maximum(inst, 0)] == ob.TREE)
     h = np.where(tree, h * (0.35 + 0.65 * scene.dome[rows, cols] / 255.0), h)  # tapering crowns
-    top = np.where(inst >= 0, horizon - focal[None, :] * (h - CAMERA_HEIGHT_M) / dist, 1e5)
+    top = np.where(inst >= 0, horizon - focal[None, :] * (h - shot.height) / dist, 1e5)
     running = np.minimum.accumulate(np.clip(top, -1e5, 1e5), axis=0)
     width = azimuth.shape[0]
     big = 4e5
@@ -101,19 +104,19 @@ def _standing(scene: Scene, shot: Shot, azimuth, focal, horizon, height: int):
     k = np.minimum(k, RAY_SAMPLES - 1)
     cols_idx = np.broadcast_to(np.arange(width), k.shape)
     d = dist[k, 0]
-    ground_d = np.where(y > horizon, CAMERA_HEIGHT_M * focal[None, :] / np.maximum(y - horizon, 1e-6), np.inf)
+    ground_d = np.where(y > horizon, shot.height * focal[None, :] / np.maximum(y - horizon, 1e-6), np.inf)
     valid &= d <= ground_d
     return np.where(valid, inst[k, cols_idx], -1), d
 
 
-def _shade_objects(scene: Scene, img, inst, d, azimuth, focal, horizon, y, rng) -> None:
+def _shade_objects(scene: Scene, shot: Shot, img, inst, d, azimuth, focal, horizon, y, rng) -> None:
     """Colour object pixels by kind: facades with windows, crowns over trunks, car glass, ..."""
     m = inst >= 0
     if not m.any():
         return
     i = inst[m]
     kind = scene.inst_kind[i]
-    z = CAMERA_HEIGHT_M + (horizon - y[m]) * d[m] / focal[np.nonzero(m)[1]]
+    z = shot.height + (horizon - y[m]) * d[m] / focal[np.nonzero(m)[1]]
     col = scene.inst_colour[i].astype(np.float32)
     b = kind == ob.BUILDING
     col[b] = FACADES[i[b] % len(FACADES)]
@@ -150,7 +153,7 @@ def render_photo(scene: Scene, shot: Shot, shape: tuple[int, int], rng: np.rando
     y = np.arange(height, dtype=np.float64)[:, None] + 0.5
     inst, d = _standing(scene, shot, azimuth, focal, horizon, height)
     below = np.broadcast_to(y > horizon, (height, width))
-    ground_d = np.minimum(CAMERA_HEIGHT_M * focal[None, :] / np.maximum(y - horizon, 1e-6), MAX_DISTANCE_M)
+    ground_d = np.minimum(shot.height * focal[None, :] / np.maximum(y - horizon, 1e-6), MAX_DISTANCE_M)
     ground_d = np.broadcast_to(ground_d, (height, width))
     rows, cols, _ = _lookup(scene, shot, np.broadcast_to(azimuth, (height, width)), ground_d, clamp=True)
     img = np.empty((height, width, 3), np.float32)
@@ -163,7 +166,7 @@ def render_photo(scene: Scene, shot: Shot, shape: tuple[int, int], rng: np.rando
     grain = _grain(shot, np.broadcast_to(azimuth, (height, width))[g], ground_d[g], scene.gsd)
     ground = scene.rgb[rows[g], cols[g]] * grain[:, None]
     img[g] = ground * (1 - fog[:, None]) + HAZE * fog[:, None]
-    _shade_objects(scene, img, inst, d, azimuth, focal, horizon, np.broadcast_to(y, (height, width)), rng)
+    _shade_objects(scene, shot, img, inst, d, azimuth, focal, horizon, np.broadcast_to(y, (height, width)), rng)
     img *= rng.uniform(0.92, 1.08, 3).astype(np.float32)
     img += rng.normal(0, 2.5, img.shape).astype(np.float32)
     ground_class = np.where(g, scene.classes[rows, cols], -1).astype(np.int16)

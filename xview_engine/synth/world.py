@@ -4,7 +4,8 @@ Stages: ``landcover`` (class map) -> ``objects`` (things standing on it) -> ``ov
 ``photos`` (ground views, in memory) -> ``labels`` (truth) -> files. Nothing is written until every
 photo is rendered, files are written to temporary names and renamed, so a failed or cancelled run
 leaves no partial output. Every random draw comes from generators seeded by ``(seed, stage)`` or
-``(seed, photo index)``: the same parameters give the same bytes.
+``(seed, photo index)``: the same parameters give the same bytes. A share of the cameras
+(``SynthParams.water_photo_share``) stands afloat, on boats and piers, so the sea is photographed too.
 
 Output folder: ``overhead.tif`` (RGB, uint8), ``landcover.tif`` (band 1 class, band 2 object
 kind), ``photos/NNNNN.jpg``, ``labels.json`` / ``labels.npz`` (format in ``labels``),
@@ -33,10 +34,12 @@ from xview_engine.synth.exif import GeoTag, make_exif
 from xview_engine.synth.georef import Georef, make_georef
 from xview_engine.synth.overhead import render_overhead
 from xview_engine.synth.params import SynthParams
-from xview_engine.synth.photos import Scene, Shot, render_photo
+from xview_engine.synth.photos import CAMERA_HEIGHT_M, Scene, Shot, render_photo
 
 OUTPUT_NAMES = ("overhead.tif", "landcover.tif", "photos", "labels.json", "labels.npz", "pairs.csv", "README.txt")
 PLACE_WEIGHT = {lc.SAND: 3.0, lc.ROAD: 2.0, lc.PARKING: 3.0, lc.GRASS: 2.0, lc.FOREST: 1.0, lc.FARMLAND: 1.0}
+WATER_BASE_WEIGHT, WATER_REACH_M = 0.4, 250.0  # afloat: weight 0.4 far out, 1.4 at the shore
+DECK_HEIGHT_M = (2.0, 4.5)  # camera height above the water on boats, piers and ferries
 STAGE_WEIGHTS = (0.1, 0.05, 0.05)  # share of the progress bar for land cover, objects, overhead
 
 
@@ -89,14 +92,11 @@ def split_of(p: SynthParams, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return names[np.clip(block, 0, n_blocks - 1)]
 
 
-def choose_shots(world: World, rng: np.random.Generator) -> list[Shot]:
-    """Camera spots where people stand (beaches, car parks, roads, parks weigh more), away from
-    block borders so that a photo's overhead tile does not straddle two splits."""
-    p, land = world.params, world.land
+def _free_grid(world: World) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], int]:
+    """Candidate camera pixels on a subsampled grid: nothing standing there, and away from block
+    borders so that a photo's overhead tile does not straddle two splits. Returns (ok, index, stride)."""
+    p = world.params
     n = p.size_px
-    weight = np.zeros(8, np.float64)
-    for code, w in PLACE_WEIGHT.items():
-        weight[code] = w
     block_px = n / p.split_blocks
     margin = min(60.0 / p.gsd, block_px * 0.1)
     pos = np.arange(n)
@@ -104,15 +104,42 @@ def choose_shots(world: World, rng: np.random.Generator) -> list[Shot]:
     stride = max(1, n // 1500)
     sub = np.ix_(pos[::stride], pos[::stride])
     ok = away[::stride][:, None] & away[::stride][None, :] & (world.objects.kind[sub] == ob.NONE)
-    w = weight[land.classes[sub]] * ok
-    flat = np.flatnonzero(w)
-    pick = rng.choice(flat, size=p.photos, p=w.ravel()[flat] / w.ravel()[flat].sum()) if p.photos else flat[:0]
-    rows, cols = np.divmod(pick, w.shape[1])
-    rows = rows * stride + 0.5  # the centre of the free pixel that was checked
-    cols = cols * stride + 0.5
+    return ok, sub, stride
+
+
+def _draw(rng: np.random.Generator, weight: np.ndarray, k: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` grid cells drawn with probability proportional to ``weight``; (row, col) pixel centres."""
+    flat = np.flatnonzero(weight)
+    if k == 0 or not len(flat):
+        return np.zeros(0), np.zeros(0)
+    pick = rng.choice(flat, size=k, p=weight.ravel()[flat] / weight.ravel()[flat].sum())
+    rows, cols = np.divmod(pick, weight.shape[1])
+    return rows * stride + 0.5, cols * stride + 0.5  # the centre of the free pixel that was checked
+
+
+def choose_shots(world: World, rng: np.random.Generator) -> list[Shot]:
+    """Camera spots. On land where people stand (beaches, car parks, roads, parks weigh more); a
+    share ``water_photo_share`` afloat, from boats, piers and ferries (more near the shore, some far
+    out), because real photos are taken at sea too and a model that never saw a photo there can
+    only extrapolate over open water. Each spot gets a uniform heading; cameras afloat stand higher."""
+    p, land = world.params, world.land
+    ok, sub, stride = _free_grid(world)
+    classes = land.classes[sub]
+    table = np.zeros(8, np.float64)
+    for code, w in PLACE_WEIGHT.items():
+        table[code] = w
+    land_w = table[classes] * ok
+    water_w = ((classes == lc.WATER) & ok) * (WATER_BASE_WEIGHT + np.exp(land.shore[sub] / WATER_REACH_M))
+    n_water = round(p.photos * p.water_photo_share) if water_w.any() else 0
+    n_water = p.photos if not land_w.any() and water_w.any() else n_water
+    on_land, afloat = _draw(rng, land_w, p.photos - n_water, stride), _draw(rng, water_w, n_water, stride)
+    height = np.concatenate([np.full(len(on_land[0]), CAMERA_HEIGHT_M), rng.uniform(*DECK_HEIGHT_M, len(afloat[0]))])
+    order = rng.permutation(len(height))  # afloat photos spread through the list, not all at its end
+    rows, cols = (np.concatenate([a, b])[order] for a, b in zip(on_land, afloat))
+    height = height[order]
     true_heading = rng.uniform(0, 360, len(rows))
     grid_heading = (true_heading + world.georef.north_grid_deg) % 360
-    return [Shot(float(r), float(c), float(h), p.fov) for r, c, h in zip(rows, cols, grid_heading)]
+    return [Shot(float(r), float(c), float(h), p.fov, float(z)) for r, c, h, z in zip(rows, cols, grid_heading, height)]
 
 
 def render_photos(world: World, progress: Optional[ProgressCallback], cancel: Optional[CancelCheck],
