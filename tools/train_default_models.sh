@@ -6,7 +6,8 @@ XVIEW=${XVIEW:-.venv/bin/xview}
 WORK=${1:-build/default-model}
 MODELS=resources/models
 mkdir -p "$WORK" "$MODELS"
-# 1. a synthetic world: 3 km x 3 km at 1 m, 3000 ground photos with a 90-degree field of view
+# 1. a synthetic world: 3 km x 3 km at 1 m, 3000 ground photos with a 90-degree field of view,
+#    12 % of them taken afloat (boats, piers), so the model sees the sea too
 $XVIEW synth -o "$WORK/world" --seed 0 --size-m 3000 --gsd 1 --photos 3000 --fov 90 --overwrite
 # 2. the synthetic teacher: a small CNN that reads the photos' labels off their pixels
 $XVIEW train teacher "$WORK/world/labels.npz" -o "$MODELS/xview-synthetic-teacher.safetensors" \
@@ -23,3 +24,5 @@ $XVIEW train distill "$WORK/world/pairs.csv" "${COMMON[@]}" -o "$MODELS/xview-sy
 $XVIEW train distill "$WORK/world/pairs.csv" "${COMMON[@]}" --baseline -o "$WORK/xview-synthetic-mean-baseline.safetensors"
 # the resume checkpoints are not shipped
 rm -f "$MODELS/xview-synthetic-default.safetensors.ckpt"
+# 6. the READMEs' figures: teacher vs truth, maps vs land cover, geolocation, open sea (the demo world, seed 7)
+${PYTHON:-.venv/bin/python} tools/default_model_figures.py "$WORK" > "$WORK/figures.json"
