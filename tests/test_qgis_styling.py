@@ -117,8 +117,18 @@ def test_top_class_layer_is_paletted_with_class_names_and_stable_colours(product
     assert set(classes) <= {0, 1, 2, 3} and len(classes) >= 2
     for value, (label, colour) in classes.items():
         assert label == CLASSES[value]
-        assert colour == styling.class_colour(value).name()
+        assert colour == styling.class_colour(value, label).name()
     del renderer, layer
+
+
+def test_classes_named_after_what_they_look_like_get_their_colours():
+    assert styling.class_colour(3, "ocean").name() == "#1f5fa8"  # water is blue whatever its index
+    assert styling.class_colour(0, "forest/broadleaf").name() == "#1b5e20"
+    assert styling.class_colour(5, "no such class").name() == styling.class_colour(5).name()
+    from xview_engine.labels import places365
+
+    unknown = set(styling.named_class_colours()) - set(places365().names) - {"sandbar", "seashore"}
+    assert not unknown, f"colours for names that are not Places365 scenes: {unknown}"
 
 
 def test_class_colours_are_distinct_beyond_the_palette():

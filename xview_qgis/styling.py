@@ -17,6 +17,7 @@ from __future__ import annotations
 import colorsys
 import json
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
@@ -70,8 +71,21 @@ def gradient_ramp(colours: Sequence[str]) -> QgsGradientColorRamp:
     return QgsGradientColorRamp(qcolours[0], qcolours[-1], False, stops)
 
 
-def class_colour(index: int) -> QColor:
-    """The colour of class ``index``: the same in every run, map and legend, distinct from its neighbours."""
+@lru_cache(maxsize=1)
+def named_class_colours() -> dict[str, str]:
+    """Colours for classes whose names say what they look like (``resources/styles/class_colours.json``)."""
+    path = Path(__file__).resolve().parent.parent / "resources" / "styles" / "class_colours.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {name: colour for name, colour in data.items() if not name.startswith("_")}
+
+
+def class_colour(index: int, name: Optional[str] = None) -> QColor:
+    """The colour of a class: water blue, forest green... when its name says so, else a stable colour by index.
+
+    Either way the same class gets the same colour in every run, map and legend.
+    """
+    if name is not None and name in named_class_colours():
+        return QColor(named_class_colours()[name])
     if index < len(QUALITATIVE):
         return QColor(QUALITATIVE[index])
     hue = (index * 0.618033988749895) % 1.0
@@ -121,10 +135,8 @@ def style_top_class(layer: QgsRasterLayer, class_names: Sequence[str] = (), band
     """
     names = tuple(class_names) or category_names(layer, band)
     indexes = sorted(present) if present is not None else present_values(layer.source(), band)
-    classes = [
-        QgsPalettedRasterRenderer.Class(int(i), class_colour(int(i)), names[int(i)] if int(i) < len(names) else str(i))
-        for i in indexes
-    ]
+    labels = {int(i): names[int(i)] if int(i) < len(names) else str(i) for i in indexes}
+    classes = [QgsPalettedRasterRenderer.Class(i, class_colour(i, label), label) for i, label in labels.items()]
     renderer = QgsPalettedRasterRenderer(layer.dataProvider(), band, classes)
     layer.setRenderer(renderer)
     _name(layer, PRODUCT_TITLES["top"], head)
