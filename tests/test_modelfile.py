@@ -64,6 +64,14 @@ def test_outputs_are_positive_parameters(model_file) -> None:
     assert all((v > 0).all() for v in out.values())
 
 
+def test_saving_twice_gives_identical_bytes(tmp_path) -> None:
+    model = build_model(tiny_manifest(), seed=2)
+    first, second = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    save_model(model, tiny_manifest(), first)
+    save_model(model, tiny_manifest(), second)
+    assert first.read_bytes() == second.read_bytes()
+
+
 def test_same_seed_same_weights() -> None:
     a, b = build_model(tiny_manifest(), seed=5), build_model(tiny_manifest(), seed=5)
     c = build_model(tiny_manifest(), seed=6)

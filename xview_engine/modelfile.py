@@ -44,7 +44,8 @@ def save_model(model: CrossViewModel, manifest: Manifest, path: str | Path) -> P
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     path = Path(path)
     with atomic_output(path) as tmp:
-        save_file(state, str(tmp), metadata={MANIFEST_KEY: manifest.to_json(), "format": "pt"})
+        # one metadata key: safetensors writes several in a random order, and files should repeat
+        save_file(state, str(tmp), metadata={MANIFEST_KEY: manifest.to_json()})
     return path
 
 

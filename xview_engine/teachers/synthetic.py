@@ -114,7 +114,8 @@ def save_synthetic_teacher(net: SyntheticTeacherNet, spec: SyntheticTeacherSpec,
 
     state = {k: v.detach().cpu().contiguous().clone() for k, v in net.state_dict().items()}
     with atomic_output(path) as tmp:
-        save_file(state, str(tmp), metadata={TEACHER_KEY: spec.to_json(), "format": "pt"})
+        # one metadata key: safetensors writes several in a random order, and files should repeat
+        save_file(state, str(tmp), metadata={TEACHER_KEY: spec.to_json()})
     return Path(path)
 
 
