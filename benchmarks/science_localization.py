@@ -14,7 +14,8 @@ heads alone), against the expected random ranking.
 
     .venv/bin/python benchmarks/science_localization.py [--out bench_out/science] [--size-m 1200] ...
 
-Everything is seeded; existing world / models / indexes in --out are reused (delete them to redo).
+Everything is seeded. An existing --out folder is refused unless --reuse is given, in which case its world,
+models and indexes are reused as they are (they may come from older code: reuse only to re-evaluate).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--epochs-pretrain", type=int, default=8)
     parser.add_argument("--epochs-heads", type=int, default=8)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--reuse", action="store_true", help="reuse the world, models and indexes already in --out")
     return parser.parse_args()
 
 
@@ -82,6 +84,10 @@ def index(args: argparse.Namespace, folder: Path, model: Path, path: Path) -> Pa
 def main() -> int:
     args = parse()
     out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.reuse:
+        print(f"science_localization: {out} already holds a run (perhaps made by older code); "
+              "pass --reuse to re-evaluate it, or choose another --out", file=sys.stderr)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     t = time.perf_counter()
