@@ -67,6 +67,21 @@ def test_chunking_and_float16_tables(rng, monkeypatch) -> None:
     assert scoring.score_head(half, photos)[0, ::500] == pytest.approx(expected, rel=1e-5, abs=1e-3)
 
 
+def test_float16_memory_mapped_scores_equal_float32_within_rounding(rng, tmp_path, monkeypatch) -> None:
+    """The fast float16 path (torch cast into a reused buffer, chunk by chunk) scores like float32."""
+    monkeypatch.setattr(scoring, "CHUNK_BYTES", 1)  # 1024-tile chunks, the last one partial
+    alpha = rng.uniform(0.1, 50, size=(2500, 16))
+    photos = _simplex(rng, 5, 16)
+    full = scoring.score_head(scoring.tile_table("s", "dirichlet", alpha), photos)
+    half = scoring.tile_table("s", "dirichlet", alpha, dtype="float16")
+    np.save(tmp_path / "w.npy", half.weights)
+    mapped = np.load(tmp_path / "w.npy", mmap_mode="r")
+    got = scoring.score_head(scoring.HeadTable("s", "dirichlet", mapped, half.const), photos)
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    assert got == pytest.approx(scoring.score_head(half, photos), rel=1e-6)  # the same as an in-memory table
+    assert got == pytest.approx(full, rel=2e-3, abs=0.05)  # alphas rounded to float16 (11-bit mantissa)
+
+
 def test_combination_weights_and_errors(rng) -> None:
     tables = {
         "scene": scoring.tile_table("scene", "dirichlet", rng.uniform(0.5, 5, size=(20, 4))),
