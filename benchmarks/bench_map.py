@@ -1,11 +1,13 @@
 """Throughput and memory of `xview map` on CPU: tiles/s for a tiny CNN and ResNet-18 at 224 px, and
-peak memory for a raster and one 4x larger (memory must not grow with raster size).
+the memory a run adds for rasters of three sizes, each 4x the area of the one before (memory must not
+grow with raster size: the figures should plateau, largest / smallest close to 1).
 
 Usage: python benchmarks/bench_map.py [--size-px 4096] [--batch-size 32]
 (runs shorter than ~1000 tiles end before the reader's queue reaches its steady state, so the
-memory pair is 4096^2 and 8192^2 px; ResNet-18 runs on a 2048^2 raster)
-Each measurement runs in a fresh process; besides its peak RSS (getrusage maxrss, dominated by
-importing torch) it samples the RSS the run itself adds above what the process held before it.
+memory series is 4096^2, 8192^2 and 16384^2 px; ResNet-18 runs on a 2048^2 raster)
+Each measurement runs in a fresh process; besides its peak RSS (VmHWM, dominated by importing torch;
+not getrusage's maxrss, which in a child counts the parent's RSS at the fork: the parent made the
+raster) it samples the RSS the run itself adds above what the process held before it.
 Rasters are synthetic (smooth noise, EPSG:32633, 0.5 m); models are random (speed does not depend
 on the weights).
 """
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,11 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
 def child(raster: str, model: str, out_dir: str, batch_size: int) -> None:
     """One run in this process: tiles, seconds, and the RSS the run added at its peak (sampled every 5 ms)."""
     import threading
@@ -88,7 +94,7 @@ def child(raster: str, model: str, out_dir: str, batch_size: int) -> None:
     running.clear()
     sampler.join()
     print(json.dumps({"tiles": result.tiles_total, "seconds": seconds, "added_mb": peak[0] - before,
-                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "maxrss_mb": _peak_rss_mb()}))
 
 
 def measure(raster: Path, model: Path, out_dir: Path, batch_size: int) -> dict:
@@ -99,36 +105,45 @@ def measure(raster: Path, model: Path, out_dir: Path, batch_size: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-px", type=int, default=4096)
+    parser.add_argument("--size-px", type=int, default=4096, help="side of the smallest raster of the memory series")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child[:3], int(args.child[3]))
         return
+    sizes = (args.size_px, 2 * args.size_px, 4 * args.size_px)
     with tempfile.TemporaryDirectory(prefix="xview-bench-map-") as tmp:
         tmp = Path(tmp)
-        small = make_raster(tmp / "small.tif", args.size_px)
-        large = make_raster(tmp / "large.tif", args.size_px * 2)
-        quick = make_raster(tmp / "quick.tif", args.size_px // 2)  # ResNet-18 is ~10x slower
         tiny = make_model(tmp / "tiny.safetensors", "tiny_cnn", {"width": 16, "depth": 3})
         resnet = make_model(tmp / "resnet18.safetensors", "resnet18", {})
-        runs = {
-            "tiny_cnn, small": measure(small, tiny, tmp / "o1", args.batch_size),
-            "tiny_cnn, 4x larger": measure(large, tiny, tmp / "o2", args.batch_size),
-            "resnet18, quarter": measure(quick, resnet, tmp / "o3", args.batch_size),
-        }
-    print(f"xview map on CPU ({os.cpu_count()} CPUs), 224 px tiles at 0.5 m, stride 56 m, batch {args.batch_size}, "
-          f"rasters {args.size_px // 2}^2, {args.size_px}^2 and {2 * args.size_px}^2 px:")
+        runs = {}
+        for size in sizes:  # one raster on disk at a time: the largest is ~0.8 GB
+            raster = make_raster(tmp / f"r{size}.tif", size)
+            runs[f"tiny_cnn, {size}^2 px"] = measure(raster, tiny, tmp / f"o{size}", args.batch_size)
+            raster.unlink()
+        quick = make_raster(tmp / "quick.tif", args.size_px // 2)  # ResNet-18 is ~10x slower
+        runs["resnet18, quarter"] = measure(quick, resnet, tmp / "o-resnet", args.batch_size)
+    _report(runs, sizes, args.batch_size)
+
+
+def _report(runs: dict[str, dict], sizes: tuple[int, ...], batch_size: int) -> None:
+    print(f"xview map on CPU ({os.cpu_count()} CPUs), 224 px tiles at 0.5 m, stride 56 m, batch {batch_size}, "
+          f"rasters {', '.join(f'{s}^2' for s in sizes)} px (tiny_cnn) and {sizes[0] // 2}^2 px (resnet18):")
     for name, r in runs.items():
         print(f"  {name:22s} {r['tiles']:6d} tiles {r['seconds']:7.1f} s {r['tiles'] / r['seconds']:8.1f} tiles/s"
               f"  peak RSS {r['maxrss_mb']:6.0f} MB, of which the run added {r['added_mb']:5.0f} MB")
-    a, b, c = runs["tiny_cnn, small"], runs["tiny_cnn, 4x larger"], runs["resnet18, quarter"]
-    speed = {name: r["tiles"] / r["seconds"] for name, r in runs.items()}
-    print(f"  memory the run added, 4x larger raster / small: {b['added_mb'] / max(a['added_mb'], 1):.2f} "
-          f"(peak RSS ratio {b['maxrss_mb'] / a['maxrss_mb']:.2f}; tiles ratio {b['tiles'] / a['tiles']:.2f})")
-    print(f"  speed ratio resnet18 / tiny_cnn: {speed['resnet18, quarter'] / speed['tiny_cnn, small']:.3f}; "
-          f"peak RSS resnet18 / tiny_cnn: {c['maxrss_mb'] / a['maxrss_mb']:.2f}")
+    series = [runs[f"tiny_cnn, {s}^2 px"] for s in sizes]
+    small, large = series[0], series[-1]
+    added = " -> ".join(f"{r['added_mb']:.0f}" for r in series)
+    print(f"  memory the run added, by raster size: {added} MB; "
+          f"largest / smallest {large['added_mb'] / max(small['added_mb'], 1):.2f} (target ~1: a plateau; "
+          f"peak RSS ratio {large['maxrss_mb'] / small['maxrss_mb']:.2f}; tiles ratio "
+          f"{large['tiles'] / small['tiles']:.1f})")
+    quick = runs["resnet18, quarter"]
+    ratio = (quick["tiles"] / quick["seconds"]) / (small["tiles"] / small["seconds"])
+    print(f"  speed ratio resnet18 / tiny_cnn: {ratio:.3f}; "
+          f"peak RSS resnet18 / tiny_cnn: {quick['maxrss_mb'] / small['maxrss_mb']:.2f}")
 
 
 if __name__ == "__main__":

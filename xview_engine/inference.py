@@ -12,7 +12,9 @@ raster is.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import queue
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ Runner = Callable[[np.ndarray], "dict[str, np.ndarray]"]  # (B, C, H, W) float32
 TileFilter = Callable[[np.ndarray, float], np.ndarray]  # tile centre xs, row y -> bool wanted
 MIN_VALID_FRACTION = 0.5
 STRIP_PIXELS = 2_000_000  # pixels per band in one strip read, at most (longer rows: a few reads)
+MMAP_THRESHOLD = 4 * 2**20  # glibc: allocations this large are mapped, and unmapped when freed
 
 
 @dataclass
@@ -54,9 +57,14 @@ class TileReader(threading.Thread):
         self.std = np.asarray(std, np.float32)[:, None, None]
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.stopped = threading.Event()
-        self._buffer: list[tuple[np.ndarray, int, int]] = []
+        self._tiles: Optional[np.ndarray] = None  # the batch being filled, (batch_size, C, H, W)
+        self._where: list[tuple[int, int]] = []  # (row, col) of each tile in it
         span = max(1, (STRIP_PIXELS // grid.tile_px - grid.tile_px) // grid.stride_px + 1)
         self.chunk_tiles = min(span, 1024)
+
+    def start(self) -> None:
+        _map_large_allocations()
+        super().start()
 
     def run(self) -> None:
         try:
@@ -108,19 +116,40 @@ class TileReader(threading.Thread):
         pixels /= self.std
         pixels[:, ~valid] = 0.0  # no-data reads as the mean colour, not as black
         for i in keep:
-            self._buffer.append((pixels[:, :, offsets[i]:offsets[i] + t], row, col0 + int(i)))
-            if len(self._buffer) >= self.batch_size:
-                self._flush()
+            self._add(pixels[:, :, offsets[i]:offsets[i] + t], row, col0 + int(i))
         return int(keep.size)
 
+    def _add(self, tile: np.ndarray, row: int, col: int) -> None:
+        """Copy a tile into the batch now, so no strip stays alive waiting for its batch to fill."""
+        if self._tiles is None:
+            self._tiles = np.empty((self.batch_size, *tile.shape), np.float32)
+        self._tiles[len(self._where)] = tile
+        self._where.append((row, col))
+        if len(self._where) == self.batch_size:
+            self._flush()
+
     def _flush(self) -> None:
-        if not self._buffer:
+        if self._tiles is None or not self._where:
             return
-        tiles = np.stack([b[0] for b in self._buffer]).astype(np.float32, copy=False)
-        rows = np.array([b[1] for b in self._buffer])
-        cols = np.array([b[2] for b in self._buffer])
-        self._buffer = []
-        self._put(Batch(tiles, rows, cols))
+        n = len(self._where)
+        where = np.array(self._where).reshape(n, 2)
+        tiles = self._tiles if n == self.batch_size else self._tiles[:n].copy()
+        self._tiles, self._where = None, []
+        self._put(Batch(tiles, where[:, 0], where[:, 1]))
+
+
+def _map_large_allocations() -> None:
+    """Have glibc serve strips and batches (MBs each, one per row or batch) by mmap, freed back at once.
+
+    By default glibc raises its mmap threshold to the size of the largest block freed (up to 32 MB),
+    so after the first strip every strip and batch came from the heap arenas of the reader and the
+    model threads, which fragment and keep their pages: resident memory crept up over a run, the
+    longer the raster the more. A fixed threshold (process-wide, harmless elsewhere) keeps it flat.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(-3, MMAP_THRESHOLD)  # -3: M_MMAP_THRESHOLD
 
 
 class _Stopped(Exception):

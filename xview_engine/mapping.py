@@ -48,7 +48,7 @@ from xview_engine.products import (
 )
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 from xview_engine.runtime import ModelRuntime, check_device, load_runtime
-from xview_engine.source import RasterioSource, RasterSource, raster_crs_and_bounds
+from xview_engine.source import RasterioSource, RasterSource, bounded_block_cache, raster_crs_and_bounds
 from xview_engine.tiling import DEFAULT_MAX_TILES, TileGrid, make_grid
 from xview_engine.writer import GridRasterWriter, RasterSpec, pam_xml
 
@@ -145,15 +145,15 @@ def _map(params: MapParams, manifest: Manifest, head: HeadSpec, products: tuple[
          cancel: Optional[CancelCheck], log: Log, source: Optional[RasterSource]) -> MapResult:
     started = time.perf_counter()
     out_dir = json_path.parent
-    with open_grid(params, manifest, source) as plan:
-        runtime = _load_runtime(params, manifest, plan, log)
-        with tempfile.TemporaryFile(dir=out_dir, prefix=".xview-map-") as store:
+    with tempfile.TemporaryFile(dir=out_dir, prefix=".xview-map-") as store:
+        with open_grid(params, manifest, source) as plan:  # the source is closed before the products are written
+            runtime = _load_runtime(params, manifest, plan, log)
             sums, tiles_run = _predict_to_store(plan, runtime, manifest, head, params, store, progress, cancel)
-            classes = choose_classes(head, params.classes or None, sums / max(tiles_run, 1), params.top_classes)
             metadata = _metadata(params, manifest, runtime, plan, head, tiles_run)
-            metadata["products"] = [_product_entry(n, head, classes, paths[n], sidecars.get(n)) for n in products]
-            files = _write_products(store, plan.grid, head, products, classes, paths, sidecars, json_path,
-                                    metadata, cancel)
+        classes = choose_classes(head, params.classes or None, sums / max(tiles_run, 1), params.top_classes)
+        metadata["products"] = [_product_entry(n, head, classes, paths[n], sidecars.get(n)) for n in products]
+        files = _write_products(store, plan.grid, head, products, classes, paths, sidecars, json_path,
+                                metadata, cancel)
     return MapResult(files, metadata, plan.grid.count, tiles_run, time.perf_counter() - started)
 
 
@@ -168,7 +168,18 @@ def check_params(params: GridParams) -> None:
 
 @contextlib.contextmanager
 def open_grid(params: GridParams, manifest: Manifest, source: Optional[RasterSource] = None) -> Iterator[GridPlan]:
-    """Open the source (unless given), resolve extent and mask in its CRS, lay the grid; closes what it opened."""
+    """Open the source (unless given), resolve extent and mask in its CRS, lay the grid; closes what it opened.
+
+    GDAL's block cache is bounded while the grid is open (``bounded_block_cache``), so that reading
+    the source does not keep the decoded raster in memory: a run's memory does not grow with it.
+    """
+    with bounded_block_cache():
+        with _open_plan(params, manifest, source) as plan:
+            yield plan
+
+
+@contextlib.contextmanager
+def _open_plan(params: GridParams, manifest: Manifest, source: Optional[RasterSource]) -> Iterator[GridPlan]:
     mask_geometry = mask_crs = None
     if params.mask:
         mask_geometry, mask_crs = read_mask(params.mask)

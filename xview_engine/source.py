@@ -32,6 +32,7 @@ from xview_engine.errors import SourceError
 Bounds = tuple[float, float, float, float]  # xmin, ymin, xmax, ymax in the source CRS
 _STATS_PX = 1024  # longest side of the decimated read used for the stretch and the emptiness check
 _EPS = 1e-6
+READ_CACHE_BYTES = 64 * 2**20  # GDAL block cache while a grid is read: a few rows of blocks, not the raster
 
 
 @runtime_checkable
@@ -51,6 +52,20 @@ class RasterSource(Protocol):
     info: dict[str, Any]
 
     def read_window(self, bounds: Bounds, out_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def bounded_block_cache(nbytes: int = READ_CACHE_BYTES) -> rasterio.Env:
+    """A GDAL environment whose block cache holds at most ``nbytes`` (restored on exit).
+
+    GDAL's default cache is 5 % of RAM and keeps every decoded block it has read until it is full, so
+    reading a whole raster once (the stretch's decimated read, then the strips) made a run's memory
+    grow with the raster up to that size. Strips move down the raster, so only the last rows of
+    blocks are read again, and they are the most recently used: a small cache costs next to no extra
+    decoding. The limit is process-wide
+    while it is set; leave writes of large outputs outside it (an evicted, half-written compressed
+    block is written again at the end of the file).
+    """
+    return rasterio.Env(GDAL_CACHEMAX=nbytes)
 
 
 def raster_crs_and_bounds(path: str | Path) -> tuple[str, Bounds]:
@@ -102,16 +117,18 @@ class RasterioSource:
     def read_window(self, bounds: Bounds, out_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Pixels of ``bounds`` resampled to ``out_shape`` (average when shrinking, bilinear when enlarging)."""
         h, w = out_shape
-        pixels = np.zeros((len(self.choice.indexes), h, w), np.float32)
-        valid = np.zeros((h, w), bool)
         inner = _inside_pixels(bounds, out_shape, self.bounds)
         if inner is None:
-            return pixels, valid
+            return np.zeros((len(self.choice.indexes), h, w), np.float32), np.zeros((h, w), bool)
         r0, r1, c0, c1 = inner
         xmin, _, xmax, ymax = bounds
         px_w, px_h = (xmax - xmin) / w, (bounds[3] - bounds[1]) / h
         sub = (xmin + c0 * px_w, ymax - r1 * px_h, xmin + c1 * px_w, ymax - r0 * px_h)
         data, mask = self._read(sub, (r1 - r0, c1 - c0), px_w > abs(self._ds.res[0]) * (1 + _EPS))
+        if (r0, r1, c0, c1) == (0, h, 0, w):  # wholly inside (the common case): no second strip-sized array
+            return data, mask
+        pixels = np.zeros((len(self.choice.indexes), h, w), np.float32)
+        valid = np.zeros((h, w), bool)
         pixels[:, r0:r1, c0:c1] = data
         valid[r0:r1, c0:c1] = mask
         return pixels, valid
