@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from xview_engine.cli.localize import parse_weights, split_list
+from xview_engine.cli.localize import add_photo_label_arguments, parse_weights, split_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,12 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__)
     parser.add_argument("--index", required=True, help="index folder from `xview index`")
     parser.add_argument("--photos", required=True, help="pairs CSV (path, lat, lon[, split]) of the query photos")
-    parser.add_argument("--labels", help="label file with the photos' distributions (xview synth/teach)")
-    parser.add_argument("--teachers", help="teacher spec to label the photos now")
     parser.add_argument("--split", help="evaluate only this split of the pairs CSV, e.g. test")
-    parser.add_argument("--heads", help="comma list of heads (default: all heads the labels have)")
-    parser.add_argument("--weights", help="combination weights, e.g. scene=1,count=0.5 (default 1 each)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_photo_label_arguments(parser)
     parser.add_argument("-o", "--out-dir", required=True, help="report folder (created if missing)")
     parser.add_argument("--overwrite", action="store_true", help="replace report files that exist")
     parser.set_defaults(func=run)

@@ -25,17 +25,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--index", help="index folder from `xview index`")
     parser.add_argument("--raster", help="raster to index on the fly (with --model), or to check --index against")
     parser.add_argument("--model", help="model file for --raster (or to check --index against)")
-    parser.add_argument("--labels", help="label file holding the photos' distributions (xview synth/teach)")
-    parser.add_argument("--teachers", help="teacher spec to label the photos now, e.g. synthetic=teacher.safetensors")
+    add_photo_label_arguments(parser)
     parser.add_argument("-o", "--out", required=True, help="heatmap GeoTIFF (a folder when several photos)")
-    parser.add_argument("--heads", help="comma list of heads to use (default: all heads the labels have)")
-    parser.add_argument("--weights", help="combination weights, e.g. scene=1,count=0.5 (default 1 each)")
     parser.add_argument("--top-k", type=int, default=10, help="candidates to report (default 10)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--stride-m", type=float, help="tile stride for --raster indexing (default half a tile)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     parser.set_defaults(func=run)
+
+
+def add_photo_label_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the photos' label distributions come from and how heads combine: shared by
+    `localize`, `evaluate` and `retrieve`."""
+    parser.add_argument("--labels", help="label file holding the photos' distributions (xview synth/teach)")
+    parser.add_argument("--teachers", help="teacher spec to label the photos now, e.g. synthetic=teacher.safetensors")
+    parser.add_argument("--heads", help="comma list of heads to use (default: all heads the labels have)")
+    parser.add_argument("--weights", help="combination weights, e.g. scene=1,count=0.5 (default 1 each)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 
 def parse_weights(text: str | None) -> dict[str, float]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from xview_engine.cli.localize import parse_weights, split_list
+from xview_engine.cli.localize import add_photo_label_arguments, parse_weights, split_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,13 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--index", required=True, help="index folder from `xview index`")
     parser.add_argument("--tile", help="X,Y of a point on the map: tile -> photos")
     parser.add_argument("--tile-crs", help="CRS of --tile, e.g. EPSG:4326 for lon,lat (default: the index's)")
-    parser.add_argument("--labels", help="label file with the photos' distributions (xview synth/teach)")
-    parser.add_argument("--teachers", help="teacher spec to label the photos now")
     parser.add_argument("--raster", help="raster to cut chips from (default: the one the index was built from)")
-    parser.add_argument("--heads", help="comma list of heads (default: all heads the labels have)")
-    parser.add_argument("--weights", help="combination weights, e.g. scene=1,count=0.5")
+    add_photo_label_arguments(parser)
     parser.add_argument("--top-k", type=int, default=5, help="results per query (default 5)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("-o", "--out-dir", required=True, help="output folder (created if missing)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     parser.set_defaults(func=run)
