@@ -12,8 +12,7 @@ import torch
 
 from xview_engine.errors import TeacherError
 from xview_engine.labels import imagenet1k
-from xview_engine.teachers.base import TeacherInfo, file_identity, load_state_dict, load_strict, require_file
-from xview_engine.teachers.classifier import ClassifierTeacher
+from xview_engine.teachers.classifier import ClassifierTeacher, load_classifier_teacher
 
 WHERE = ("torchvision's weight URLs (e.g. https://download.pytorch.org/models/resnet50-11ad3fa6.pth; "
          "torchvision.models.ResNet50_Weights.IMAGENET1K_V2.url)")
@@ -33,10 +32,5 @@ def build_imagenet(arch: str = "resnet50") -> torch.nn.Module:
 def load_imagenet(path: str | Path, arch: str = "resnet50", device: torch.device | str = "cpu",
                   head: str = "imagenet") -> ClassifierTeacher:
     """An ImageNet teacher filling head ``head`` with the 1000-class distribution."""
-    what = f"ImageNet {arch}"
-    path = require_file(path, what, WHERE)
-    net = build_imagenet(arch)
-    load_strict(net, load_state_dict(path, what), path, what)
-    space = imagenet1k()
-    info = TeacherInfo(head, "categorical", space.names, space.name, f"imagenet-{arch}-{file_identity(path)}")
-    return ClassifierTeacher(net, info, device=device)
+    return load_classifier_teacher(path, f"ImageNet {arch}", WHERE, lambda: build_imagenet(arch), imagenet1k(), head,
+                                   f"imagenet-{arch}", device)

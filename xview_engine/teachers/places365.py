@@ -14,8 +14,7 @@ import torch
 
 from xview_engine.errors import TeacherError
 from xview_engine.labels import places365
-from xview_engine.teachers.base import TeacherInfo, file_identity, load_state_dict, load_strict, require_file
-from xview_engine.teachers.classifier import ClassifierTeacher
+from xview_engine.teachers.classifier import ClassifierTeacher, load_classifier_teacher
 
 ARCHS = ("resnet18", "resnet50")
 WHERE = "http://places2.csail.mit.edu/models_places365/ (e.g. resnet18_places365.pth.tar)"
@@ -33,10 +32,5 @@ def build_places365(arch: str = "resnet18") -> torch.nn.Module:
 def load_places365(path: str | Path, arch: str = "resnet18", device: torch.device | str = "cpu",
                    head: str = "places365") -> ClassifierTeacher:
     """A Places365 teacher filling head ``head`` with the 365-class scene distribution."""
-    what = f"Places365 {arch}"
-    path = require_file(path, what, WHERE)
-    net = build_places365(arch)
-    load_strict(net, load_state_dict(path, what), path, what)
-    space = places365()
-    info = TeacherInfo(head, "categorical", space.names, space.name, f"places365-{arch}-{file_identity(path)}")
-    return ClassifierTeacher(net, info, device=device)
+    return load_classifier_teacher(path, f"Places365 {arch}", WHERE, lambda: build_places365(arch), places365(), head,
+                                   f"places365-{arch}", device)
