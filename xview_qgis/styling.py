@@ -35,6 +35,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
+from xview_engine.resources import resource_path
 from xview_qgis.bandmeta import BandMeta, band_descriptions, category_names, parse_band_description, present_values
 
 ValueRange = tuple[float, float]
@@ -74,8 +75,7 @@ def gradient_ramp(colours: Sequence[str]) -> QgsGradientColorRamp:
 @lru_cache(maxsize=1)
 def named_class_colours() -> dict[str, str]:
     """Colours for classes whose names say what they look like (``resources/styles/class_colours.json``)."""
-    path = Path(__file__).resolve().parent.parent / "resources" / "styles" / "class_colours.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = json.loads(resource_path("styles", "class_colours.json").read_text(encoding="utf-8"))
     return {name: colour for name, colour in data.items() if not name.startswith("_")}
 
 
