@@ -6,7 +6,7 @@ to a million tiles). The same targets are then timed for a float16 index (half t
 chunk by chunk while scoring) and its scores compared with float32's. Peak memory (max RSS) is printed.
 
 The tile parameters are synthetic: a block of 16 384 tiles with random concentrations and rates
-(``scoring.tile_table`` computes their constants exactly), repeated to a million tiles. The block is
+(``likelihood.tile_table`` computes their constants exactly), repeated to a million tiles. The block is
 95 MB of float32, three times the L3 cache, so repetition gives the scorer no cache advantage;
 scoring cost does not depend on the values. Run with ``--tiles N`` for a smaller test.
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xview_engine.scoring import HeadTable, score_photos, tile_table
+from xview_engine.localization.likelihood import HeadTable, score_photos, tile_table
 
 HEADS = (("places365", "dirichlet", 365), ("imagenet", "dirichlet", 1000), ("coco", "poisson", 91))
 BLOCK = 16_384

@@ -30,7 +30,7 @@ def make_raster(path: Path, size_px: int, gsd: float = 0.5, height_px: int | Non
     import rasterio
     from affine import Affine
 
-    import xview_engine.geo  # noqa: F401  (rasterio's PROJ database)
+    import xview_engine.raster.crs  # noqa: F401  (rasterio's PROJ database)
 
     rng = np.random.default_rng(0)
     height_px = height_px or size_px
@@ -49,9 +49,9 @@ def make_raster(path: Path, size_px: int, gsd: float = 0.5, height_px: int | Non
 
 
 def make_model(path: Path, backbone: str, options: dict) -> Path:
-    from xview_engine.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
-    from xview_engine.modelfile import save_model
-    from xview_engine.models.crossview import build_model
+    from xview_engine.model.crossview import build_model
+    from xview_engine.model.file import save_model
+    from xview_engine.model.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
 
     manifest = Manifest(kind="distill", backbone=BackboneSpec(backbone, options),
                         input=InputSpec(tile_px=224, gsd_m=0.5),
@@ -75,7 +75,7 @@ def child(raster: str, model: str, out_dir: str, batch_size: int) -> None:
 
     import torch  # noqa: F401  (imports are the baseline, not the mapping)
 
-    from xview_engine.mapping import MapParams, run_map
+    from xview_engine.mapping.map import MapParams, run_map
 
     before, peak, running = _rss_mb(), [0.0], threading.Event()
     running.set()

@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xview_engine.evaluate import EvaluateParams, evaluate
-from xview_engine.indexer import IndexParams, build_index
+from xview_engine.localization.build import IndexParams, build_index
+from xview_engine.localization.evaluate import EvaluateParams, evaluate
 from xview_engine.synth.params import SynthParams
 from xview_engine.synth.world import make_world
 from xview_engine.training.distill import DistillParams

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from xview_engine.labelfile import read_label_file
-from xview_engine.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
-from xview_engine.modelfile import save_model
-from xview_engine.models import build_model
+from xview_engine.data.label_files import read_label_file
+from xview_engine.model.crossview import build_model
+from xview_engine.model.file import save_model
+from xview_engine.model.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
 from xview_engine.synth.params import SynthParams
 from xview_engine.synth.world import make_world
 
@@ -33,7 +33,7 @@ def world(tmp_path_factory) -> dict[str, Path]:
     Built once per session: each test module importing this fixture gets its own copy of the
     definition, so the files live at a fixed place in the session's temporary folder and are reused.
     """
-    from xview_engine.indexer import IndexParams, build_index
+    from xview_engine.localization.build import IndexParams, build_index
 
     out = tmp_path_factory.getbasetemp() / "localize_world"
     model = out / "model.safetensors"

@@ -10,10 +10,10 @@ import rasterio
 import torch
 from affine import Affine
 
-import xview_engine.geo  # noqa: F401  (fixes rasterio's PROJ database before any CRS is parsed)
-from xview_engine.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
-from xview_engine.modelfile import save_model
-from xview_engine.models.crossview import build_model
+import xview_engine.raster.crs  # noqa: F401  (fixes rasterio's PROJ database before any CRS is parsed)
+from xview_engine.model.crossview import build_model
+from xview_engine.model.file import save_model
+from xview_engine.model.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # A transverse Mercator with scale exactly 1 on its central meridian: CRS units = ground metres there.

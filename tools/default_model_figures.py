@@ -22,8 +22,8 @@ import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from xview_engine.data.label_files import read_label_file
 from xview_engine.demo import DEFAULT_MODEL, DEFAULT_TEACHER, DemoParams, _box_share, run_demo
-from xview_engine.labelfile import read_label_file
 
 OPEN_SEA_SHARE = 0.999  # a tile counts as open sea when this share of its footprint is water
 

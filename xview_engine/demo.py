@@ -19,12 +19,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from xview_engine.errors import XviewError
 from xview_engine.outputs import check_outputs_free
+from xview_engine.progress import Log
 from xview_engine.resources import resource_path
 
 DEFAULT_MODEL = resource_path("models", "xview-synthetic-default.safetensors")
@@ -34,9 +35,6 @@ COVER_LABELS = {
     "water": "ocean", "sand": "beach", "forest": "forest_path", "grass": "park", "farmland": "field/cultivated",
     "building": "residential_neighborhood", "road": "street", "parking": "parking_lot",
 }
-Log = Callable[[str], None]
-
-
 @dataclass(frozen=True)
 class DemoParams:
     out_dir: str = "demo_out"
@@ -101,8 +99,8 @@ def _make_world(params: DemoParams, folder: Path, log: Log) -> Path:
 
 
 def _map(params: DemoParams, world: Path, folder: Path, head: str, products: tuple[str, ...], log: Log) -> list[Path]:
-    from xview_engine.mapping import MapParams, run_map
-    from xview_engine.modelfile import read_manifest
+    from xview_engine.mapping.map import MapParams, run_map
+    from xview_engine.model.file import read_manifest
 
     labels = read_manifest(params.model).head(head).labels
     log(f"mapping {head} ({', '.join(products)}) with {Path(params.model).name}")
@@ -117,8 +115,8 @@ def _geolocate(params: DemoParams, world: Path, folder: Path, log: Log) -> dict[
 
     Every photo of the demo world is held out from the model, which was trained on another seed's world.
     """
-    from xview_engine.localize import LocalizeParams, localize
-    from xview_engine.pairs import read_pairs
+    from xview_engine.data.pairs import read_pairs
+    from xview_engine.localization.localize import LocalizeParams, localize
 
     pairs = read_pairs(world / "pairs.csv")
     order = sorted(range(len(pairs)), key=lambda i: ("test", "val", "train").index(pairs.columns["split"][i]))

@@ -14,6 +14,7 @@ from xview_engine.errors import Cancelled
 
 ProgressCallback = Callable[[int, int], None]
 CancelCheck = Callable[[], bool]
+Log = Callable[[str], None]  # one line of what a run is doing, for the terminal or the QGIS log
 
 
 def check_cancel(cancel: Optional[CancelCheck]) -> None:

@@ -4,7 +4,7 @@ The photo's thumbnail and EXIF (GPS position, heading) show as soon as it is pic
 label distributions come from a label file (``xview synth`` / ``xview teach``) or from teachers run
 now (a teacher spec). The tiles' distributions come from a reused index folder or are indexed now
 from the raster layer (files by path; other layers through ``QgisLayerSource``, indexed in the same
-task). The engine (``xview_engine.localize``) does all scoring; this tab turns its ``PhotoResult``
+task). The engine (``xview_engine.localization.localize``) does all scoring; this tab turns its ``PhotoResult``
 into a styled heatmap layer, a point layer of candidates (rank, score, posterior, heading) and a
 point for the truth, and zooms to the best candidate.
 
@@ -89,7 +89,7 @@ class GeolocateTab(QWidget):
 
     def show_photo(self, path: str) -> str:
         """Thumbnail and EXIF line of the chosen photo; returns the EXIF line."""
-        from xview_engine.synth.exif import read_geotag
+        from xview_engine.data.exif import read_geotag
 
         pixmap = QPixmap(path) if path else QPixmap()
         self.thumbnail.setPixmap(pixmap.scaled(THUMB_PX * 2, THUMB_PX, Qt.AspectRatioMode.KeepAspectRatio,
@@ -123,7 +123,7 @@ class GeolocateTab(QWidget):
     def build_params(self, out_dir: Path):
         """The engine's ``LocalizeParams`` and, for non-file layers without an index, the source to index."""
         from xview_engine.errors import SourceError
-        from xview_engine.localize import LocalizeParams
+        from xview_engine.localization.localize import LocalizeParams
 
         if not self.photo.filePath():
             raise SourceError("choose a ground photo first")
@@ -184,14 +184,14 @@ class GeolocateTab(QWidget):
 
 def _work(params, source):
     """The task body: index a QGIS layer first when needed (temporary), then localize."""
-    from xview_engine.localize import localize
+    from xview_engine.localization.localize import localize
 
     def work(progress, cancel):
         if source is None:
             return localize(params, progress, cancel)
         import dataclasses
 
-        from xview_engine.indexer import IndexParams, build_index
+        from xview_engine.localization.build import IndexParams, build_index
 
         with tempfile.TemporaryDirectory(prefix="xview-index-") as tmp:
             index = str(Path(tmp) / "index")

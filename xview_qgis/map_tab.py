@@ -152,7 +152,7 @@ class MapTab(QWidget):
         self.update_estimate()
 
     def _fill_head(self, name: str) -> None:
-        from xview_engine.products import PRODUCTS
+        from xview_engine.mapping.products import PRODUCTS
 
         self.class_list.clear()
         for checkbox in self.product_checks.values():
@@ -189,7 +189,7 @@ class MapTab(QWidget):
     def build_params(self, out_dir: str):
         """The engine's ``MapParams`` and the source (None for files) for the current choices."""
         from xview_engine.errors import SourceError
-        from xview_engine.mapping import MapParams
+        from xview_engine.mapping.map import MapParams
 
         layer = self.layer_combo.currentLayer()
         if self.manifest is None:
@@ -233,7 +233,7 @@ class MapTab(QWidget):
         return text
 
     def _estimate(self, layer) -> str:
-        from xview_engine.tiling import make_grid
+        from xview_engine.raster.grid import make_grid
 
         extent, crs = _projected_extent(layer, self._estimate_rect(layer))
         spec = self.manifest.input
@@ -261,7 +261,7 @@ class MapTab(QWidget):
         except Exception as exc:  # every bad choice ends in the message bar, never in a crash
             report_error(self._bar(), exc)
             return None
-        from xview_engine.mapping import run_map
+        from xview_engine.mapping.map import run_map
 
         def work(progress, cancel):
             return run_map(params, progress, cancel, log, source)
@@ -341,7 +341,7 @@ def _to_layer_crs(rect: QgsRectangle, source_crs, layer_crs) -> QgsRectangle:
 
 def _projected_extent(layer, rect: QgsRectangle) -> tuple[tuple[float, float, float, float], str]:
     """The rectangle in a projected CRS for the estimate: the layer's, or the engine's UTM zone choice."""
-    from xview_engine.extent import work_crs_for
+    from xview_engine.raster.extent import work_crs_for
 
     crs = layer.crs()
     bounds = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())

@@ -73,7 +73,7 @@ class ModelPanel(QWidget):
     def set_model(self, path: str) -> None:
         """Read the manifest of ``path`` and tell the tabs; a bad file is said in the info line."""
         from xview_engine.errors import XviewError
-        from xview_engine.mapping import read_model_manifest
+        from xview_engine.model.runtime import read_model_manifest
 
         if self.file_widget.filePath() != path:
             self.file_widget.blockSignals(True)
@@ -100,8 +100,8 @@ class ModelPanel(QWidget):
 
     def refresh_device(self) -> str:
         """Resolve the chosen device now and show what it is (or why it cannot be used)."""
-        from xview_engine.device import describe_device, resolve_device
         from xview_engine.errors import XviewError
+        from xview_engine.model.device import describe_device, resolve_device
 
         try:
             text, style = describe_device(resolve_device(self.device)), ""

@@ -129,7 +129,7 @@ def _work_crs(layer_crs: QgsCoordinateReferenceSystem, extent: QgsRectangle,
     elif not layer_crs.isGeographic():
         return layer_crs
     else:
-        from xview_engine import geo  # rasterio: imported when used, so the plugin loads without it
+        from xview_engine.raster import crs as geo  # rasterio: imported when used, so the plugin loads without it
 
         to_wgs84 = QgsCoordinateTransform(layer_crs, QgsCoordinateReferenceSystem("EPSG:4326"),
                                           QgsCoordinateTransformContext())

@@ -1,7 +1,7 @@
 """The Search tab: the joint attribute query of `xview search`, typed or built from pickers.
 
 The builder only writes query text in the engine's grammar (``head:"class" > value`` joined by
-``&`` or ``|``); the engine parses and checks it (``xview_engine.query``) and scores every tile.
+``&`` or ``|``); the engine parses and checks it (``xview_engine.mapping.grammar``) and scores every tile.
 "Check" parses the query against the model now, so a typo is said before anything runs.
 """
 
@@ -115,7 +115,7 @@ class SearchTab(QWidget):
     def check(self) -> bool:
         """Parse the query with the engine against the model; say what is wrong, if anything."""
         from xview_engine.errors import XviewError
-        from xview_engine.query import parse_query
+        from xview_engine.mapping.grammar import parse_query
 
         try:
             if self.manifest is None:
@@ -131,7 +131,7 @@ class SearchTab(QWidget):
 
     def run(self):
         from xview_engine.errors import SourceError
-        from xview_engine.search import SearchParams, run_search
+        from xview_engine.mapping.search import SearchParams, run_search
 
         out_dir = run_folder(self.out_dir.filePath(), "search")
         try:

@@ -86,8 +86,8 @@ def open_point_source(layer, bands: tuple[str, ...], point: QgsPointXY, point_cr
     A geographic file is served in the UTM zone of the clicked point, as ``xview map`` would for an
     extent there, so the tile is square on the ground.
     """
-    from xview_engine.extent import work_crs_for
-    from xview_engine.source import RasterioSource, raster_crs_and_bounds
+    from xview_engine.raster.extent import work_crs_for
+    from xview_engine.raster.source import RasterioSource, raster_crs_and_bounds
 
     path, source = engine_input(layer, bands)
     if source is None:
@@ -102,7 +102,7 @@ def start_point_query(layer, model_path: str, manifest, device: str, point: QgsP
                       message_bar=None) -> Optional[XviewTask]:
     """Run the model on the tile centred at ``point`` in the background; ``show`` gets the answer or why not."""
     from xview_engine.errors import SourceError
-    from xview_engine.point_query import describe_point
+    from xview_engine.mapping.point import describe_point
 
     try:
         if manifest is None or layer is None:
@@ -129,7 +129,7 @@ def _runtime(model_path: str, device: str):
     """The loaded model, reused across clicks (loading is the slow part); worker thread."""
     import os
 
-    from xview_engine.runtime import load_runtime
+    from xview_engine.model.runtime import load_runtime
 
     key = (model_path, os.path.getmtime(model_path), device)
     if key not in _RUNTIME_CACHE:

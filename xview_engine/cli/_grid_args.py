@@ -29,8 +29,8 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
 def grid_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """GridParams fields from parsed arguments."""
     from xview_engine.errors import SourceError
-    from xview_engine.extent import parse_extent
-    from xview_engine.tiling import DEFAULT_MAX_TILES
+    from xview_engine.raster.extent import parse_extent
+    from xview_engine.raster.grid import DEFAULT_MAX_TILES
 
     try:
         bands = tuple(int(b) for b in args.bands.split(",")) if args.bands else ()

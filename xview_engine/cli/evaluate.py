@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xview_engine.evaluate import EvaluateParams, evaluate
+    from xview_engine.localization.evaluate import EvaluateParams, evaluate
     from xview_engine.progress import TerminalProgress
 
     params = EvaluateParams(index=args.index, photos=args.photos, out_dir=args.out_dir, labels=args.labels,

@@ -14,8 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xview_engine.modelfile import read_manifest
-    from xview_engine.onnx_export import export_onnx
+    from xview_engine.model.file import read_manifest
+    from xview_engine.model.onnx_export import export_onnx
     from xview_engine.outputs import check_outputs_free
 
     check_outputs_free([args.output], args.overwrite)

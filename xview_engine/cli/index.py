@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xview_engine.indexer import IndexParams, build_index
+    from xview_engine.localization.build import IndexParams, build_index
     from xview_engine.progress import TerminalProgress
 
     params = IndexParams(**grid_kwargs(args), out=args.out, dtype="float16" if args.float16 else "float32")

@@ -14,10 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xview_engine.modelfile import read_manifest
+    from xview_engine.model.file import read_manifest
 
     if str(args.model).lower().endswith(".onnx"):
-        from xview_engine.onnx_export import read_onnx_manifest
+        from xview_engine.model.onnx_export import read_onnx_manifest
 
         manifest = read_onnx_manifest(args.model)
     else:

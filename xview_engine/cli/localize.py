@@ -16,7 +16,7 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from xview_engine.localize import PhotoResult
+    from xview_engine.localization.localize import PhotoResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,7 +65,7 @@ def split_list(text: str | None) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xview_engine.localize import LocalizeParams, localize
+    from xview_engine.localization.localize import LocalizeParams, localize
     from xview_engine.progress import TerminalProgress
 
     params = LocalizeParams(

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xview_engine.mapping import MapParams, run_map
+    from xview_engine.mapping.map import MapParams, run_map
     from xview_engine.progress import TerminalProgress
 
     params = MapParams(

@@ -44,7 +44,7 @@ def parse_point(text: str | None) -> tuple[float, float] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xview_engine.retrieve import RetrieveParams, retrieve
+    from xview_engine.localization.retrieve import RetrieveParams, retrieve
 
     params = RetrieveParams(index=args.index, out_dir=args.out_dir, photos=tuple(args.photos),
                             tile=parse_point(args.tile), tile_crs=args.tile_crs, labels=args.labels,

@@ -26,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from xview_engine.mapping.search import SearchParams, run_search
     from xview_engine.progress import TerminalProgress
-    from xview_engine.search import SearchParams, run_search
 
     params = SearchParams(**grid_kwargs(args), query=args.query, out=args.output, logic=args.logic)
     result = run_search(params, progress=TerminalProgress("xview search"), log=say)

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from xview_engine.device import describe_device, resolve_device
+    from xview_engine.model.device import describe_device, resolve_device
     from xview_engine.progress import TerminalProgress
     from xview_engine.teachers.run import teach
 

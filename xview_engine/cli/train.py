@@ -69,7 +69,7 @@ def _options(items: list[str]) -> dict[str, int]:
 def run_distill(args: argparse.Namespace) -> int:
     import time
 
-    from xview_engine.device import describe_device, resolve_device
+    from xview_engine.model.device import describe_device, resolve_device
     from xview_engine.progress import TerminalProgress
     from xview_engine.training.distill import DistillParams
     from xview_engine.training.evaluate import format_report

@@ -25,12 +25,12 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
+from xview_engine.data.exif import GeoTag, make_exif
 from xview_engine.outputs import check_outputs_free
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 from xview_engine.synth import files, labels
 from xview_engine.synth import landcover as lc
 from xview_engine.synth import objects as ob
-from xview_engine.synth.exif import GeoTag, make_exif
 from xview_engine.synth.georef import Georef, make_georef
 from xview_engine.synth.overhead import render_overhead
 from xview_engine.synth.params import SynthParams

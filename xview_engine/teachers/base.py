@@ -107,7 +107,7 @@ def load_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
 
 def load_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> None:
     """Load every tensor or fail naming what does not fit: a half-random teacher teaches nonsense."""
-    from xview_engine.models.backbones import describe_state_mismatch
+    from xview_engine.model.backbones import describe_state_mismatch
 
     problems = describe_state_mismatch(net.state_dict(), state)
     if problems:

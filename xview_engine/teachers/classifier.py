@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xview_engine.labels import LabelSpace
+from xview_engine.model.label_spaces import LabelSpace
 from xview_engine.teachers.base import TeacherInfo, file_identity, load_state_dict, load_strict, require_file, to_tensor
 
 

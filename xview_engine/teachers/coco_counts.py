@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from xview_engine.errors import TeacherError
-from xview_engine.labels import coco91
+from xview_engine.model.label_spaces import coco91
 from xview_engine.teachers.base import TeacherInfo, file_identity, load_state_dict, load_strict, require_file
 
 ARCHS = (

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from xview_engine.errors import TeacherError
-from xview_engine.labels import imagenet1k
+from xview_engine.model.label_spaces import imagenet1k
 from xview_engine.teachers.classifier import ClassifierTeacher, load_classifier_teacher
 
 WHERE = ("torchvision's weight URLs (e.g. https://download.pytorch.org/models/resnet50-11ad3fa6.pth; "

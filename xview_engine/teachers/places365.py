@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from xview_engine.errors import TeacherError
-from xview_engine.labels import places365
+from xview_engine.model.label_spaces import places365
 from xview_engine.teachers.classifier import ClassifierTeacher, load_classifier_teacher
 
 ARCHS = ("resnet18", "resnet50")

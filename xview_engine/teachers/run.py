@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xview_engine.labelfile import write_label_file
+from xview_engine.data.label_files import write_label_file
+from xview_engine.data.pairs import read_pairs
 from xview_engine.outputs import check_outputs_free
-from xview_engine.pairs import read_pairs
 from xview_engine.progress import CancelCheck, ProgressCallback
 
 

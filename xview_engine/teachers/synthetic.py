@@ -123,7 +123,7 @@ def read_synthetic_teacher(path: str | Path) -> tuple[SyntheticTeacherNet, Synth
     """Net (eval mode) and spec from a teacher file, strictly: every tensor must fit."""
     from safetensors import SafetensorError, safe_open
 
-    from xview_engine.models.backbones import describe_state_mismatch
+    from xview_engine.model.backbones import describe_state_mismatch
 
     path = Path(path)
     if not path.is_file():

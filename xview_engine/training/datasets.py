@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from xview_engine.data.label_files import LabelFile
+from xview_engine.data.pairs import Pairs
 from xview_engine.errors import TrainingError
-from xview_engine.labelfile import LabelFile
-from xview_engine.manifest import InputSpec
-from xview_engine.pairs import Pairs
+from xview_engine.model.manifest import InputSpec
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 
 MIN_VALID_FRACTION = 0.5  # same rule as mapping: a tile more than half no-data is not used
@@ -47,9 +47,9 @@ def cut_raster_tiles(raster: str | Path, lon: np.ndarray, lat: np.ndarray, spec:
     from rasterio.crs import CRS
     from rasterio.warp import transform
 
-    from xview_engine import geo
-    from xview_engine.extent import work_crs_for
-    from xview_engine.source import RasterioSource, raster_crs_and_bounds
+    from xview_engine.raster import crs as geo
+    from xview_engine.raster.extent import work_crs_for
+    from xview_engine.raster.source import RasterioSource, raster_crs_and_bounds
 
     crs, bounds = raster_crs_and_bounds(raster)
     work_crs = work_crs_for(crs, bounds, None, None, None)

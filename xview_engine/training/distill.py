@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from xview_engine.errors import TrainingError
-from xview_engine.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
+from xview_engine.model.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
 from xview_engine.outputs import atomic_output
 from xview_engine.progress import CancelCheck
 from xview_engine.training.datasets import TrainingData
@@ -97,7 +97,8 @@ class DistillTrainer:
 
     def __init__(self, manifest: Manifest, params: DistillParams, data: TrainingData, out: Path,
                  device: torch.device):
-        from xview_engine.models import build_model, load_backbone_weights
+        from xview_engine.model.backbones import load_backbone_weights
+        from xview_engine.model.crossview import build_model
 
         params.check()
         self.manifest, self.params, self.out, self.device = manifest, params, Path(out), device
@@ -198,7 +199,7 @@ def train_distill(data: TrainingData, manifest: Manifest, params: DistillParams,
                   on_step: StepCallback | None = None, on_epoch: EpochCallback | None = None,
                   cancel: CancelCheck | None = None) -> DistillResult:
     """Run (or continue) the schedule; write the best model, the log CSV and the loss PNG beside ``out``."""
-    from xview_engine.modelfile import save_model
+    from xview_engine.model.file import save_model
 
     out = Path(out)
     trainer = DistillTrainer(manifest, params, data, out, device)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from xview_engine.distributions import dirichlet_log_prob, dirichlet_mean, poisson_log_prob
-from xview_engine.manifest import Manifest
+from xview_engine.model.distributions import dirichlet_log_prob, dirichlet_mean, poisson_log_prob
+from xview_engine.model.manifest import Manifest
 
 CONCENTRATIONS = np.logspace(-1, 4, 101)
 

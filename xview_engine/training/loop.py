@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from xview_engine.device import autocast_context
+from xview_engine.model.device import autocast_context
 from xview_engine.progress import CancelCheck, check_cancel
 
 LossFn = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], "dict[str, torch.Tensor]"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from xview_engine.distributions import categorical_kl, dirichlet_mean, dirichlet_nll, poisson_nll
-from xview_engine.manifest import Manifest
+from xview_engine.model.distributions import categorical_kl, dirichlet_mean, dirichlet_nll, poisson_nll
+from xview_engine.model.manifest import Manifest
 
 
 def predicted_mean(distribution: str, params: torch.Tensor) -> torch.Tensor:

@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
+from xview_engine.data.label_files import LabelFile, read_label_file
+from xview_engine.data.pairs import read_pairs
 from xview_engine.errors import TrainingError
-from xview_engine.labelfile import LabelFile, read_label_file
 from xview_engine.outputs import check_outputs_free
-from xview_engine.pairs import read_pairs
 from xview_engine.progress import CancelCheck, ProgressCallback
 from xview_engine.training.distill import (
     DistillParams,
@@ -25,7 +25,7 @@ from xview_engine.training.loop import StepCallback
 
 def guess_label_space(names: tuple[str, ...]) -> str:
     """The built-in space (places365, imagenet, coco) holding every name, when exactly one does."""
-    from xview_engine.labels import BUILTIN_SPACES
+    from xview_engine.model.label_spaces import BUILTIN_SPACES
 
     holders = [key for key, space in BUILTIN_SPACES.items() if set(names) <= set(space().names)]
     return holders[0] if len(holders) == 1 else "custom"
@@ -78,7 +78,7 @@ def distill_from_files(pairs_csv: str | Path, labels_path: str | Path, out: str 
                            on_step=on_step, on_epoch=on_epoch, cancel=cancel)
     report: dict[str, Any] = {}
     if (data.split == "test").any():
-        from xview_engine.modelfile import load_model
+        from xview_engine.model.file import load_model
 
         loaded = load_model(out)
         report = evaluate_heads(loaded.model, loaded.manifest, data.subset("train"), data.subset("val"),

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xview_engine.distributions import poisson_nll
+from xview_engine.data.label_files import LabelFile
 from xview_engine.errors import TrainingError
-from xview_engine.labelfile import LabelFile
+from xview_engine.model.distributions import poisson_nll
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 from xview_engine.teachers.base import read_photo
 from xview_engine.teachers.synthetic import (

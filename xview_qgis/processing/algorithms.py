@@ -117,7 +117,7 @@ class MapAlgorithm(XviewAlgorithm):
         self.addOutput(QgsProcessingOutputFile("PRODUCTS_JSON", "products.json"))
 
     def processAlgorithm(self, parameters, context, feedback):
-        from xview_engine.mapping import MapParams, run_map
+        from xview_engine.mapping.map import MapParams, run_map
 
         layer_crs = self.parameterAsRasterLayer(parameters, "INPUT", context).crs()
         extent = self.parameterAsExtent(parameters, "EXTENT", context, layer_crs)
@@ -150,7 +150,7 @@ class SearchAlgorithm(XviewAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Score raster"))
 
     def processAlgorithm(self, parameters, context, feedback):
-        from xview_engine.search import SearchParams, run_search
+        from xview_engine.mapping.search import SearchParams, run_search
 
         out = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         params = SearchParams(raster=self.raster, model=self.parameterAsFile(parameters, "MODEL", context),
@@ -174,7 +174,7 @@ class IndexAlgorithm(XviewAlgorithm):
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Index folder"))
 
     def processAlgorithm(self, parameters, context, feedback):
-        from xview_engine.indexer import IndexParams, build_index
+        from xview_engine.localization.build import IndexParams, build_index
 
         out = self.parameterAsString(parameters, "OUTPUT", context)
         params = IndexParams(raster=self.raster, model=self.parameterAsFile(parameters, "MODEL", context),
@@ -200,7 +200,7 @@ class LocalizeAlgorithm(XviewAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         import json
 
-        from xview_engine.localize import LocalizeParams, localize
+        from xview_engine.localization.localize import LocalizeParams, localize
 
         out = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         params = LocalizeParams(
@@ -223,7 +223,7 @@ class ExportOnnxAlgorithm(XviewAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "ONNX file", "ONNX (*.onnx)"))
 
     def processAlgorithm(self, parameters, context, feedback):
-        from xview_engine.onnx_export import export_onnx
+        from xview_engine.model.onnx_export import export_onnx
 
         out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
         self.call(lambda: export_onnx(self.parameterAsFile(parameters, "MODEL", context), out))
@@ -231,7 +231,7 @@ class ExportOnnxAlgorithm(XviewAlgorithm):
 
 
 def _manifest(path: str):
-    from xview_engine.mapping import read_model_manifest
+    from xview_engine.model.runtime import read_model_manifest
 
     return read_model_manifest(path)
 

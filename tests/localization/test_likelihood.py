@@ -1,0 +1,108 @@
+"""Matrix scoring equals per-tile scipy densities; heads combined with weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from xview_engine.localization import likelihood as scoring
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(7)
+
+
+def _simplex(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    return rng.dirichlet(np.full(k, 0.7), size=n)
+
+
+def test_dirichlet_matches_scipy(rng) -> None:
+    alpha = rng.uniform(0.05, 30.0, size=(13, 6))
+    photos = _simplex(rng, 4, 6)
+    table = scoring.tile_table("scene", "dirichlet", alpha)
+    got = scoring.score_head(table, photos)
+    for p in range(4):
+        expected = [stats.dirichlet.logpdf(photos[p], alpha[t]) for t in range(13)]
+        assert got[p] == pytest.approx(expected, rel=1e-5, abs=1e-3)
+
+
+def test_dirichlet_zero_probability_is_clamped_not_minus_infinity(rng) -> None:
+    table = scoring.tile_table("scene", "dirichlet", rng.uniform(0.5, 5, size=(3, 4)))
+    got = scoring.score_head(table, np.array([[0.5, 0.5, 0.0, 0.0]]))
+    assert np.isfinite(got).all()
+
+
+def test_poisson_matches_scipy_including_zero_counts(rng) -> None:
+    rate = rng.uniform(0.01, 12.0, size=(11, 5))
+    counts = rng.poisson(3.0, size=(3, 5)).astype(float)
+    counts[0, :2] = 0.0
+    got = scoring.score_head(scoring.tile_table("obj", "poisson", rate), counts)
+    for p in range(3):
+        expected = [stats.poisson.logpmf(counts[p], rate[t]).sum() for t in range(11)]
+        assert got[p] == pytest.approx(expected, rel=1e-5, abs=1e-3)
+
+
+def test_mean_baseline_is_minus_squared_distance(rng) -> None:
+    means = _simplex(rng, 9, 5)
+    photos = _simplex(rng, 2, 5)
+    got = scoring.score_head(scoring.tile_table("m", "mean", means), photos)
+    expected = -((photos[:, None, :] - means[None, :, :]) ** 2).sum(-1)
+    assert got == pytest.approx(expected, abs=1e-6)
+
+
+def test_chunking_and_float16_tables(rng, monkeypatch) -> None:
+    alpha = rng.uniform(0.1, 50, size=(5000, 8))
+    photos = _simplex(rng, 3, 8)
+    full = scoring.score_head(scoring.tile_table("s", "dirichlet", alpha), photos)
+    monkeypatch.setattr(scoring, "CHUNK_BYTES", 1)  # 1024-tile chunks
+    assert len(scoring.tile_chunks(5000, 8, 1)) == 5
+    chunked = scoring.score_head(scoring.tile_table("s", "dirichlet", alpha), photos)
+    assert chunked == pytest.approx(full, rel=1e-6)
+    half = scoring.tile_table("s", "dirichlet", alpha, dtype="float16")
+    assert half.weights.dtype == np.float16
+    rounded = half.weights.astype(np.float64)  # constants follow the stored (rounded) alphas exactly
+    expected = [stats.dirichlet.logpdf(photos[0], rounded[t]) for t in range(0, 5000, 500)]
+    assert scoring.score_head(half, photos)[0, ::500] == pytest.approx(expected, rel=1e-5, abs=1e-3)
+
+
+def test_float16_memory_mapped_scores_equal_float32_within_rounding(rng, tmp_path, monkeypatch) -> None:
+    """The fast float16 path (torch cast into a reused buffer, chunk by chunk) scores like float32."""
+    monkeypatch.setattr(scoring, "CHUNK_BYTES", 1)  # 1024-tile chunks, the last one partial
+    alpha = rng.uniform(0.1, 50, size=(2500, 16))
+    photos = _simplex(rng, 5, 16)
+    full = scoring.score_head(scoring.tile_table("s", "dirichlet", alpha), photos)
+    half = scoring.tile_table("s", "dirichlet", alpha, dtype="float16")
+    np.save(tmp_path / "w.npy", half.weights)
+    mapped = np.load(tmp_path / "w.npy", mmap_mode="r")
+    got = scoring.score_head(scoring.HeadTable("s", "dirichlet", mapped, half.const), photos)
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    assert got == pytest.approx(scoring.score_head(half, photos), rel=1e-6)  # the same as an in-memory table
+    assert got == pytest.approx(full, rel=2e-3, abs=0.05)  # alphas rounded to float16 (11-bit mantissa)
+
+
+def test_combination_weights_and_errors(rng) -> None:
+    tables = {
+        "scene": scoring.tile_table("scene", "dirichlet", rng.uniform(0.5, 5, size=(20, 4))),
+        "obj": scoring.tile_table("obj", "poisson", rng.uniform(0.1, 3, size=(20, 3))),
+    }
+    values = {"scene": _simplex(rng, 2, 4), "obj": rng.poisson(1.0, size=(2, 3))}
+    out = scoring.score_photos(tables, values)
+    assert out["combined"] == pytest.approx(out["scene"] + out["obj"], rel=1e-6)
+    weighted = scoring.score_photos(tables, values, weights={"obj": 0.25}, keep_heads=False)
+    assert set(weighted) == {"combined"}
+    assert weighted["combined"] == pytest.approx(out["scene"] + 0.25 * out["obj"], rel=1e-5)
+    with pytest.raises(scoring.ScoringError, match="unknown heads"):
+        scoring.score_photos(tables, values, weights={"places": 1.0})
+    with pytest.raises(scoring.ScoringError, match="index lacks"):
+        scoring.score_photos(tables, {"coco": values["obj"]})
+    with pytest.raises(scoring.ScoringError, match="same label space"):
+        scoring.score_head(tables["scene"], _simplex(rng, 1, 5))
+    with pytest.raises(scoring.ScoringError, match="cannot score"):
+        scoring.tile_table("x", "gaussian", np.ones((2, 2)))
+
+
+def test_tile_params_round_trip(rng) -> None:
+    rate = rng.uniform(0.1, 3, size=(4, 3))
+    assert scoring.tile_params(scoring.tile_table("o", "poisson", rate)) == pytest.approx(rate, rel=1e-6)

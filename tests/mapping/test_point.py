@@ -1,0 +1,71 @@
+"""describe_point: the model on the one tile centred at a point, checked against known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from affine import Affine
+from mapping_fixtures import CM_X, CM_Y, expected_alpha, mean_colour_model, random_rgb, write_raster
+
+from xview_engine.errors import SourceError
+from xview_engine.mapping.point import describe_point, point_grid
+from xview_engine.model.runtime import load_runtime
+from xview_engine.raster.source import RasterioSource
+
+
+@pytest.fixture
+def rgb_and_runtime(tmp_path):
+    data = random_rgb(tmp_path / "rgb.tif")  # 64 x 48 px at 10 m, CRS units = ground metres
+    runtime = load_runtime(mean_colour_model(tmp_path / "m.safetensors", gsd_m=10.0), "torch", "cpu")
+    source = RasterioSource(tmp_path / "rgb.tif", 3, runtime.manifest.input.bands)
+    yield data, source, runtime
+    source.close()
+
+
+def test_the_tile_centred_on_the_point_gives_the_known_answer(rgb_and_runtime):
+    data, source, runtime = rgb_and_runtime
+    x, y = CM_X + 24 * 10.0, CM_Y - 20 * 10.0  # a pixel corner: the tile is pixels [12:28, 16:32]
+    summary = describe_point(source, runtime, x, y, top_n=2)
+    alpha = expected_alpha(data[:, 12:28, 16:32].mean(axis=(1, 2)).astype(np.float64))
+    prob = alpha / alpha.sum()
+    colour, counts = summary.heads
+    assert (colour.head, colour.measure, counts.measure) == ("colour", "probability", "expected count")
+    bands = ("red", "green", "blue")
+    assert [name for name, _ in colour.top] == [bands[i] for i in np.argsort(-prob)[:2]]
+    np.testing.assert_allclose([v for _, v in colour.top], np.sort(prob)[::-1][:2], atol=1e-4)
+    np.testing.assert_allclose(sorted(v for _, v in counts.top), np.sort(alpha)[1:], atol=1e-4)
+    assert colour.concentration == pytest.approx(alpha.sum(), abs=3e-4) and counts.concentration is None
+    assert (summary.x, summary.y, summary.footprint_m) == (pytest.approx(x), pytest.approx(y), 160.0)
+    assert summary.as_dict()["heads"][0]["top"][0][0] == colour.top[0][0]
+
+
+def test_points_outside_or_without_data_are_refused(rgb_and_runtime, tmp_path):
+    _, source, runtime = rgb_and_runtime
+    with pytest.raises(SourceError, match="outside the raster"):
+        describe_point(source, runtime, CM_X - 5.0, CM_Y - 100.0)
+    with pytest.raises(SourceError, match="less than half"):
+        describe_point(source, runtime, CM_X + 1.0, CM_Y - 1.0)  # a corner: three quarters of the tile outside
+    half = np.full((3, 48, 64), 200, np.uint8)
+    half[:, :, :32] = 0  # the west half is nodata
+    write_raster(tmp_path / "half.tif", half, "EPSG:32633", Affine(10, 0, CM_X, 0, -10, CM_Y), nodata=0)
+    blank = RasterioSource(tmp_path / "half.tif", 3, runtime.manifest.input.bands)
+    try:
+        assert describe_point(blank, runtime, CM_X + 480.0, CM_Y - 240.0).heads
+        with pytest.raises(SourceError, match="less than half"):
+            describe_point(blank, runtime, CM_X + 160.0, CM_Y - 240.0)
+    finally:
+        blank.close()
+
+
+def test_web_mercator_tile_is_footprint_over_cos_latitude():
+    class Mercator:  # only crs and bounds are needed to lay the grid
+        crs = "EPSG:3857"
+        bounds = (0.0, 6_000_000.0, 100_000.0, 7_500_000.0)
+
+    y = 7_000_000.0
+    lat = math.degrees(2 * math.atan(math.exp(y / 6378137.0)) - math.pi / 2)
+    grid = point_grid(Mercator(), 224, 0.5, 50_000.0, y)
+    assert grid.count == 1 and (grid.x0, grid.y0) == (pytest.approx(50_000.0), pytest.approx(y))
+    assert grid.tile_size_xy[0] == pytest.approx(112.0 / math.cos(math.radians(lat)), rel=3e-3)  # ellipsoid

@@ -1,0 +1,72 @@
+"""The "What's here" tool computing on the spot (no run covers the point, or asked to) in headless QGIS."""
+
+from __future__ import annotations
+
+from qgis.core import QgsPointXY
+from qgis.PyQt.QtCore import Qt
+from test_qgis_dock import TIMEOUT_MS, _add_raster, _run_and_wait, iface, plugin, world  # noqa: F401 (fixtures)
+
+from xview_qgis import tasks
+
+
+def _click(qtbot, map_tab, point: QgsPointXY) -> str:
+    tool = map_tab.whats_here_tool
+    tool.canvasClicked.emit(point, Qt.MouseButton.LeftButton)
+    if tool.task is not None:
+        qtbot.waitUntil(lambda: tool.task not in tasks.RUNNING, timeout=TIMEOUT_MS)
+    return map_tab.whats_here_label.text()
+
+
+def _ready(plugin, world, qgis_iface):  # noqa: F811
+    layer = _add_raster(world["raster"], "overhead")
+    plugin.model_panel.set_model(str(world["model"]))
+    map_tab = plugin.tabs["Map"]
+    map_tab.layer_combo.setLayer(layer)
+    qgis_iface.mapCanvas().setDestinationCrs(layer.crs())
+    map_tab.whats_here_button.setChecked(True)
+    return layer, map_tab
+
+
+def test_without_a_run_the_tile_is_computed_on_the_spot(plugin, world, qtbot, qgis_iface):  # noqa: F811
+    from xview_engine.mapping.point import describe_point
+    from xview_engine.model.runtime import load_runtime
+    from xview_engine.raster.source import RasterioSource
+
+    layer, map_tab = _ready(plugin, world, qgis_iface)
+    centre = layer.extent().center()
+    text = _click(qtbot, map_tab, QgsPointXY(centre))
+    assert text.startswith("<i>Computed now for the 16 m tile") and "most likely" in text
+    assert map_tab.whats_here_tool.task.error is None
+    with RasterioSource(world["raster"], 3, ("red", "green", "blue")) as source:  # the engine, called directly
+        summary = describe_point(source, load_runtime(world["model"], "torch", "cpu"), centre.x(), centre.y())
+    for head in summary.heads:
+        assert f"<b>{head.head}</b>" in text and head.top[0][0] in text
+    outside = _click(qtbot, map_tab, QgsPointXY(centre.x() + 10_000, centre.y()))
+    assert outside.startswith("Cannot compute here") and "outside the raster" in outside
+    map_tab.whats_here_button.setChecked(False)
+    del layer
+
+
+def test_last_run_is_read_unless_asked_to_compute(plugin, world, qtbot, qgis_iface, tmp_path):  # noqa: F811
+    layer, map_tab = _ready(plugin, world, qgis_iface)
+    map_tab.out_dir.setFilePath(str(tmp_path))
+    assert _run_and_wait(qtbot, map_tab).error is None
+    centre = QgsPointXY(layer.extent().center())
+    sampled = _click(qtbot, map_tab, centre)
+    assert "most likely" in sampled and "Computed now" not in sampled
+    map_tab.whats_here_compute.setChecked(True)
+    assert "Computed now" in _click(qtbot, map_tab, centre)
+    map_tab.whats_here_button.setChecked(False)
+    del layer
+
+
+def test_without_a_model_the_panel_says_what_to_do(plugin, world, qtbot, qgis_iface):  # noqa: F811
+    layer = _add_raster(world["raster"], "overhead")
+    plugin.model_panel.set_model("")  # no model, not even the shipped default
+    map_tab = plugin.tabs["Map"]
+    qgis_iface.mapCanvas().setDestinationCrs(layer.crs())
+    map_tab.whats_here_button.setChecked(True)
+    text = _click(qtbot, map_tab, QgsPointXY(layer.extent().center()))
+    assert text.startswith("Cannot compute here") and "choose a model" in text
+    map_tab.whats_here_button.setChecked(False)
+    del layer

@@ -1,0 +1,1 @@
+"""Data files: pairs CSVs (photo, position, split), label files (per-photo distributions), EXIF geotags."""

@@ -1,0 +1,180 @@
+"""Score photos against every tile: log-likelihoods as matrix products, batched over photos.
+
+Every head's score is linear in a per-photo vector once the per-tile constants are precomputed:
+
+* Dirichlet:  log Dir(p | a_t) = c_t + (a_t - 1)·log p  =  log p · a_t + c_t - sum log p,
+  with c_t = lgamma(sum a_t) - sum lgamma(a_t)                      (weights a_t, vector log p)
+* Poisson:    sum_k log Pois(k | r_t) = k · log r_t - sum r_t - sum lgamma(k + 1)
+                                                                  (weights log r_t, vector k)
+* mean-only baseline (a softmax mean m_t, no spread): minus the squared distance,
+  -|p - m_t|^2 = 2p · m_t - |m_t|^2 - |p|^2                         (weights m_t, vector 2p)
+
+So a head is a table of weights W (T, K) and constants c (T,), a photo is a vector v (K,) and a
+constant d, and the scores of P photos against T tiles are ``V @ W.T + c + d``: one matrix product,
+chunked over tiles so that memory stays bounded whatever the index size (a memory-mapped index is
+read chunk by chunk). Constants are computed in float64 from the *stored* weights, so a float16
+index is a consistent distribution, not a float32 one with mismatched constants. A float16 index is
+widened chunk by chunk into one reused float32 buffer by torch (vectorised, F16C): numpy's float16
+cast is scalar, 10-15x slower than the matrix product, and a fresh 64 MB array per chunk costs
+page faults on every chunk (chunks this large keep the product efficient for many photos).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from scipy.special import gammaln
+
+from xview_engine.localization.ranking import COMBINED, ScoringError, check_weights
+from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
+
+PROB_MIN = 1e-8  # as xview_engine.model.distributions: a teacher probability of 0 counts as this
+PARAM_MIN = 1e-8
+CHUNK_BYTES = 64 * 2**20  # float32 bytes of weights scored at once
+
+
+@dataclass(frozen=True)
+class HeadTable:
+    """One head of an index: the linear form of its log-likelihood over all tiles."""
+
+    name: str
+    distribution: str
+    weights: np.ndarray  # (T, K) float32 or float16; may be a read-only memory map
+    const: np.ndarray  # (T,) float64
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.weights.shape[1])
+
+
+def tile_table(name: str, distribution: str, params: np.ndarray, dtype: str = "float32") -> HeadTable:
+    """Weights and per-tile constants from a head's predicted parameters (T, K), stored as ``dtype``."""
+    params = np.asarray(params, dtype=np.float64)
+    if distribution == "dirichlet":
+        weights = np.maximum(params, PARAM_MIN).astype(dtype)
+        a = weights.astype(np.float64)
+        const = gammaln(a.sum(axis=1)) - gammaln(a).sum(axis=1)
+    elif distribution == "poisson":
+        weights = np.log(np.maximum(params, PARAM_MIN)).astype(dtype)
+        const = -np.exp(weights.astype(np.float64)).sum(axis=1)
+    elif distribution == "mean":
+        weights = params.astype(dtype)
+        const = -np.square(weights.astype(np.float64)).sum(axis=1)
+    else:
+        raise ScoringError(f"head '{name}': cannot score distribution '{distribution}' (dirichlet, poisson, mean)")
+    return HeadTable(name, distribution, weights, const)
+
+
+def tile_params(table: HeadTable, tiles: slice | np.ndarray = slice(None)) -> np.ndarray:
+    """The predicted parameters back from a table (alpha, rate or mean), float32 (for maps and chips)."""
+    w = np.asarray(table.weights[tiles], dtype=np.float32)
+    return np.exp(w) if table.distribution == "poisson" else w
+
+
+def photo_vectors(distribution: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(P, K) photo label distributions or counts -> vectors V (P, K) float32 and constants d (P,)."""
+    x = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    if distribution == "dirichlet":
+        p = np.maximum(x, PROB_MIN)
+        log_p = np.log(p / p.sum(axis=1, keepdims=True))
+        return log_p.astype(np.float32), -log_p.sum(axis=1)
+    if distribution == "poisson":
+        k = np.maximum(x, 0.0)
+        return k.astype(np.float32), -gammaln(k + 1.0).sum(axis=1)
+    if distribution == "mean":
+        p = np.maximum(x, 0.0)
+        p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-30)
+        return (2.0 * p).astype(np.float32), -np.square(p).sum(axis=1)
+    raise ScoringError(f"cannot score distribution '{distribution}' (dirichlet, poisson, mean)")
+
+
+def tile_chunks(n_tiles: int, n_classes: int, chunk_bytes: int = CHUNK_BYTES) -> list[slice]:
+    """Slices of tiles whose float32 weights take about ``chunk_bytes``."""
+    step = max(1024, chunk_bytes // max(4 * n_classes, 1))
+    return [slice(a, min(a + step, n_tiles)) for a in range(0, n_tiles, step)]
+
+
+def score_head(table: HeadTable, values: np.ndarray, out: Optional[np.ndarray] = None,
+               cancel: CancelCheck | None = None) -> np.ndarray:
+    """Log-likelihood (P, T) float32 of P photos' values under every tile's distribution of one head."""
+    if np.atleast_2d(values).shape[1] != table.num_classes:
+        raise ScoringError(
+            f"head '{table.name}': photos have {np.atleast_2d(values).shape[1]} classes but the tiles "
+            f"predict {table.num_classes}; the labels and the model must use the same label space"
+        )
+    v, d = photo_vectors(table.distribution, values)
+    d32 = d.astype(np.float32)[:, None]
+    n_tiles = table.weights.shape[0]
+    out = np.empty((v.shape[0], n_tiles), np.float32) if out is None else out
+    parts = tile_chunks(n_tiles, table.num_classes, CHUNK_BYTES)
+    half = table.weights.dtype == np.float16
+    widen = _Widen(parts[0].stop if parts else 0, table.num_classes) if half else None
+    for part in parts:
+        check_cancel(cancel)
+        w = widen(table.weights[part]) if widen else np.asarray(table.weights[part], dtype=np.float32)
+        block = out[:, part]
+        np.matmul(v, w.T, out=block)
+        block += table.const[part].astype(np.float32)  # float32 like the scores; -inf stays -inf
+        block += d32
+    return out
+
+
+class _Widen:
+    """float16 chunks -> float32 in one reused buffer, by torch when it is there (see the module docstring)."""
+
+    def __init__(self, rows: int, cols: int):
+        self.buffer = np.empty((rows, cols), np.float32)
+        try:
+            import torch
+        except ImportError:  # the engine has torch; numpy is the slow but correct fallback
+            torch = None
+        self.torch = torch
+
+    def __call__(self, chunk: np.ndarray) -> np.ndarray:
+        out = self.buffer[: len(chunk)]
+        if self.torch is None:
+            np.copyto(out, chunk)
+            return out
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a read-only memory map: it is only read
+            self.torch.from_numpy(out).copy_(self.torch.from_numpy(np.asarray(chunk)))
+        return out
+
+
+def score_photos(tables: Mapping[str, HeadTable], values: Mapping[str, np.ndarray],
+                 weights: Mapping[str, float] | None = None, keep_heads: bool = True,
+                 progress: ProgressCallback | None = None, cancel: CancelCheck | None = None) -> dict[str, np.ndarray]:
+    """Scores (P, T) per head (if ``keep_heads``) and ``'combined'`` = sum of weight x head score.
+
+    ``values`` maps head name -> (P, K) photo distributions (counts for Poisson heads); its keys pick
+    the heads used and must all exist in ``tables``.
+    """
+    heads = list(values)
+    missing = [h for h in heads if h not in tables]
+    if not heads or missing:
+        raise ScoringError(f"photo labels name heads {missing or heads} that the index lacks "
+                           f"(index heads: {', '.join(tables)})")
+    w = check_weights(heads, weights)
+    results: dict[str, np.ndarray] = {}
+    combined: np.ndarray | None = None
+    buffer: np.ndarray | None = None
+    for i, head in enumerate(heads):
+        scores = score_head(tables[head], values[head], out=None if keep_heads else buffer, cancel=cancel)
+        if keep_heads:
+            results[head] = scores
+        else:
+            buffer = scores
+        if combined is None:
+            combined = np.multiply(scores, np.float32(w[head]))
+        elif w[head] == 1.0:
+            np.add(combined, scores, out=combined)
+        else:
+            combined += np.float32(w[head]) * scores
+        if progress is not None:
+            progress(i + 1, len(heads))
+    results[COMBINED] = combined
+    return results

@@ -1,0 +1,48 @@
+"""Method-independent ranking: the combined score's name, head weights, best tiles and the posterior.
+
+Every localization method returns scores (P photos, T tiles) where higher is better; these turn them
+into candidates and heatmaps the same way whatever the method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from xview_engine.errors import XviewError
+
+COMBINED = "combined"
+
+
+class ScoringError(XviewError):
+    """Photos and tile arrays do not fit together (heads, class counts, weights)."""
+
+
+def check_weights(heads: Sequence[str], weights: Mapping[str, float] | None) -> dict[str, float]:
+    """Combination weights per head (default 1: the joint log-likelihood); unknown names are refused."""
+    weights = dict(weights or {})
+    unknown = sorted(set(weights) - set(heads))
+    if unknown:
+        raise ScoringError(f"weights name unknown heads {unknown} (heads: {', '.join(heads)})")
+    return {h: float(weights.get(h, 1.0)) for h in heads}
+
+
+def best_tiles(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices (P, k) of the k best tiles per row, best first; equal scores go in tile order."""
+    scores = np.atleast_2d(scores)
+    k = max(1, min(k, scores.shape[1]))
+    out = np.empty((scores.shape[0], k), np.int64)
+    for i, row in enumerate(np.where(np.isnan(scores), -np.inf, scores)):
+        cand = np.argpartition(-row, k - 1)[:k] if k < row.size else np.arange(row.size)
+        idx = np.flatnonzero(row >= row[cand].min())  # every tile tied with the k-th is a candidate
+        out[i] = idx[np.lexsort((idx, -row[idx]))[:k]]
+    return out
+
+
+def posterior(log_likelihood: np.ndarray) -> np.ndarray:
+    """Normalised posterior over tiles (uniform prior) from log-likelihoods, per row; NaN -> 0."""
+    x = np.where(np.isnan(log_likelihood), -np.inf, np.atleast_2d(log_likelihood).astype(np.float64))
+    x = x - x.max(axis=1, keepdims=True)
+    e = np.exp(x)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -1,0 +1,1 @@
+"""Mapping: tiles in batches through the model, per-tile products, map and search runs, point queries."""

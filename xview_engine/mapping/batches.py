@@ -1,0 +1,203 @@
+"""Batches and model runs: strips of tiles read in a background thread, the model kept fed.
+
+A ``TileReader`` thread walks the grid row by row, reads each row of tiles with *one* source read
+(longer rows in a few chunks, so memory does not grow with raster width), cuts the tiles, drops
+those with more than half no-data or outside the mask, normalises them as the manifest says and
+packs them into batches. The caller's thread runs the model (torch or onnxruntime) on each batch
+while the next strip is being read; GDAL and torch both release the GIL. ``predict_rows`` puts the
+answers back in grid order and yields one row at a time, so memory stays flat however large the
+raster is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import queue
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
+from xview_engine.raster.grid import TileGrid
+from xview_engine.raster.source import RasterSource
+
+Runner = Callable[[np.ndarray], "dict[str, np.ndarray]"]  # (B, C, H, W) float32 -> {head: (B, K)}
+TileFilter = Callable[[np.ndarray, float], np.ndarray]  # tile centre xs, row y -> bool wanted
+MIN_VALID_FRACTION = 0.5
+STRIP_PIXELS = 2_000_000  # pixels per band in one strip read, at most (longer rows: a few reads)
+MMAP_THRESHOLD = 4 * 2**20  # glibc: allocations this large are mapped, and unmapped when freed
+
+
+@dataclass
+class Batch:
+    tiles: np.ndarray  # (n, C, H, W) float32, normalised
+    rows: np.ndarray
+    cols: np.ndarray
+
+
+@dataclass
+class RowDone:
+    row: int
+    sent: int  # tiles of this row handed to the model
+
+
+class TileReader(threading.Thread):
+    """Background producer of ``Batch`` and ``RowDone`` items (and a final None, or the exception)."""
+
+    def __init__(self, source: RasterSource, grid: TileGrid, mean: tuple[float, ...], std: tuple[float, ...],
+                 batch_size: int, tile_filter: Optional[TileFilter] = None, queue_size: int = 4):
+        super().__init__(name="xview-tile-reader", daemon=True)
+        self.source, self.grid, self.batch_size, self.tile_filter = source, grid, batch_size, tile_filter
+        self.mean = np.asarray(mean, np.float32)[:, None, None]
+        self.std = np.asarray(std, np.float32)[:, None, None]
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.stopped = threading.Event()
+        self._tiles: Optional[np.ndarray] = None  # the batch being filled, (batch_size, C, H, W)
+        self._where: list[tuple[int, int]] = []  # (row, col) of each tile in it
+        span = max(1, (STRIP_PIXELS // grid.tile_px - grid.tile_px) // grid.stride_px + 1)
+        self.chunk_tiles = min(span, 1024)
+
+    def start(self) -> None:
+        _map_large_allocations()
+        super().start()
+
+    def run(self) -> None:
+        try:
+            for row in range(self.grid.rows):
+                self._put(RowDone(row, self._read_row(row)))
+            self._flush()
+            self._put(None)
+        except _Stopped:
+            return
+        except BaseException as exc:  # handed to the consumer, which re-raises it in its thread
+            with contextlib.suppress(_Stopped):
+                self._put(exc)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def _put(self, item: object) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def _read_row(self, row: int) -> int:
+        xs, y = self.grid.centres(row)
+        wanted = np.ones(self.grid.cols, bool) if self.tile_filter is None else self.tile_filter(xs, y)
+        if not wanted.any():
+            return 0
+        first, last = np.flatnonzero(wanted)[[0, -1]]
+        sent = 0
+        for col0 in range(first, last + 1, self.chunk_tiles):
+            col1 = min(col0 + self.chunk_tiles, last + 1)
+            sent += self._read_chunk(row, col0, col1, wanted[col0:col1])
+        return sent
+
+    def _read_chunk(self, row: int, col0: int, col1: int, wanted: np.ndarray) -> int:
+        bounds, shape = self.grid.strip(row, col0, col1)
+        pixels, valid = self.source.read_window(bounds, shape)
+        t, s = self.grid.tile_px, self.grid.stride_px
+        offsets = np.arange(col1 - col0) * s
+        column_counts = np.concatenate([[0], np.cumsum(valid.sum(axis=0))])
+        fraction = (column_counts[offsets + t] - column_counts[offsets]) / (t * t)
+        keep = np.flatnonzero(wanted & (fraction >= MIN_VALID_FRACTION))
+        if keep.size == 0:
+            return 0
+        pixels -= self.mean
+        pixels /= self.std
+        pixels[:, ~valid] = 0.0  # no-data reads as the mean colour, not as black
+        for i in keep:
+            self._add(pixels[:, :, offsets[i]:offsets[i] + t], row, col0 + int(i))
+        return int(keep.size)
+
+    def _add(self, tile: np.ndarray, row: int, col: int) -> None:
+        """Copy a tile into the batch now, so no strip stays alive waiting for its batch to fill."""
+        if self._tiles is None:
+            self._tiles = np.empty((self.batch_size, *tile.shape), np.float32)
+        self._tiles[len(self._where)] = tile
+        self._where.append((row, col))
+        if len(self._where) == self.batch_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._tiles is None or not self._where:
+            return
+        n = len(self._where)
+        where = np.array(self._where).reshape(n, 2)
+        tiles = self._tiles if n == self.batch_size else self._tiles[:n].copy()
+        self._tiles, self._where = None, []
+        self._put(Batch(tiles, where[:, 0], where[:, 1]))
+
+
+def _map_large_allocations() -> None:
+    """Have glibc serve strips and batches (MBs each, one per row or batch) by mmap, freed back at once.
+
+    By default glibc raises its mmap threshold to the size of the largest block freed (up to 32 MB),
+    so after the first strip every strip and batch came from the heap arenas of the reader and the
+    model threads, which fragment and keep their pages: resident memory crept up over a run, the
+    longer the raster the more. A fixed threshold (process-wide, harmless elsewhere) keeps it flat.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(-3, MMAP_THRESHOLD)  # -3: M_MMAP_THRESHOLD
+
+
+class _Stopped(Exception):
+    """The consumer went away; the reader ends quietly."""
+
+
+def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tuple[float, ...],
+                 std: tuple[float, ...], batch_size: int, tile_filter: Optional[TileFilter] = None,
+                 progress: Optional[ProgressCallback] = None,
+                 cancel: Optional[CancelCheck] = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Yield ``(row, {head: (cols, K) parameters})`` in row order; NaN where a tile was not run."""
+    reader = TileReader(source, grid, mean, std, batch_size, tile_filter)
+    rows: dict[int, dict[str, np.ndarray]] = {}
+    done_per_row: dict[int, int] = {}
+    sent_per_row: dict[int, int] = {}
+    next_row, done = 0, 0
+    reader.start()
+    try:
+        while next_row < grid.rows:
+            check_cancel(cancel)
+            item = reader.queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, Batch):
+                _scatter(runner(item.tiles), item, rows, done_per_row, grid.cols)
+                done += len(item.rows)
+            elif isinstance(item, RowDone):
+                sent_per_row[item.row] = item.sent
+                done += grid.cols - item.sent
+            while next_row in sent_per_row and done_per_row.get(next_row, 0) == sent_per_row[next_row]:
+                sent_per_row.pop(next_row)
+                done_per_row.pop(next_row, None)
+                yield next_row, rows.pop(next_row, {})
+                next_row += 1
+            if progress is not None:
+                progress(done, grid.count)
+    finally:
+        reader.stop()
+        reader.join()
+
+
+def _scatter(out: dict[str, np.ndarray], batch: Batch, rows: dict[int, dict[str, np.ndarray]],
+             done_per_row: dict[int, int], cols: int) -> None:
+    for head, values in out.items():
+        for i, (r, c) in enumerate(zip(batch.rows, batch.cols)):
+            target = rows.setdefault(int(r), {})
+            if head not in target:
+                target[head] = np.full((cols, values.shape[1]), np.nan, np.float32)
+            target[head][c] = values[i]
+    for r in batch.rows:
+        done_per_row[int(r)] = done_per_row.get(int(r), 0) + 1

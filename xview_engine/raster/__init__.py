@@ -1,0 +1,1 @@
+"""Rasters: CRS helpers, band choice, extents and masks, sources, tile grids and GeoTIFF writing."""

@@ -1,0 +1,93 @@
+"""GeoTIFF writing for grid products: one pixel per tile centre, written a row of tiles at a time.
+
+Files are tiled and deflate-compressed (COG-like layout; overviews only when the raster is big
+enough to need them), carry one description per band (``head:product:class``), a nodata value, and
+for class-index rasters the class names as GDAL category names. GeoTIFF has no tag for category
+names, so they go in the standard ``.aux.xml`` sidecar, which GDAL, QGIS and rasterio read.
+The caller writes to temporary paths (``xview_engine.outputs.atomic_output``) and renames at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+from xml.sax.saxutils import escape
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from xview_engine.raster.grid import TileGrid
+
+FLOAT_NODATA = -9999.0
+BLOCK = 256
+OVERVIEW_MIN_PX = 1024  # rasters smaller than this on both sides get no overviews
+
+
+@dataclass(frozen=True)
+class RasterSpec:
+    """What one output raster holds: band descriptions, data type, nodata, optional class names."""
+
+    descriptions: tuple[str, ...]
+    dtype: str = "float32"
+    nodata: float = FLOAT_NODATA
+    category_names: Optional[tuple[str, ...]] = None
+    tags: dict[str, str] = field(default_factory=dict)  # GDAL metadata of the dataset
+
+    @property
+    def count(self) -> int:
+        return len(self.descriptions)
+
+
+class GridRasterWriter:
+    """A GeoTIFF shaped like ``grid`` at ``path``; ``write_row`` takes (cols, bands) with NaN = nodata."""
+
+    def __init__(self, path: str | Path, grid: TileGrid, spec: RasterSpec):
+        self.path, self.grid, self.spec = Path(path), grid, spec
+        integer = np.issubdtype(np.dtype(spec.dtype), np.integer)
+        profile = {
+            "driver": "GTiff", "width": grid.cols, "height": grid.rows, "count": spec.count,
+            "dtype": spec.dtype, "nodata": spec.nodata, "crs": grid.crs, "transform": Affine(*grid.transform),
+            "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK, "compress": "deflate",
+            "predictor": 2 if integer else 3, "BIGTIFF": "IF_SAFER",
+            "interleave": "band" if spec.count > 1 else "pixel",
+        }
+        self._ds = rasterio.open(self.path, "w", **profile)
+        self._ds.update_tags(**spec.tags)
+        for i, text in enumerate(spec.descriptions, 1):
+            self._ds.set_band_description(i, text)
+
+    def write_row(self, row: int, values: np.ndarray) -> None:
+        values = np.asarray(values, np.float64).reshape(self.grid.cols, self.spec.count)
+        block = np.where(np.isnan(values), self.spec.nodata, values).T[:, None, :]
+        self._ds.write(block.astype(self.spec.dtype), window=Window(0, row, self.grid.cols, 1))
+
+    def close(self) -> None:
+        """Finish the file: flush, add overviews when it is large, write the category sidecar if any."""
+        if self._ds.closed:
+            return
+        self._ds.close()
+        if max(self.grid.rows, self.grid.cols) >= OVERVIEW_MIN_PX:
+            self._add_overviews()
+
+    def _add_overviews(self) -> None:
+        factors, size = [], max(self.grid.rows, self.grid.cols)
+        while size / 2 ** (len(factors) + 1) >= BLOCK / 2:
+            factors.append(2 ** (len(factors) + 1))
+        categorical = self.spec.category_names is not None
+        with rasterio.open(self.path, "r+") as ds:
+            ds.build_overviews(factors, Resampling.mode if categorical else Resampling.average)
+
+
+def pam_xml(spec: RasterSpec) -> str:
+    """The ``.aux.xml`` text that gives band 1 its class names (GDAL PAM format)."""
+    categories = "".join(f"      <Category>{escape(name)}</Category>\n" for name in spec.category_names or ())
+    return (
+        "<PAMDataset>\n  <PAMRasterBand band=\"1\">\n"
+        f"    <Description>{escape(spec.descriptions[0])}</Description>\n"
+        f"    <CategoryNames>\n{categories}    </CategoryNames>\n"
+        "  </PAMRasterBand>\n</PAMDataset>\n"
+    )
