@@ -24,7 +24,7 @@ FIELDS = (("rank", "Int"), ("score", "Double"), ("posterior", "Double"), ("headi
 
 
 def candidate_layer(candidates, crs) -> QgsVectorLayer:
-    """Top-k candidates in the index CRS (x, y) with rank, score, posterior, heading (None without a twin)."""
+    """Top-k candidates in the index CRS (x, y): rank, score, posterior, and a heading when the method gives one."""
     layer = QgsVectorLayer(f"Point?crs={crs.authid() or 'wkt:' + crs.toWkt()}", "top candidates", "memory")
     provider = layer.dataProvider()
     provider.addAttributes([field(name, kind) for name, kind in FIELDS])
@@ -33,7 +33,8 @@ def candidate_layer(candidates, crs) -> QgsVectorLayer:
     for c in candidates:
         feature = QgsFeature(layer.fields())
         feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(c.x, c.y)))
-        feature.setAttributes([c.rank, c.score, c.posterior, getattr(c, "heading", None), c.lon, c.lat])
+        heading = (getattr(c, "extras", None) or {}).get("heading_deg")  # what a twin-network method adds
+        feature.setAttributes([c.rank, c.score, c.posterior, heading, c.lon, c.lat])
         features.append(feature)
     provider.addFeatures(features)
     layer.updateExtents()

@@ -46,6 +46,14 @@ def test_candidate_and_truth_layers_have_typed_fields():
     layer = candidate_layer([best], QgsCoordinateReferenceSystem("EPSG:32633"))
     assert [(f.name(), f.typeName().lower()) for f in layer.fields()][:2] == [("rank", "integer"), ("score", "double")]
     assert next(layer.getFeatures())["rank"] == 1
+    plain = next(layer.getFeatures())["heading"]
+    assert plain is None or str(plain) == "NULL"  # no heading from a method that gives none
+    from xview_engine.localization.localize import Candidate
+
+    turned = Candidate(1, 7, 1, 3, 500_000.0, 5_800_000.0, 15.0, 52.3, -2.5, 0.7, {"heading_deg": 135.0})
+    headed = candidate_layer([turned], QgsCoordinateReferenceSystem("EPSG:32633"))
+    assert next(headed.getFeatures())["heading"] == 135.0  # a method's extras reach the layer
+    del headed
     truth = truth_layer({"lon": 15.0, "lat": 52.3, "source": "exif", "rank": {"combined": 4}})
     assert next(truth.getFeatures())["source"] == "exif" and truth.fields().field("source").typeName().lower() in (
         "string", "text")
