@@ -23,12 +23,7 @@ def _distill_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--raster", help="overhead raster cut at the model GSD around each photo (else the tile column)")
     p.add_argument("-o", "--out", required=True, help="model file to write (.safetensors); log CSV and PNG beside it")
     p.add_argument("--heads", help="comma-separated heads of the label file to train (default all)")
-    p.add_argument("--backbone", default="resnet50", help="backbone (resnet18/50, tiny_cnn, ...)")
-    p.add_argument("--backbone-option", action="append", default=[], metavar="KEY=INT",
-                   help="backbone option, e.g. width=16 (repeatable)")
-    p.add_argument("--backbone-weights", help="torchvision .pth to initialise the encoder from")
-    p.add_argument("--tile-px", type=int, default=224, help="tile size in pixels (default 224)")
-    p.add_argument("--gsd", type=float, default=0.5, help="model ground sample distance in metres (default 0.5)")
+    _backbone_arguments(p, "resnet50", "the encoder")
     p.add_argument("--hidden", type=int, default=1024, help="hidden width of each head (default 1024)")
     p.add_argument("--baseline", action="store_true", help="mean-only heads (squared error), the seed's baseline")
     p.add_argument("--epochs-pretrain", type=int, default=3, help="stage 1 epochs (default 3)")
@@ -45,20 +40,25 @@ def _distill_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_distill)
 
 
+def _backbone_arguments(p: argparse.ArgumentParser, default: str, initialised: str) -> None:
+    """Backbone, its options and weights, and the tile it sees: the same for every trainer."""
+    p.add_argument("--backbone", default=default, help=f"backbone (resnet18/50, tiny_cnn, ...; default {default})")
+    p.add_argument("--backbone-option", action="append", default=[], metavar="KEY=INT",
+                   help="backbone option, e.g. width=16 (repeatable)")
+    p.add_argument("--backbone-weights", help=f"torchvision .pth to initialise {initialised} from")
+    p.add_argument("--tile-px", type=int, default=224, help="tile size in pixels (default 224)")
+    p.add_argument("--gsd", type=float, default=0.5, help="model ground sample distance in metres (default 0.5)")
+
+
 def _siamese_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("siamese", help="Siamese photo / tile embedding on matched and unmatched pairs (Where-CNN)")
     p.add_argument("pairs", help="pairs CSV (path, lat, lon, split)")
     p.add_argument("--raster", required=True, help="overhead raster cut at the model GSD around each photo")
     p.add_argument("-o", "--out", required=True, help="model file to write (.safetensors); log CSV and PNG beside it")
-    p.add_argument("--backbone", default="resnet18", help="backbone of both branches (resnet18/50, tiny_cnn, ...)")
-    p.add_argument("--backbone-option", action="append", default=[], metavar="KEY=INT",
-                   help="backbone option, e.g. width=16 (repeatable)")
-    p.add_argument("--backbone-weights", help="torchvision .pth to initialise every branch's backbone from")
+    _backbone_arguments(p, "resnet18", "every branch's backbone")
     p.add_argument("--domain-specific", action="store_true",
                    help="separate ground and aerial branches (default: shared weights, one feature space)")
     p.add_argument("--dim", type=int, default=128, help="embedding width (default 128)")
-    p.add_argument("--tile-px", type=int, default=224, help="tile size in pixels (default 224)")
-    p.add_argument("--gsd", type=float, default=0.5, help="model ground sample distance in metres (default 0.5)")
     p.add_argument("--photo-px", default="128,256", help="ground photo input HEIGHT,WIDTH (default 128,256)")
     p.add_argument("--margin", type=float, default=1.0, help="contrastive margin m on the distance (default 1)")
     p.add_argument("--negatives", type=int, default=20, help="unmatched pairs per matched one (default 20)")

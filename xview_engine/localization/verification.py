@@ -20,9 +20,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from xview_engine.errors import LabelFileError, OutputError, TrainingError
+from xview_engine.errors import LabelFileError, TrainingError
 from xview_engine.model.siamese import EMBEDDING, same_place_probability
-from xview_engine.outputs import atomic_output, check_outputs_free
+from xview_engine.outputs import atomic_output
 
 REPORT_FILES = ("verification.json", "pairs.csv", "precision_recall.png", "distances.png")
 # Lin et al. 2015, Table 2: Where-CNN AP on 12.5K matched test pairs with 20x unmatched
@@ -143,17 +143,13 @@ class VerifyPairsParams:
 
 def verify_pairs(params: VerifyPairsParams) -> dict[str, Any]:
     """The paper's verification evaluation over an index; writes the report files, returns the JSON."""
-    from xview_engine.localization.evaluate import EvaluateParams, evaluation_queries
+    from xview_engine.localization.evaluate import EvaluateParams, evaluation_queries, report_paths
     from xview_engine.localization.index import check_index, load_index
     from xview_engine.localization.localize import truth_tiles
     from xview_engine.localization.metrics import geodesic_m
 
     out_dir = Path(params.out_dir)
-    if not out_dir.parent.exists():
-        raise OutputError(f"cannot create {out_dir}: its parent folder {out_dir.parent} does not exist")
-    paths = [out_dir / name for name in REPORT_FILES]
-    if out_dir.exists():
-        check_outputs_free(paths, params.overwrite)
+    paths = report_paths(out_dir, REPORT_FILES, params.overwrite)
     index = load_index(params.index)
     check_index(index)
     if index.method != "siamese":

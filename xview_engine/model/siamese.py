@@ -99,12 +99,9 @@ def siamese_manifest(backbone: BackboneSpec, tile_px: int, gsd_m: float, dim: in
 
 def build_siamese(manifest: Manifest, seed: int | None = 0) -> SiameseModel:
     """A freshly initialised Siamese model; seeded so that the same call gives the same weights."""
-    manifest.validate()
-    if seed is None:
-        return SiameseModel(manifest)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return SiameseModel(manifest)
+    from xview_engine.model.crossview import seeded_build
+
+    return seeded_build(SiameseModel, manifest, seed)
 
 
 def same_place_probability(distance: Any, calibration: dict[str, float]) -> np.ndarray:

@@ -26,8 +26,9 @@ from xview_engine.localization.verification import PairSample, sample_pairs
 from xview_engine.model.device import autocast_context
 from xview_engine.model.manifest import BackboneSpec, Manifest
 from xview_engine.model.siamese import build_siamese, siamese_manifest
-from xview_engine.outputs import atomic_output, check_outputs_free
+from xview_engine.outputs import check_outputs_free
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
+from xview_engine.training.checkpoint import read_checkpoint, save_checkpoint
 from xview_engine.training.contrastive import contrastive_loss, fit_calibration
 from xview_engine.training.loop import augment, epoch_generator
 
@@ -195,15 +196,7 @@ class SiameseTrainer:
                 "history": json.dumps(self.history), "params": _params_key(self.params)}
 
     def load(self, path: Path) -> None:
-        if not path.is_file():
-            raise TrainingError(f"--resume: no checkpoint {path}; start without --resume")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise TrainingError(f"--resume: checkpoint {path} cannot be read safely ({exc})") from None
-        if state.get("params") != _params_key(self.params):
-            raise TrainingError(f"--resume: checkpoint {path} was made with other training options; use the same "
-                                "options (only --epochs may grow) or start again without --resume")
+        state = read_checkpoint(path, _params_key(self.params), "--epochs")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.best_val = int(state["epoch"]), float(state["best_val"])
@@ -239,8 +232,7 @@ def train_siamese(pairs_csv: str | Path, raster: str | Path, out: str | Path, pa
         trainer.load(paths[3])
     while trainer.epoch < params.epochs:
         row = trainer.run_epoch(cancel)
-        with atomic_output(paths[3]) as tmp:
-            torch.save(trainer.state(), tmp)
+        save_checkpoint(paths[3], trainer.state())
         write_log_csv(paths[1], trainer.history)
         if on_epoch is not None:
             on_epoch(row)
