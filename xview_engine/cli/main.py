@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "localize",
     "evaluate",
     "retrieve",
+    "verify",
     "demo",
 )
 

@@ -1,4 +1,5 @@
-"""`xview train distill|teacher`: train a cross-view distillation model, or the synthetic world's teacher."""
+"""`xview train distill|siamese|teacher`: train a cross-view distillation model, a Siamese embedding, or the
+synthetic world's teacher."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="what", metavar="WHAT", parser_class=type(parser))
     sub.required = True
     _distill_parser(sub)
+    _siamese_parser(sub)
     _teacher_parser(sub)
 
 
@@ -21,12 +23,7 @@ def _distill_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--raster", help="overhead raster cut at the model GSD around each photo (else the tile column)")
     p.add_argument("-o", "--out", required=True, help="model file to write (.safetensors); log CSV and PNG beside it")
     p.add_argument("--heads", help="comma-separated heads of the label file to train (default all)")
-    p.add_argument("--backbone", default="resnet50", help="backbone (resnet18/50, tiny_cnn, ...)")
-    p.add_argument("--backbone-option", action="append", default=[], metavar="KEY=INT",
-                   help="backbone option, e.g. width=16 (repeatable)")
-    p.add_argument("--backbone-weights", help="torchvision .pth to initialise the encoder from")
-    p.add_argument("--tile-px", type=int, default=224, help="tile size in pixels (default 224)")
-    p.add_argument("--gsd", type=float, default=0.5, help="model ground sample distance in metres (default 0.5)")
+    _backbone_arguments(p, "resnet50", "the encoder")
     p.add_argument("--hidden", type=int, default=1024, help="hidden width of each head (default 1024)")
     p.add_argument("--baseline", action="store_true", help="mean-only heads (squared error), the seed's baseline")
     p.add_argument("--epochs-pretrain", type=int, default=3, help="stage 1 epochs (default 3)")
@@ -41,6 +38,42 @@ def _distill_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run_distill)
+
+
+def _backbone_arguments(p: argparse.ArgumentParser, default: str, initialised: str) -> None:
+    """Backbone, its options and weights, and the tile it sees: the same for every trainer."""
+    p.add_argument("--backbone", default=default, help=f"backbone (resnet18/50, tiny_cnn, ...; default {default})")
+    p.add_argument("--backbone-option", action="append", default=[], metavar="KEY=INT",
+                   help="backbone option, e.g. width=16 (repeatable)")
+    p.add_argument("--backbone-weights", help=f"torchvision .pth to initialise {initialised} from")
+    p.add_argument("--tile-px", type=int, default=224, help="tile size in pixels (default 224)")
+    p.add_argument("--gsd", type=float, default=0.5, help="model ground sample distance in metres (default 0.5)")
+
+
+def _siamese_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("siamese", help="Siamese photo / tile embedding on matched and unmatched pairs (Where-CNN)")
+    p.add_argument("pairs", help="pairs CSV (path, lat, lon, split)")
+    p.add_argument("--raster", required=True, help="overhead raster cut at the model GSD around each photo")
+    p.add_argument("-o", "--out", required=True, help="model file to write (.safetensors); log CSV and PNG beside it")
+    _backbone_arguments(p, "resnet18", "every branch's backbone")
+    p.add_argument("--domain-specific", action="store_true",
+                   help="separate ground and aerial branches (default: shared weights, one feature space)")
+    p.add_argument("--dim", type=int, default=128, help="embedding width (default 128)")
+    p.add_argument("--photo-px", default="128,256", help="ground photo input HEIGHT,WIDTH (default 128,256)")
+    p.add_argument("--margin", type=float, default=1.0, help="contrastive margin m on the distance (default 1)")
+    p.add_argument("--negatives", type=int, default=20, help="unmatched pairs per matched one (default 20)")
+    p.add_argument("--min-distance-m", type=float, default=100.0,
+                   help="unmatched tiles lie at least this far from the photo (default 100 m)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--batch-size", type=int, default=64, help="pairs per batch (default 64)")
+    p.add_argument("--no-flips", action="store_true", help="no random tile flips")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=run_siamese)
 
 
 def _teacher_parser(sub: argparse._SubParsersAction) -> None:
@@ -105,6 +138,36 @@ def run_distill(args: argparse.Namespace) -> int:
     print(f"wrote {result.model_path} (best epoch {result.best_epoch}), {result.log_csv}, {result.loss_png}")
     for line in format_report(report):
         print(line)
+    return 0
+
+
+def run_siamese(args: argparse.Namespace) -> int:
+    from xview_engine.errors import TrainingError
+    from xview_engine.model.device import describe_device, resolve_device
+    from xview_engine.progress import TerminalProgress
+    from xview_engine.training.siamese import SiameseParams, train_siamese
+
+    try:
+        height, width = (int(v) for v in args.photo_px.split(","))
+    except ValueError:
+        raise TrainingError(f"--photo-px '{args.photo_px}' must be HEIGHT,WIDTH, e.g. 128,256") from None
+    device = resolve_device(args.device)
+    params = SiameseParams(
+        backbone=args.backbone, backbone_options=_options(args.backbone_option), backbone_weights=args.backbone_weights,
+        domain_specific=args.domain_specific, dim=args.dim, tile_px=args.tile_px, gsd_m=args.gsd,
+        photo_px=(height, width), margin=args.margin, negatives=args.negatives, min_distance_m=args.min_distance_m,
+        epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay, batch_size=args.batch_size,
+        flips=not args.no_flips, seed=args.seed)
+    print(f"training on {describe_device(device)}")
+    result = train_siamese(
+        args.pairs, args.raster, args.out, params, device, resume=args.resume, overwrite=args.overwrite,
+        progress=TerminalProgress("tiles"),
+        on_epoch=lambda r: print(f"epoch {r['epoch']}: train {r['train_loss']:.4f}, validation {r['val_loss']:.4f} "
+                                 f"(distance matched {r['val_matched_distance']:.3f}, "
+                                 f"unmatched {r['val_unmatched_distance']:.3f})"))
+    c = result.calibration
+    print(f"wrote {result.model_path} (best epoch {result.best_epoch}; P(same place) = "
+          f"1 / (1 + exp(-({c['intercept']:.3f} {c['slope']:+.3f} d)))), {result.log_csv}, {result.loss_png}")
     return 0
 
 

@@ -98,11 +98,7 @@ def evaluate(params: EvaluateParams, progress: Optional[ProgressCallback] = None
              cancel: Optional[CancelCheck] = None) -> dict[str, Any]:
     """See the module docstring; returns the content of metrics.json."""
     out_dir = Path(params.out_dir)
-    if not out_dir.parent.exists():
-        raise OutputError(f"cannot create {out_dir}: its parent folder {out_dir.parent} does not exist")
-    paths = [out_dir / name for name in REPORT_FILES]
-    if out_dir.exists():
-        check_outputs_free(paths, params.overwrite)
+    paths = report_paths(out_dir, REPORT_FILES, params.overwrite)
     index = load_index(params.index)
     check_index(index)
     queries = evaluation_queries(params, index)
@@ -119,6 +115,16 @@ def evaluate(params: EvaluateParams, progress: Optional[ProgressCallback] = None
     out_dir.mkdir(exist_ok=True)
     write_report(paths, report, queries, ev, index)
     return report
+
+
+def report_paths(out_dir: Path, names: Sequence[str], overwrite: bool) -> list[Path]:
+    """The report files in ``out_dir`` (made later), refused when they exist or the folder cannot be made."""
+    if not out_dir.parent.exists():
+        raise OutputError(f"cannot create {out_dir}: its parent folder {out_dir.parent} does not exist")
+    paths = [out_dir / name for name in names]
+    if out_dir.exists():
+        check_outputs_free(paths, overwrite)
+    return paths
 
 
 def evaluation_queries(params: EvaluateParams, index: TileIndex) -> Queries:

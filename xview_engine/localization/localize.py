@@ -182,7 +182,9 @@ def localize_method(params: LocalizeParams) -> LocalizationMethod:
 
 
 def photo_options(params: LocalizeParams) -> PhotoOptions:
-    return PhotoOptions(labels=params.labels, teachers=params.teachers, model=params.model, device=params.device)
+    """The photo options; a method that embeds photos uses the given model, else the index's own."""
+    model = params.model or (params.index and (load_index(params.index).header.get("model") or {}).get("path"))
+    return PhotoOptions(labels=params.labels, teachers=params.teachers, model=model or None, device=params.device)
 
 
 def localize(params: LocalizeParams, progress: Optional[ProgressCallback] = None,

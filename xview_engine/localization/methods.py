@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from xview_engine.localization.index import TileIndex
     from xview_engine.localization.photos import Queries
 
-BUILTIN = {"distill": "xview_engine.localization.distill"}  # kind -> module that registers it
+BUILTIN = {"distill": "xview_engine.localization.distill",  # kind -> module that registers it
+           "siamese": "xview_engine.localization.siamese"}
 METHODS: dict[str, LocalizationMethod] = {}
 
 

@@ -16,10 +16,10 @@ from typing import Any, Optional
 import numpy as np
 
 from xview_engine.errors import SourceError
-from xview_engine.mapping.batches import predict_rows
+from xview_engine.mapping.batches import Runner, predict_rows
 from xview_engine.mapping.products import class_values
 from xview_engine.model import distributions as dist
-from xview_engine.model.manifest import HeadSpec
+from xview_engine.model.manifest import HeadSpec, InputSpec
 from xview_engine.model.runtime import ModelRuntime
 from xview_engine.progress import CancelCheck
 from xview_engine.raster.grid import TileGrid, make_grid
@@ -74,19 +74,25 @@ def point_grid(source: RasterSource, tile_px: int, gsd_m: float, x: float, y: fl
 def describe_point(source: RasterSource, runtime: ModelRuntime, x: float, y: float, top_n: int = DEFAULT_TOP_N,
                    cancel: Optional[CancelCheck] = None) -> PointSummary:
     """Run the model on the tile centred at (x, y) (``source.crs`` units) and summarise every head."""
-    spec = runtime.manifest.input
+    grid, outputs = point_outputs(source, runtime.run, runtime.manifest.input, x, y, cancel)
+    heads = tuple(_summarise(head, outputs[head.name][0], top_n) for head in runtime.manifest.heads
+                  if head.name in outputs)
+    return PointSummary(float(grid.x0), float(grid.y0), source.crs, grid.footprint_m, heads)
+
+
+def point_outputs(source: RasterSource, run: Runner, spec: InputSpec, x: float, y: float,
+                  cancel: Optional[CancelCheck] = None) -> tuple[TileGrid, dict[str, np.ndarray]]:
+    """The model's (1, K) outputs on the one tile centred at (x, y); refuses a tile mostly without data."""
     grid = point_grid(source, spec.tile_px, spec.gsd_m, x, y)
     outputs: dict[str, np.ndarray] = {}
-    for _, row in predict_rows(source, grid, runtime.run, spec.mean, spec.std, 1, cancel=cancel):
+    for _, row in predict_rows(source, grid, run, spec.mean, spec.std, 1, cancel=cancel):
         outputs = row
-    if not outputs:
+    if not outputs or not all(np.isfinite(v).all() for v in outputs.values()):
         raise SourceError(
             f"less than half of the {grid.footprint_m:g} m tile centred here has data (nodata, transparent or "
             "outside the raster); click further inside the layer"
         )
-    heads = tuple(_summarise(head, outputs[head.name][0], top_n) for head in runtime.manifest.heads
-                  if head.name in outputs)
-    return PointSummary(float(grid.x0), float(grid.y0), source.crs, grid.footprint_m, heads)
+    return grid, outputs
 
 
 def _summarise(head: HeadSpec, params: np.ndarray, top_n: int) -> HeadSummary:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 import torch
 from torch import nn
 
 from xview_engine.model.backbones import build_backbone
 from xview_engine.model.heads import DistributionHead
 from xview_engine.model.manifest import Manifest
+
+ModelT = TypeVar("ModelT", bound=nn.Module)
 
 
 class CrossViewModel(nn.Module):
@@ -34,9 +38,14 @@ class CrossViewModel(nn.Module):
 
 def build_model(manifest: Manifest, seed: int | None = 0) -> CrossViewModel:
     """A freshly initialised model for a manifest; seeded so that the same call gives the same weights."""
+    return seeded_build(CrossViewModel, manifest, seed)
+
+
+def seeded_build(network: Callable[[Manifest], ModelT], manifest: Manifest, seed: int | None) -> ModelT:
+    """``network(manifest)`` after validation, its random initialisation drawn from ``seed`` (None: global RNG)."""
     manifest.validate()
     if seed is None:
-        return CrossViewModel(manifest)
+        return network(manifest)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return CrossViewModel(manifest)
+        return network(manifest)

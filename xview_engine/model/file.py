@@ -20,6 +20,7 @@ from xview_engine.errors import ModelFileError
 from xview_engine.model.backbones import describe_state_mismatch
 from xview_engine.model.crossview import CrossViewModel
 from xview_engine.model.manifest import Manifest
+from xview_engine.model.siamese import SiameseModel
 from xview_engine.outputs import atomic_output
 
 MANIFEST_KEY = "xview_manifest"
@@ -31,12 +32,17 @@ _PICKLE_MAGICS = (b"\x80", b"PK\x03\x04")  # pickle protocol >= 2; torch.save's 
 class LoadedModel:
     """A model ready for inference (eval mode) with the manifest that configures its inputs."""
 
-    model: CrossViewModel
+    model: CrossViewModel | SiameseModel
     manifest: Manifest
     path: Path
 
 
-def save_model(model: CrossViewModel, manifest: Manifest, path: str | Path) -> Path:
+def build_network(manifest: Manifest) -> CrossViewModel | SiameseModel:
+    """The untrained network a manifest describes (its kind picks the architecture)."""
+    return SiameseModel(manifest) if manifest.kind == "siamese" else CrossViewModel(manifest)
+
+
+def save_model(model: CrossViewModel | SiameseModel, manifest: Manifest, path: str | Path) -> Path:
     """Write tensors + manifest atomically; returns the path."""
     from safetensors.torch import save_file
 
@@ -108,7 +114,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         tensors = load_file(str(path), device="cpu")
     except SafetensorError as exc:
         raise ModelFileError(f"{path}: the tensor data cannot be read ({exc})") from None
-    model = CrossViewModel(manifest)
+    model = build_network(manifest)
     problems = describe_state_mismatch(model.state_dict(), tensors)
     if problems:
         raise ModelFileError(f"{path}: tensors do not match the manifest: {problems}")

@@ -108,6 +108,8 @@ class Manifest:
     hidden: int = 1024
     training: Mapping[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    # twin / Siamese networks: their branches (shared or domain-specific, the ground photo input, calibration)
+    network: Mapping[str, Any] = field(default_factory=dict)
 
     def head(self, name: str) -> HeadSpec:
         for spec in self.heads:
@@ -130,7 +132,7 @@ class Manifest:
         if not isinstance(self.hidden, int) or self.hidden < 1:
             raise ManifestError(f"manifest hidden must be a positive integer, got {self.hidden!r}")
         self.input.validate()
-        if not self.heads:
+        if not self.heads and self.kind == "distill":
             raise ManifestError("manifest has no heads")
         for spec in self.heads:
             spec.validate()
@@ -141,6 +143,7 @@ class Manifest:
         data = asdict(self)
         data["backbone"]["options"] = dict(self.backbone.options)
         data["training"] = dict(self.training)
+        data["network"] = dict(self.network)
         return data
 
     def to_json(self) -> str:
@@ -185,6 +188,7 @@ class Manifest:
                 hidden=data.get("hidden", 1024),
                 training=dict(data.get("training", {})),
                 format_version=version,
+                network=dict(data.get("network", {})),
             )
         except KeyError as exc:
             raise ManifestError(f"manifest is missing the field {exc}") from None

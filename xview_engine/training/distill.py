@@ -23,8 +23,8 @@ import torch
 
 from xview_engine.errors import TrainingError
 from xview_engine.model.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
-from xview_engine.outputs import atomic_output
 from xview_engine.progress import CancelCheck
+from xview_engine.training.checkpoint import read_checkpoint, save_checkpoint
 from xview_engine.training.datasets import TrainingData
 from xview_engine.training.log import plot_loss_curves, write_log_csv
 from xview_engine.training.loop import EpochData, Pass, StepCallback, epoch_generator, run_pass
@@ -162,22 +162,10 @@ class DistillTrainer:
                 "history": json.dumps(self.history), "params": _params_key(self.params)}
 
     def save_checkpoint(self) -> Path:
-        path = checkpoint_path(self.out)
-        with atomic_output(path) as tmp:
-            torch.save(self.state(), tmp)
-        return path
+        return save_checkpoint(checkpoint_path(self.out), self.state())
 
     def load_checkpoint(self) -> None:
-        path = checkpoint_path(self.out)
-        if not path.is_file():
-            raise TrainingError(f"--resume: no checkpoint {path}; start without --resume")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise TrainingError(f"--resume: checkpoint {path} cannot be read safely ({exc})") from None
-        if state.get("params") != _params_key(self.params):
-            raise TrainingError(f"--resume: checkpoint {path} was made with other training options; use the same "
-                                "options (only the epoch counts may grow) or start again without --resume")
+        state = read_checkpoint(checkpoint_path(self.out), _params_key(self.params))
         self.epoch = int(state["epoch"])
         self.optimizer = self._optimizer(self._stage(self.epoch))
         self.model.load_state_dict(state["model"])

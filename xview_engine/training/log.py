@@ -28,8 +28,9 @@ def write_log_csv(path: str | Path, history: Sequence[dict[str, Any]]) -> Path:
     return Path(path)
 
 
-def plot_loss_curves(path: str | Path, history: Sequence[dict[str, Any]], title: str = "xview training") -> Path:
-    """Train and validation loss per epoch, stage 1 and stage 2 side by side."""
+def plot_loss_curves(path: str | Path, history: Sequence[dict[str, Any]], title: str = "xview training",
+                     ylabel: str | None = None) -> Path:
+    """Train and validation loss per epoch, stage 1 and stage 2 side by side (one-stage runs name their loss)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,8 +45,11 @@ def plot_loss_curves(path: str | Path, history: Sequence[dict[str, Any]], title:
         ax.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
         ax.plot(epochs, [r["val_loss"] for r in rows], "s-", label="validation")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("KL divergence" if stage == 1 else "NLL (sum over heads)")
-        ax.set_title(f"stage {stage}: {'encoder pre-training' if stage == 1 else 'distribution heads'}")
+        if ylabel:
+            ax.set_ylabel(ylabel)
+        else:
+            ax.set_ylabel("KL divergence" if stage == 1 else "NLL (sum over heads)")
+            ax.set_title(f"stage {stage}: {'encoder pre-training' if stage == 1 else 'distribution heads'}")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
