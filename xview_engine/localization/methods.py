@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from xview_engine.localization.photos import Queries
 
 BUILTIN = {"distill": "xview_engine.localization.distill"}  # kind -> module that registers it
+BUILTIN["knn"] = "xview_engine.localization.knn"
 METHODS: dict[str, LocalizationMethod] = {}
 
 

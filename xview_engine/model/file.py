@@ -97,6 +97,13 @@ def read_manifest(path: str | Path) -> Manifest:
         raise type(exc)(f"{path}: {exc}") from None
 
 
+def feature_network(manifest: Manifest) -> torch.nn.Module:
+    """A knn model's network: a published classifier kept as features (``model/feature_net.py``)."""
+    from xview_engine.model.feature_net import FeatureNetwork
+
+    return FeatureNetwork(manifest)
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a model file strictly onto ``device`` and put it in eval mode."""
     from safetensors import SafetensorError
@@ -108,7 +115,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         tensors = load_file(str(path), device="cpu")
     except SafetensorError as exc:
         raise ModelFileError(f"{path}: the tensor data cannot be read ({exc})") from None
-    model = CrossViewModel(manifest)
+    model = CrossViewModel(manifest) if manifest.kind != "knn" else feature_network(manifest)
     problems = describe_state_mismatch(model.state_dict(), tensors)
     if problems:
         raise ModelFileError(f"{path}: tensors do not match the manifest: {problems}")
