@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "verify",
     "demo",
 )
+COMMAND_MODULES += ("features", "pca")  # off-the-shelf classifier features (training/knn.py, mapping/pca.py)
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):

@@ -17,8 +17,7 @@ import numpy as np
 
 from xview_engine.localization.index import TileIndex
 from xview_engine.localization.ranking import COMBINED, posterior
-from xview_engine.outputs import atomic_output
-from xview_engine.raster.geotiff import GridRasterWriter, RasterSpec
+from xview_engine.raster.geotiff import RasterSpec, write_grid_raster
 
 
 def heatmap_bands(scores: Mapping[str, np.ndarray], valid: np.ndarray) -> dict[str, np.ndarray]:
@@ -36,13 +35,4 @@ def write_heatmap(path: str | os.PathLike, index: TileIndex, scores: Mapping[str
     """Write one photo's heatmap GeoTIFF on the index grid; ``scores`` maps head/'combined' to (T,)."""
     bands = heatmap_bands(scores, index.valid)
     spec = RasterSpec(tuple(bands), "float32", float("nan"), tags={"xview_product": "heatmap", **(tags or {})})
-    stacked = np.column_stack(list(bands.values())).astype(np.float32)
-    grid = index.grid
-    with atomic_output(path) as tmp:
-        writer = GridRasterWriter(tmp, grid, spec)
-        try:
-            for row in range(grid.rows):
-                writer.write_row(row, stacked[row * grid.cols:(row + 1) * grid.cols])
-        finally:
-            writer.close()
-    return Path(path)
+    return write_grid_raster(path, index.grid, spec, np.column_stack(list(bands.values())).astype(np.float32))

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from xview_engine.localization.photos import Queries
 
 BUILTIN = {"distill": "xview_engine.localization.distill",  # kind -> module that registers it
-           "siamese": "xview_engine.localization.siamese"}
+           "siamese": "xview_engine.localization.siamese",
+           "knn": "xview_engine.localization.knn"}
 METHODS: dict[str, LocalizationMethod] = {}
 
 

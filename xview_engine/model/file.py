@@ -39,7 +39,11 @@ class LoadedModel:
 
 def build_network(manifest: Manifest) -> CrossViewModel | SiameseModel:
     """The untrained network a manifest describes (its kind picks the architecture)."""
-    return SiameseModel(manifest) if manifest.kind == "siamese" else CrossViewModel(manifest)
+    if manifest.kind == "siamese":
+        return SiameseModel(manifest)
+    if manifest.kind == "knn":
+        return feature_network(manifest)
+    return CrossViewModel(manifest)
 
 
 def save_model(model: CrossViewModel | SiameseModel, manifest: Manifest, path: str | Path) -> Path:
@@ -101,6 +105,13 @@ def read_manifest(path: str | Path) -> Manifest:
         return Manifest.from_json(metadata[MANIFEST_KEY])
     except ModelFileError as exc:
         raise type(exc)(f"{path}: {exc}") from None
+
+
+def feature_network(manifest: Manifest) -> torch.nn.Module:
+    """A knn model's network: a published classifier kept as features (``model/feature_net.py``)."""
+    from xview_engine.model.feature_net import FeatureNetwork
+
+    return FeatureNetwork(manifest)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:

@@ -18,6 +18,7 @@ from xview_engine.errors import ManifestError
 
 FORMAT_VERSION = 1
 KINDS = ("distill", "twin", "siamese")
+KINDS += ("knn",)  # off-the-shelf classifier features (model/feature_net.py)
 # dirichlet: alpha per class; poisson: rate per class; mean: a categorical mean only (the baseline).
 DISTRIBUTIONS = ("dirichlet", "poisson", "mean")
 

@@ -36,6 +36,7 @@ class RasterSpec:
     nodata: float = FLOAT_NODATA
     category_names: Optional[tuple[str, ...]] = None
     tags: dict[str, str] = field(default_factory=dict)  # GDAL metadata of the dataset
+    colour_interp: tuple[str, ...] = ()  # e.g. ('red', 'green', 'blue'): QGIS then opens it as an RGB layer
 
     @property
     def count(self) -> int:
@@ -59,6 +60,10 @@ class GridRasterWriter:
         self._ds.update_tags(**spec.tags)
         for i, text in enumerate(spec.descriptions, 1):
             self._ds.set_band_description(i, text)
+        if spec.colour_interp:
+            from rasterio.enums import ColorInterp
+
+            self._ds.colorinterp = [ColorInterp[name] for name in spec.colour_interp]
 
     def write_row(self, row: int, values: np.ndarray) -> None:
         values = np.asarray(values, np.float64).reshape(self.grid.cols, self.spec.count)
@@ -80,6 +85,20 @@ class GridRasterWriter:
         categorical = self.spec.category_names is not None
         with rasterio.open(self.path, "r+") as ds:
             ds.build_overviews(factors, Resampling.mode if categorical else Resampling.average)
+
+
+def write_grid_raster(path: str | Path, grid: TileGrid, spec: RasterSpec, values: np.ndarray) -> Path:
+    """(tiles, bands) values in grid order (NaN = nodata) as one GeoTIFF, written under a temporary name."""
+    from xview_engine.outputs import atomic_output
+
+    with atomic_output(path) as tmp:
+        writer = GridRasterWriter(tmp, grid, spec)
+        try:
+            for row in range(grid.rows):
+                writer.write_row(row, values[row * grid.cols:(row + 1) * grid.cols])
+        finally:
+            writer.close()
+    return Path(path)
 
 
 def pam_xml(spec: RasterSpec) -> str:

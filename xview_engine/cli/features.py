@@ -1,0 +1,48 @@
+"""`xview features --teachers imagenet:resnet50=W.pth -o knn.safetensors [--pairs P.csv --raster R]`.
+
+Turns a published classifier (Places365 or ImageNet checkpoint, loaded strictly and safely) into a
+knn model file: a feature extractor keeping ``--layer`` (fc8 class scores, or the penultimate
+layer) for aerial tiles of ``--tile-px`` pixels at ``--gsd`` metres and for ground photos. With
+reference pairs and their raster it also stores the reference photos' features and their aerial
+tiles' features, for kNN-averaged localization (Workman & Jacobs 4.3): `xview index R --model
+knn.safetensors`, then `xview localize` / `evaluate` as with any model. `xview pca` colours a
+raster by the first three principal components of the same features.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from xview_engine.cli._grid_args import say
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("features", help="a published classifier as features (kNN localization, PCA)",
+                                   description=__doc__)
+    parser.add_argument("--teachers", required=True, help="one classifier: places365[:arch]=PATH or "
+                        "imagenet[:arch]=PATH (torchvision .pth, loaded with weights_only)")
+    parser.add_argument("-o", "--out", required=True, help="knn model file to write (.safetensors)")
+    parser.add_argument("--layer", default="fc8", choices=("fc8", "penultimate"))
+    parser.add_argument("--tile-px", type=int, default=224, help="aerial tile size in pixels (default 224)")
+    parser.add_argument("--gsd", type=float, default=0.5, help="ground metres per tile pixel (default 0.5)")
+    parser.add_argument("--pairs", help="reference photos: pairs CSV (path, lat, lon[, split])")
+    parser.add_argument("--raster", help="raster holding the reference photos' aerial tiles")
+    parser.add_argument("--split", default="train", help="reference split of the pairs CSV (default train; "
+                        "every row when the CSV has no split column)")
+    parser.add_argument("--k", type=int, default=30, help="nearest reference photos averaged (default 30)")
+    parser.add_argument("--stride-m", type=float, help="tile spacing when finding the reference tiles")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from xview_engine.training.knn import FeatureModelParams, make_feature_model
+
+    params = FeatureModelParams(teachers=args.teachers, out=args.out, layer=args.layer, tile_px=args.tile_px,
+                                gsd_m=args.gsd, pairs=args.pairs, raster=args.raster, split=args.split, k=args.k,
+                                stride_m=args.stride_m, device=args.device, batch_size=args.batch_size,
+                                overwrite=args.overwrite)
+    print(make_feature_model(params, log=say))
+    return 0

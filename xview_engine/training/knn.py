@@ -1,0 +1,139 @@
+"""`xview features`: a published classifier turned into a knn model file, with its reference set.
+
+The classifier checkpoint (Places365 or ImageNet, through the teacher loaders: file check,
+``weights_only=True``, strict) is converted into a safetensors model of kind ``knn`` that keeps the
+layer asked for (``fc8`` class scores or the ``penultimate`` layer). With a pairs CSV and a raster,
+the reference photos (one split, by default ``train``) are described twice, by their own features
+and by the features of the aerial tile nearest where they were taken (a tile of the same grid
+`xview index` lays, found through a temporary index), and both go into the file: kNN-averaged
+localization (``localization/knn.py``) needs nothing else.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from xview_engine.errors import TeacherError
+from xview_engine.model.feature_net import (
+    HEAD,
+    FeatureNetwork,
+    feature_manifest,
+    last_linear,
+    penultimate_width,
+)
+from xview_engine.model.file import save_model
+from xview_engine.outputs import check_outputs_free
+from xview_engine.progress import Log
+
+DEFAULT_ARCH = {"places365": "resnet18", "imagenet": "resnet50"}
+
+
+@dataclass(frozen=True)
+class FeatureModelParams:
+    """Plain data for `xview features`: one classifier, the layer, the tiles it sees, the references."""
+
+    teachers: str  # places365[:arch]=PATH or imagenet[:arch]=PATH
+    out: str
+    layer: str = "fc8"
+    tile_px: int = 224
+    gsd_m: float = 0.5
+    pairs: Optional[str] = None
+    raster: Optional[str] = None
+    split: Optional[str] = "train"  # reference photos; every row when the CSV has no split column
+    k: int = 30
+    stride_m: Optional[float] = None
+    device: str = "auto"
+    batch_size: int = 32
+    overwrite: bool = False
+
+
+def load_classifier(spec: str) -> tuple[str, str, torch.nn.Module, tuple[str, ...]]:
+    """(family, arch, network, class names) of the one classifier named by ``spec``."""
+    from xview_engine.teachers import parse_spec
+
+    entries = parse_spec(spec)
+    if len(entries) != 1 or entries[0][0] not in DEFAULT_ARCH:
+        raise TeacherError(f"--teachers must name one classifier (places365[:arch]=PATH or imagenet[:arch]=PATH), "
+                           f"got '{spec}'")
+    family, arch, path = entries[0]
+    arch = arch or DEFAULT_ARCH[family]
+    if family == "places365":
+        from xview_engine.teachers.places365 import load_places365 as load
+    else:
+        from xview_engine.teachers.imagenet import load_imagenet as load
+    teacher = load(path, arch, "cpu")
+    return family, arch, teacher.net, teacher.info.labels
+
+
+def make_feature_model(params: FeatureModelParams, log: Optional[Log] = None) -> Path:
+    """Write the knn model file ``params.out``; see the module docstring."""
+    from xview_engine.model.feature_net import LAYERS
+
+    log = log or (lambda message: None)
+    if params.layer not in LAYERS:
+        raise TeacherError(f"--layer {params.layer} is unknown (choose from {', '.join(LAYERS)})")
+    if bool(params.pairs) != bool(params.raster):
+        raise TeacherError("reference photos need both --pairs CSV and --raster R (their aerial tiles)")
+    if params.k < 1:
+        raise TeacherError(f"--k {params.k} must be at least 1")
+    out = Path(params.out)
+    check_outputs_free([out], params.overwrite)
+    family, arch, net, class_names = load_classifier(params.teachers)
+    classes = last_linear(net).out_features
+    labels = class_names if params.layer == "fc8" else tuple(f"f{i}" for i in range(penultimate_width(net)))
+    training = {"teacher": params.teachers, "layer": params.layer, "pairs": params.pairs, "raster": params.raster,
+                "split": params.split}
+    manifest = feature_manifest(arch, classes, family, params.layer, labels, params.tile_px, params.gsd_m, 0,
+                                params.k, training)
+    model = FeatureNetwork(manifest)
+    model.net.load_state_dict(net.state_dict(), strict=True)
+    if not params.pairs:
+        return save_model(model, manifest, out)  # type: ignore[arg-type]
+    photo_feats, tile_feats = reference_features(params, model, manifest, log)
+    manifest = feature_manifest(arch, classes, family, params.layer, labels, params.tile_px, params.gsd_m,
+                                len(photo_feats), params.k, training)
+    final = FeatureNetwork(manifest)
+    final.net.load_state_dict(model.net.state_dict(), strict=True)
+    final.reference_photos.copy_(torch.from_numpy(photo_feats))
+    final.reference_tiles.copy_(torch.from_numpy(tile_feats))
+    log(f"{len(photo_feats)} reference photos with their aerial tiles; k = {params.k}")
+    return save_model(final, manifest, out)  # type: ignore[arg-type]
+
+
+def reference_features(params: FeatureModelParams, model: FeatureNetwork, manifest,
+                       log: Log) -> tuple[np.ndarray, np.ndarray]:
+    """(R, D) float32 features of the reference photos and of the aerial tile where each was taken."""
+    from xview_engine.data.pairs import read_pairs
+    from xview_engine.localization.build import IndexParams, build_index
+    from xview_engine.localization.index import load_index
+    from xview_engine.localization.knn import photo_features
+    from xview_engine.localization.localize import truth_tiles
+    from xview_engine.model.device import resolve_device
+
+    pairs = read_pairs(params.pairs or "")
+    rows = np.flatnonzero(pairs.split_mask(params.split)) if params.split and "split" in pairs.columns \
+        else np.arange(len(pairs))
+    with tempfile.TemporaryDirectory(prefix="xview-knn-") as tmp:
+        plain = save_model(model, manifest, Path(tmp) / "features.safetensors")  # type: ignore[arg-type]
+        build_index(IndexParams(raster=params.raster or "", model=str(plain), stride_m=params.stride_m,
+                                device=params.device, batch_size=params.batch_size, out=str(Path(tmp) / "index")),
+                    log=log)
+        index = load_index(Path(tmp) / "index")
+        lonlat = np.column_stack([pairs.columns["lon"][rows], pairs.columns["lat"][rows]])
+        tiles = truth_tiles(index, lonlat)
+        kept = rows[tiles >= 0]
+        if kept.size == 0:
+            raise TeacherError(f"no reference photo of {params.pairs} lies on an indexed tile of {params.raster}")
+        if kept.size < rows.size:
+            log(f"{rows.size - kept.size} reference photos lie outside the raster's tiles and are left out")
+        tile_feats = np.asarray(index.arrays[HEAD][tiles[tiles >= 0]], np.float32)
+        del index
+    device = resolve_device(params.device)
+    photo_feats = photo_features(model.to(device).eval(), [pairs.photos[i] for i in kept], device)
+    return photo_feats.astype(np.float32), tile_feats
