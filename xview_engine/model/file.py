@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from xview_engine.errors import ModelFileError
 from xview_engine.model.backbones import describe_state_mismatch
@@ -31,12 +32,21 @@ _PICKLE_MAGICS = (b"\x80", b"PK\x03\x04")  # pickle protocol >= 2; torch.save's 
 class LoadedModel:
     """A model ready for inference (eval mode) with the manifest that configures its inputs."""
 
-    model: CrossViewModel
+    model: nn.Module  # a CrossViewModel, or a TwinModel for kind 'twin'
     manifest: Manifest
     path: Path
 
 
-def save_model(model: CrossViewModel, manifest: Manifest, path: str | Path) -> Path:
+def build_network(manifest: Manifest) -> nn.Module:
+    """The untrained network a manifest describes (its kind decides the architecture)."""
+    if manifest.kind == "twin":
+        from xview_engine.model.twin import TwinModel
+
+        return TwinModel(manifest)
+    return CrossViewModel(manifest)
+
+
+def save_model(model: nn.Module, manifest: Manifest, path: str | Path) -> Path:
     """Write tensors + manifest atomically; returns the path."""
     from safetensors.torch import save_file
 
@@ -108,7 +118,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         tensors = load_file(str(path), device="cpu")
     except SafetensorError as exc:
         raise ModelFileError(f"{path}: the tensor data cannot be read ({exc})") from None
-    model = CrossViewModel(manifest)
+    model = build_network(manifest)
     problems = describe_state_mismatch(model.state_dict(), tensors)
     if problems:
         raise ModelFileError(f"{path}: tensors do not match the manifest: {problems}")

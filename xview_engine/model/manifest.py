@@ -20,6 +20,7 @@ FORMAT_VERSION = 1
 KINDS = ("distill", "twin", "siamese")
 # dirichlet: alpha per class; poisson: rate per class; mean: a categorical mean only (the baseline).
 DISTRIBUTIONS = ("dirichlet", "poisson", "mean")
+HEADLESS_KINDS = ("twin",)  # embedding models: their outputs are feature maps, not distributions
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class Manifest:
         if not isinstance(self.hidden, int) or self.hidden < 1:
             raise ManifestError(f"manifest hidden must be a positive integer, got {self.hidden!r}")
         self.input.validate()
-        if not self.heads:
+        if not self.heads and self.kind not in HEADLESS_KINDS:
             raise ManifestError("manifest has no heads")
         for spec in self.heads:
             spec.validate()
