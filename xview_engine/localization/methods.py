@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from xview_engine.localization.index import TileIndex
     from xview_engine.localization.photos import Queries
 
-BUILTIN = {"distill": "xview_engine.localization.distill"}  # kind -> module that registers it
+BUILTIN = {"distill": "xview_engine.localization.distill",  # kind -> module that registers it
+           "twin": "xview_engine.localization.twin"}
 METHODS: dict[str, LocalizationMethod] = {}
 
 
@@ -64,6 +65,7 @@ class PhotoOptions:
     model: Optional[str] = None
     device: str = "auto"
     use_exif: bool = True  # truth positions from EXIF GPS (evaluation takes them from the pairs CSV)
+    fov_deg: Optional[float] = None  # the photos' horizontal field of view (twin: None = 360, panoramas)
 
 
 @dataclass
