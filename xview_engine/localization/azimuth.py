@@ -24,7 +24,7 @@ CHUNK_CELLS = 1 << 24  # photos x tiles x shifts held at once (64 MB of float32)
 EPS = 1e-12
 
 
-def _ground_spectrum(ground: torch.Tensor, width: int) -> torch.Tensor:
+def ground_spectrum(ground: torch.Tensor, width: int) -> torch.Tensor:
     """(F, P, C*h) conjugate spectrum of unit-norm ground maps zero-padded to ``width`` columns."""
     p = ground.shape[0]
     g = ground.reshape(p, -1)
@@ -65,7 +65,7 @@ def match_tiles(ground: np.ndarray, overhead: np.ndarray, valid: np.ndarray,
     run = np.flatnonzero(np.asarray(valid)[rows])
     step = max(64, CHUNK_CELLS // max(p * width, 1))
     with torch.inference_mode():
-        spectrum = _ground_spectrum(torch.from_numpy(np.ascontiguousarray(ground, np.float32)), width)
+        spectrum = ground_spectrum(torch.from_numpy(np.ascontiguousarray(ground, np.float32)), width)
         for start in range(0, len(run), step):
             check_cancel(cancel)
             at = run[start:start + step]

@@ -8,7 +8,7 @@ matplotlib's Agg backend (no display needed), one panel per stage since their lo
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,12 @@ def write_log_csv(path: str | Path, history: Sequence[dict[str, Any]]) -> Path:
     return Path(path)
 
 
-def plot_loss_curves(path: str | Path, history: Sequence[dict[str, Any]], title: str = "xview training") -> Path:
-    """Train and validation loss per epoch, stage 1 and stage 2 side by side."""
+DISTILL_PANELS = {1: ("KL divergence", "encoder pre-training"), 2: ("NLL (sum over heads)", "distribution heads")}
+
+
+def plot_loss_curves(path: str | Path, history: Sequence[dict[str, Any]], title: str = "xview training",
+                     panels: Mapping[int, tuple[str, str]] = DISTILL_PANELS) -> Path:
+    """Train and validation loss per epoch, one panel per stage (``panels``: stage -> (y label, name))."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,8 +48,8 @@ def plot_loss_curves(path: str | Path, history: Sequence[dict[str, Any]], title:
         ax.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
         ax.plot(epochs, [r["val_loss"] for r in rows], "s-", label="validation")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("KL divergence" if stage == 1 else "NLL (sum over heads)")
-        ax.set_title(f"stage {stage}: {'encoder pre-training' if stage == 1 else 'distribution heads'}")
+        ax.set_ylabel(panels[stage][0])
+        ax.set_title(f"stage {stage}: {panels[stage][1]}")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
