@@ -49,6 +49,7 @@ class LocalizeParams:
     batch_size: int = 32
     stride_m: Optional[float] = None
     overwrite: bool = False
+    fov_deg: Optional[float] = None  # the photos' field of view (twin models; None: 360-degree panoramas)
 
 
 @dataclass
@@ -182,9 +183,11 @@ def localize_method(params: LocalizeParams) -> LocalizationMethod:
 
 
 def photo_options(params: LocalizeParams) -> PhotoOptions:
-    """The photo options; a method that embeds photos uses the given model, else the index's own."""
-    model = params.model or (params.index and (load_index(params.index).header.get("model") or {}).get("path"))
-    return PhotoOptions(labels=params.labels, teachers=params.teachers, model=model or None, device=params.device)
+    model = params.model  # an embedding method describes photos with the index's own model
+    if model is None and params.index:
+        model = (load_index(params.index).header.get("model") or {}).get("path")
+    return PhotoOptions(labels=params.labels, teachers=params.teachers, model=model, device=params.device,
+                        fov_deg=params.fov_deg)
 
 
 def localize(params: LocalizeParams, progress: Optional[ProgressCallback] = None,

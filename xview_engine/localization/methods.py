@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 BUILTIN = {"distill": "xview_engine.localization.distill",  # kind -> module that registers it
            "siamese": "xview_engine.localization.siamese",
-           "knn": "xview_engine.localization.knn"}
+           "knn": "xview_engine.localization.knn",
+           "twin": "xview_engine.localization.twin"}
 METHODS: dict[str, LocalizationMethod] = {}
 
 
@@ -66,6 +67,7 @@ class PhotoOptions:
     model: Optional[str] = None
     device: str = "auto"
     use_exif: bool = True  # truth positions from EXIF GPS (evaluation takes them from the pairs CSV)
+    fov_deg: Optional[float] = None  # the photos' horizontal field of view (twin: None = 360, panoramas)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from xview_engine.errors import ModelFileError
 from xview_engine.model.backbones import describe_state_mismatch
@@ -32,21 +33,25 @@ _PICKLE_MAGICS = (b"\x80", b"PK\x03\x04")  # pickle protocol >= 2; torch.save's 
 class LoadedModel:
     """A model ready for inference (eval mode) with the manifest that configures its inputs."""
 
-    model: CrossViewModel | SiameseModel
+    model: nn.Module  # a CrossViewModel, or a TwinModel for kind 'twin'
     manifest: Manifest
     path: Path
 
 
-def build_network(manifest: Manifest) -> CrossViewModel | SiameseModel:
+def build_network(manifest: Manifest) -> nn.Module:
     """The untrained network a manifest describes (its kind picks the architecture)."""
     if manifest.kind == "siamese":
         return SiameseModel(manifest)
     if manifest.kind == "knn":
         return feature_network(manifest)
+    if manifest.kind == "twin":
+        from xview_engine.model.twin import TwinModel
+
+        return TwinModel(manifest)
     return CrossViewModel(manifest)
 
 
-def save_model(model: CrossViewModel | SiameseModel, manifest: Manifest, path: str | Path) -> Path:
+def save_model(model: nn.Module, manifest: Manifest, path: str | Path) -> Path:
     """Write tensors + manifest atomically; returns the path."""
     from safetensors.torch import save_file
 

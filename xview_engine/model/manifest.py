@@ -21,6 +21,7 @@ KINDS = ("distill", "twin", "siamese")
 KINDS += ("knn",)  # off-the-shelf classifier features (model/feature_net.py)
 # dirichlet: alpha per class; poisson: rate per class; mean: a categorical mean only (the baseline).
 DISTRIBUTIONS = ("dirichlet", "poisson", "mean")
+HEADLESS_KINDS = ("twin", "siamese", "knn")  # embedding models: their outputs are not distributions
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class Manifest:
         if not isinstance(self.hidden, int) or self.hidden < 1:
             raise ManifestError(f"manifest hidden must be a positive integer, got {self.hidden!r}")
         self.input.validate()
-        if not self.heads and self.kind == "distill":
+        if not self.heads and self.kind not in HEADLESS_KINDS:
             raise ManifestError("manifest has no heads")
         for spec in self.heads:
             spec.validate()

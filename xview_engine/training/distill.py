@@ -24,9 +24,9 @@ import torch
 from xview_engine.errors import TrainingError
 from xview_engine.model.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
 from xview_engine.progress import CancelCheck
-from xview_engine.training.checkpoint import read_checkpoint, save_checkpoint
+from xview_engine.training.checkpoint import read_checkpoint, run_epochs, save_checkpoint
 from xview_engine.training.datasets import TrainingData
-from xview_engine.training.log import plot_loss_curves, write_log_csv
+from xview_engine.training.log import plot_loss_curves
 from xview_engine.training.loop import EpochData, Pass, StepCallback, epoch_generator, run_pass
 from xview_engine.training.losses import head_losses, pretrain_losses
 
@@ -193,16 +193,9 @@ def train_distill(data: TrainingData, manifest: Manifest, params: DistillParams,
     trainer = DistillTrainer(manifest, params, data, out, device)
     if resume:
         trainer.load_checkpoint()
-    log_csv, loss_png = out.with_suffix(".log.csv"), out.with_suffix(".loss.png")
-    while trainer.epoch < params.epochs:
-        row = trainer.run_epoch(on_step, cancel)
-        trainer.save_checkpoint()
-        write_log_csv(log_csv, trainer.history)
-        if on_epoch is not None:
-            on_epoch(row)
-    if trainer.best_state is None:
-        raise TrainingError("training diverged: the validation loss was never finite; lower --lr")
-    trainer.model.load_state_dict(trainer.best_state)
+    log_csv = run_epochs(trainer, out, lambda: trainer.epoch < params.epochs,
+                         lambda: trainer.run_epoch(on_step, cancel), on_epoch)
+    loss_png = out.with_suffix(".loss.png")
     best = next(r for r in trainer.history if r["epoch"] == trainer.best_epoch)
     best_val = {k[4:]: v for k, v in best.items() if k.startswith("val_") and k != "val_loss"}
     training = {**(provenance or {}), "recipe": "two-stage distillation (KL pre-training, frozen encoder, NLL heads)",

@@ -8,7 +8,7 @@ matplotlib's Agg backend (no display needed), one panel per stage since their lo
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,13 @@ def write_log_csv(path: str | Path, history: Sequence[dict[str, Any]]) -> Path:
     return Path(path)
 
 
+DISTILL_PANELS = {1: ("KL divergence", "encoder pre-training"), 2: ("NLL (sum over heads)", "distribution heads")}
+
+
 def plot_loss_curves(path: str | Path, history: Sequence[dict[str, Any]], title: str = "xview training",
-                     ylabel: str | None = None) -> Path:
-    """Train and validation loss per epoch, stage 1 and stage 2 side by side (one-stage runs name their loss)."""
+                     ylabel: str | None = None, panels: Mapping[int, tuple[str, str]] = DISTILL_PANELS) -> Path:
+    """Train and validation loss per epoch, one panel per stage (``panels``: stage -> (y label, name));
+    a one-stage run may name its loss with ``ylabel`` instead."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,8 +52,8 @@ def plot_loss_curves(path: str | Path, history: Sequence[dict[str, Any]], title:
         if ylabel:
             ax.set_ylabel(ylabel)
         else:
-            ax.set_ylabel("KL divergence" if stage == 1 else "NLL (sum over heads)")
-            ax.set_title(f"stage {stage}: {'encoder pre-training' if stage == 1 else 'distribution heads'}")
+            ax.set_ylabel(panels[stage][0])
+            ax.set_title(f"stage {stage}: {panels[stage][1]}")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)

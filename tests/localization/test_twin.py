@@ -1,0 +1,119 @@
+"""The twin method: circular correlation known answers, and index + localize end to end on a small world."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from xview_engine.errors import IndexFileError, LabelFileError
+from xview_engine.localization.azimuth import heading_deg, match_tiles
+from xview_engine.localization.build import IndexParams, build_index
+from xview_engine.localization.index import load_index
+from xview_engine.localization.localize import LocalizeParams, localize
+from xview_engine.localization.methods import PhotoOptions, method_for
+from xview_engine.localization.twin import TwinCorrelation, score_from_cosine
+from xview_engine.model.file import save_model
+from xview_engine.model.twin import build_twin, feature_shape, twin_manifest
+from xview_engine.synth.params import SynthParams
+from xview_engine.synth.world import make_world
+
+
+def _maps(n: int, seed: int = 0, width: int = 32) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, 16, 4, width)).astype(np.float32)
+
+
+@pytest.mark.parametrize("cols,shift", [(32, 5), (8, 3), (8, 29), (7, 30)])
+def test_a_ground_map_cut_from_a_tile_is_found_there_at_its_shift(cols, shift):
+    """Shifts 29 and 30 with 8 / 7 columns cross the 360 -> 0 seam of a 32-column map."""
+    overhead = _maps(50)
+    truth = 17
+    ground = overhead[truth][None, :, :, (shift + np.arange(cols)) % 32] * 3.0  # scale does not matter
+    valid = np.ones(50, bool)
+    cosine, best = match_tiles(ground, overhead, valid)
+    assert int(np.argmax(cosine[0])) == truth
+    assert cosine[0, truth] == pytest.approx(1.0, abs=1e-5)
+    assert best[0, truth] == shift
+    fov = cols * 360 / 32
+    assert heading_deg(best[:, truth], 32, fov)[0] == pytest.approx((shift * 360 / 32 + fov / 2) % 360)
+
+
+def test_correlation_matches_a_loop_over_tiles_and_shifts():
+    overhead, ground = _maps(6, 1), _maps(2, 2)[:, :, :, :9]
+    valid = np.array([True, True, False, True, True, True])
+    cosine, best = match_tiles(ground, overhead, valid)
+    for p in range(2):
+        g = ground[p] / np.linalg.norm(ground[p])
+        for t in range(6):
+            if not valid[t]:
+                assert cosine[p, t] == -np.inf and best[p, t] == -1
+                continue
+            cos = [np.sum(g * (c := overhead[t][:, :, (s + np.arange(9)) % 32])) / np.linalg.norm(c)
+                   for s in range(32)]
+            assert cosine[p, t] == pytest.approx(max(cos), abs=1e-5)
+            assert best[p, t] == int(np.argmax(cos))
+
+
+def test_scoring_float16_maps_and_a_subset_of_tiles_agree():
+    overhead, ground = _maps(40, 3), _maps(3, 4)[:, :, :, :12]
+    valid = np.ones(40, bool)
+    full, shift = match_tiles(ground, overhead, valid)
+    some, some_shift = match_tiles(ground, overhead, valid, tiles=np.array([39, 4, 5]))
+    np.testing.assert_allclose(some, full[:, [39, 4, 5]], atol=1e-5)
+    np.testing.assert_array_equal(some_shift, shift[:, [39, 4, 5]])
+    half, _ = match_tiles(ground, overhead.astype(np.float16), valid)
+    np.testing.assert_allclose(half, full, atol=3e-3)
+    assert score_from_cosine(np.array([1.0, -np.inf])).tolist() == [0.0, -np.inf]
+
+
+@pytest.fixture(scope="module")
+def twin_world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("twin")
+    make_world(SynthParams(seed=5, size_m=200, gsd=1.0, photos=6, fov=90), out / "world")
+    manifest = twin_manifest(tile_px=32, gsd_m=1.0)
+    model = save_model(build_twin(manifest, seed=0), manifest, out / "twin.safetensors")
+    build_index(IndexParams(raster=str(out / "world" / "overhead.tif"), model=str(model), out=str(out / "index"),
+                            device="cpu", stride_m=16.0))
+    photos = sorted((out / "world" / "photos").glob("*.jpg"))
+    return {"dir": out, "model": model, "index": out / "index", "photos": photos, "manifest": manifest}
+
+
+def test_twin_index_holds_overhead_maps(twin_world):
+    index = load_index(twin_world["index"])
+    header = json.loads((twin_world["index"] / "index.json").read_text())
+    assert index.method == "twin" and header["twin"]["azimuth_bins"] == 32
+    maps = index.arrays["overhead"]
+    assert maps.shape == (index.n_tiles, *feature_shape(twin_world["manifest"]))
+    norms = np.linalg.norm(np.asarray(maps[index.valid]).reshape(index.n_valid, -1), axis=1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+
+
+def test_localize_a_twin_index_gives_headings_per_candidate(twin_world, tmp_path):
+    photos = [str(p) for p in twin_world["photos"][:2]]
+    results = localize(LocalizeParams(photos=tuple(photos), out=str(tmp_path / "maps"),
+                                      index=str(twin_world["index"]), top_k=5, device="cpu", fov_deg=90))
+    index = load_index(twin_world["index"])
+    assert len(results) == 2
+    for result in results:
+        assert len(result.candidates) == 5 and (tmp_path / "maps" / f"{result.photo.split('/')[-1][:-4]}.tif").is_file()
+        scores = [c.score for c in result.candidates]
+        assert scores == sorted(scores, reverse=True) and all(-40.0 <= s <= 0.0 for s in scores)
+        for c in result.candidates:
+            h = c.extras["heading_deg"]
+            assert 0.0 <= h < 360.0
+            assert ((h - 45.0) / (360 / 32)) == pytest.approx(round((h - 45.0) / (360 / 32)), abs=1e-4)  # a bin
+        assert result.truth is not None and 1 <= result.truth["rank"]["combined"] <= index.n_valid
+    one = method_for("twin").score_tile(index, results[0].candidates[0].tile, method_for("twin").describe_photos(
+        photos[:1], PhotoOptions(model=str(twin_world["model"]), fov_deg=90)))
+    assert one[0] == pytest.approx(results[0].candidates[0].score, abs=1e-4)
+
+
+def test_twin_photos_need_a_model_and_its_index_refuses_distill_photos(twin_world, tmp_path):
+    with pytest.raises(LabelFileError, match="--model"):
+        TwinCorrelation().describe_photos(["a.jpg"], PhotoOptions())
+    index = load_index(twin_world["index"])
+    from xview_engine.localization.index import check_method
+
+    with pytest.raises(IndexFileError, match="'twin' model"):
+        check_method(index, "distill")

@@ -1,0 +1,77 @@
+"""Twin training: the loss against a hand computation, heading-true crops, and a short seeded run."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from xview_engine.errors import TrainingError
+from xview_engine.model.file import load_model
+from xview_engine.synth.params import SynthParams
+from xview_engine.synth.world import make_world
+from xview_engine.training.twin import TwinParams, pair_distances, soft_margin_triplet, train_twin
+from xview_engine.training.twin_data import shift_and_crop
+
+
+def test_soft_margin_triplet_matches_a_hand_computation():
+    d = torch.tensor([[0.2, 1.0, 0.5], [0.7, 0.1, 1.5], [0.3, 0.9, 0.4]])
+    sp = lambda x: math.log1p(math.exp(10 * x))  # noqa: E731
+    rows = [sp(0.2 - 1.0), sp(0.2 - 0.5), sp(0.1 - 0.7), sp(0.1 - 1.5), sp(0.4 - 0.3), sp(0.4 - 0.9)]
+    cols = [sp(0.2 - 0.7), sp(0.2 - 0.3), sp(0.1 - 1.0), sp(0.1 - 0.9), sp(0.4 - 0.5), sp(0.4 - 1.5)]
+    expected = (sum(rows) / 6 + sum(cols) / 6) / 2
+    assert float(soft_margin_triplet(d, 10.0)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_pair_distances_are_zero_for_a_photo_cut_from_its_tile_and_have_gradients():
+    overhead = torch.randn(3, 16, 4, 32, requires_grad=True)
+    ground = overhead.detach()[:, :, :, [(9 + k) % 32 for k in range(8)]].clone().requires_grad_(True)
+    d = pair_distances(ground, overhead)
+    assert d.shape == (3, 3)
+    np.testing.assert_allclose(d.diagonal().detach().numpy(), 0.0, atol=1e-5)
+    assert (d.detach() - torch.diag(d.diagonal().detach()) > 0.1).sum() == 6
+    soft_margin_triplet(d).backward()
+    assert overhead.grad is not None and ground.grad is not None and torch.isfinite(ground.grad).all()
+
+
+def test_shift_and_crop_keeps_the_heading_of_the_crop_centre():
+    width, heading = 64, torch.tensor([10.0, 200.0])
+    az = (heading[:, None] + ((torch.arange(width) + 0.5) / width - 0.5) * 360) % 360  # panorama column azimuths
+    photos = az[:, None, None, :].expand(2, 1, 2, width).clone()
+    crops, new_heading = shift_and_crop(photos, heading, 360.0, 90.0, torch.Generator().manual_seed(1))
+    assert crops.shape == (2, 1, 2, 16)
+    centre = crops[:, 0, 0, 7:9]  # columns either side of the crop centre
+    mid = torch.rad2deg(torch.atan2(torch.sin(torch.deg2rad(centre)).mean(1), torch.cos(torch.deg2rad(centre)).mean(1)))
+    np.testing.assert_allclose(((mid - new_heading + 180) % 360 - 180).numpy(), 0.0, atol=1e-3)
+    same, kept = shift_and_crop(photos[:, :, :, :16], heading, 90.0, 90.0, torch.Generator().manual_seed(1))
+    assert torch.equal(same, photos[:, :, :, :16]) and torch.equal(kept, heading)
+
+
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("twin_train")
+    make_world(SynthParams(seed=2, size_m=200, gsd=1.0, photos=60), out / "world")
+    return out
+
+
+def test_train_twin_writes_a_model_log_and_resumes(small_world):
+    world, out = small_world / "world", small_world / "twin.safetensors"
+    params = TwinParams(tile_px=32, epochs=2, batch_size=8, train_fov=90, seed=3)
+    summary = train_twin(world / "pairs.csv", world / "overhead.tif", out, params)
+    loaded = load_model(out)
+    assert loaded.manifest.kind == "twin" and loaded.manifest.training["train_fov"] == 90
+    with open(summary["log_csv"], newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and all(math.isfinite(float(r["val_loss"])) for r in rows)
+    assert summary["loss_png"].stat().st_size > 1000
+    again = train_twin(world / "pairs.csv", world / "overhead.tif", small_world / "again.safetensors", params)
+    assert again["best_val_loss"] == pytest.approx(summary["best_val_loss"], rel=1e-5)  # seeded: repeats
+    more = train_twin(world / "pairs.csv", world / "overhead.tif", out, TwinParams(**{**params.__dict__, "epochs": 3}),
+                      resume=True, overwrite=True)
+    assert more["epochs_run"] == 3
+    with pytest.raises(TrainingError, match="other training options"):
+        train_twin(world / "pairs.csv", world / "overhead.tif", out, TwinParams(tile_px=32, epochs=4, lr=1e-3),
+                   resume=True, overwrite=True)

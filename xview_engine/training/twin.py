@@ -1,0 +1,198 @@
+"""`xview train twin`: the DSM recipe, a weighted soft-margin triplet loss over every in-batch pair.
+
+For a batch of B photos and their B tiles, d[i, j] is DSM's distance 2 - 2 cos between photo i's
+ground map and tile j's overhead map at their best azimuth shift (``localization.azimuth``, the same
+code that scores an index). Every other tile is a negative for a photo and every other photo one for
+a tile: loss = mean over i != j of log(1 + exp(alpha (d[i, i] - d[i, j]))) and of
+log(1 + exp(alpha (d[j, j] - d[i, j]))), averaged, alpha = 10. Adam; panoramas are turned and cut to
+the training field of view at random each epoch (seeded by (seed, epoch)); validation uses one
+seeded set of crops; the model file keeps the best validation epoch and training stops after
+``patience`` epochs without improvement. A checkpoint beside the output lets ``--resume`` continue.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from xview_engine.errors import TrainingError
+from xview_engine.localization.azimuth import chunk_match, ground_spectrum
+from xview_engine.model.device import autocast_context
+from xview_engine.model.manifest import Manifest
+from xview_engine.model.twin import TwinModel, build_twin, twin_manifest
+from xview_engine.outputs import atomic_output, check_outputs_free
+from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
+from xview_engine.training.checkpoint import read_checkpoint, run_epochs
+from xview_engine.training.distill import checkpoint_path
+from xview_engine.training.log import plot_loss_curves
+from xview_engine.training.loop import epoch_generator
+from xview_engine.training.twin_data import TwinData, shift_and_crop
+
+EpochCallback = Callable[[dict[str, Any]], None]
+VAL_SEED_OFFSET = 7_919  # validation crops: drawn once from (seed + offset), never from the epoch
+
+
+@dataclass(frozen=True)
+class TwinParams:
+    branch: str = "twin_small"
+    tile_px: int = 64
+    gsd_m: float = 1.0
+    polar_h: int = 32
+    polar_w: int = 128
+    train_fov: float = 360.0  # panoramas are cut to this field of view at training time
+    alpha: float = 10.0
+    epochs: int = 10
+    patience: int = 3
+    lr: float = 1e-4  # DSM uses 1e-5 for VGG16 from ImageNet; the small branch starts from scratch
+    batch_size: int = 16
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.epochs < 1 or self.patience < 1 or self.batch_size < 2 or not self.lr > 0 or not self.alpha > 0:
+            raise TrainingError("--epochs and --patience must be >= 1, --batch-size >= 2, --lr and --alpha > 0")
+        if not 0 < self.train_fov <= 360:
+            raise TrainingError(f"--fov must be in (0, 360] degrees, got {self.train_fov:g}")
+
+
+def pair_distances(ground: torch.Tensor, overhead: torch.Tensor) -> torch.Tensor:
+    """(B, B) distance 2 - 2 cos of photo i's map to tile j's map at the best azimuth shift."""
+    ground, overhead = ground.float(), overhead.float()
+    best, _ = chunk_match(ground_spectrum(ground, overhead.shape[-1]), ground.shape[-1], overhead)
+    return 2.0 - 2.0 * best
+
+
+def soft_margin_triplet(distance: torch.Tensor, alpha: float = 10.0) -> torch.Tensor:
+    """Weighted soft-margin triplet loss with every off-diagonal pair a negative, in both directions."""
+    n = distance.shape[0]
+    positive = distance.diagonal()
+    off = ~torch.eye(n, dtype=torch.bool, device=distance.device)
+    photo_to_tile = F.softplus(alpha * (positive[:, None] - distance))[off].mean()
+    tile_to_photo = F.softplus(alpha * (positive[None, :] - distance))[off].mean()
+    return (photo_to_tile + tile_to_photo) / 2
+
+
+class TwinTrainer:
+    def __init__(self, manifest: Manifest, params: TwinParams, data: TwinData, out: Path, device: torch.device):
+        params.check()
+        self.manifest, self.params, self.out, self.device = manifest, params, Path(out), device
+        self.model: TwinModel = build_twin(manifest, seed=params.seed).to(device)
+        self.train, self.val = data.subset("train"), data.subset("val")
+        if len(self.train) < 2 or len(self.val) < 2:
+            raise TrainingError(f"twin training needs at least 2 train and 2 val photos (got {len(self.train)}, "
+                                f"{len(self.val)})")
+        mean, std = manifest.input.mean, manifest.input.std
+        self.mean, self.std = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
+        gen = torch.Generator().manual_seed(params.seed + VAL_SEED_OFFSET)
+        self.val_photos, _ = shift_and_crop(self.val.photos, self.val.heading, self.val.fov_deg, params.train_fov, gen)
+        self.optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=params.lr)
+        self.epoch, self.history, self.stale = 0, [], 0
+        self.best_val, self.best_state, self.best_epoch = math.inf, None, -1
+
+    def _pass(self, tiles: torch.Tensor, photos: torch.Tensor, train: bool,
+              generator: torch.Generator | None = None, cancel: CancelCheck | None = None) -> float:
+        order = torch.randperm(len(tiles), generator=generator) if train else torch.arange(len(tiles))
+        size, total, count = self.params.batch_size, 0.0, 0
+        scaler = torch.amp.GradScaler("cuda", enabled=train and self.device.type == "cuda")
+        for start in range(0, len(order), size):
+            check_cancel(cancel)
+            idx = order[start:start + size]
+            if len(idx) < 2:  # a lone pair has no negative
+                continue
+            x = ((tiles[idx] - self.mean) / self.std).to(self.device)
+            g = photos[idx].to(self.device)
+            with torch.set_grad_enabled(train), autocast_context(self.device):
+                loss = soft_margin_triplet(pair_distances(self.model.ground(g), self.model.overhead(x)),
+                                           self.params.alpha)
+            if train:
+                self.optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(self.optimizer)
+                scaler.update()
+            total, count = total + float(loss.detach()) * len(idx), count + len(idx)
+        return total / max(count, 1)
+
+    def run_epoch(self, cancel: CancelCheck | None = None) -> dict[str, Any]:
+        gen = epoch_generator(self.params.seed, self.epoch)
+        photos, _ = shift_and_crop(self.train.photos, self.train.heading, self.train.fov_deg,
+                                   self.params.train_fov, gen)
+        self.model.train()
+        train = self._pass(self.train.tiles, photos, True, gen, cancel)
+        self.model.eval()
+        val = self._pass(self.val.tiles, self.val_photos, False, cancel=cancel)
+        self.epoch += 1
+        row = {"epoch": self.epoch, "stage": 1, "train_loss": train, "val_loss": val}
+        self.history.append(row)
+        if val < self.best_val:
+            self.best_val, self.best_epoch, self.stale = val, self.epoch, 0
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        else:
+            self.stale += 1
+        return row
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.params.epochs or self.stale >= self.params.patience
+
+    def save_checkpoint(self) -> None:
+        state = {"epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "best_val": self.best_val, "best_epoch": self.best_epoch, "best_state": self.best_state or {},
+                 "stale": self.stale, "history": json.dumps(self.history), "params": _params_key(self.params)}
+        with atomic_output(checkpoint_path(self.out)) as tmp:
+            torch.save(state, tmp)
+
+    def load_checkpoint(self) -> None:
+        state = read_checkpoint(checkpoint_path(self.out), _params_key(self.params), "--epochs")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.stale, self.best_epoch = int(state["epoch"]), int(state["stale"]), int(state["best_epoch"])
+        self.best_val, self.best_state = float(state["best_val"]), state["best_state"] or None
+        self.history = json.loads(state["history"])
+
+
+def _params_key(params: TwinParams) -> str:
+    data = asdict(params)
+    data.pop("epochs")
+    return json.dumps(data, sort_keys=True)
+
+
+def twin_outputs(out: Path) -> list[Path]:
+    return [out, out.with_suffix(".log.csv"), out.with_suffix(".loss.png"), checkpoint_path(out)]
+
+
+def train_twin(pairs_csv: str | Path, raster: str | Path, out: str | Path, params: TwinParams,
+               device: torch.device | str = "cpu", resume: bool = False, overwrite: bool = False,
+               progress: ProgressCallback | None = None, on_epoch: EpochCallback | None = None,
+               cancel: CancelCheck | None = None) -> dict[str, Any]:
+    """Train a twin model on a pairs CSV and raster; writes the model, log CSV, loss PNG; returns a summary."""
+    from xview_engine.data.pairs import read_pairs
+    from xview_engine.model.file import save_model
+    from xview_engine.training.run import is_synthetic
+    from xview_engine.training.twin_data import build_twin_data
+
+    out, device = Path(out), torch.device(device)
+    params.check()
+    check_outputs_free([out], overwrite)
+    check_outputs_free(twin_outputs(out)[1:], overwrite or resume)
+    manifest = twin_manifest(params.branch, params.tile_px, params.gsd_m, params.polar_h, params.polar_w)
+    data = build_twin_data(read_pairs(pairs_csv), manifest, raster, params.seed, progress, cancel)
+    trainer = TwinTrainer(manifest, params, data, out, device)
+    if resume:
+        trainer.load_checkpoint()
+    log_csv = run_epochs(trainer, out, lambda: not trainer.done, lambda: trainer.run_epoch(cancel), on_epoch)
+    loss_png = out.with_suffix(".loss.png")
+    training = {"pairs": Path(pairs_csv).name, "overhead": Path(raster).name, "synthetic": is_synthetic(raster),
+                "recipe": "DSM soft-margin triplet, every in-batch pair a negative both ways", **asdict(params),
+                "photo_fov": data.fov_deg, "best_epoch": trainer.best_epoch, "best_val_loss": trainer.best_val,
+                "train_pairs": len(trainer.train), "val_pairs": len(trainer.val)}
+    save_model(trainer.model.cpu(), replace(manifest, training=training), out)
+    plot_loss_curves(loss_png, trainer.history, title=f"xview train twin: {out.name}",
+                     panels={1: ("soft-margin triplet loss", "twin network")})
+    return {"model": out, "log_csv": log_csv, "loss_png": loss_png, "best_epoch": trainer.best_epoch,
+            "best_val_loss": trainer.best_val, "epochs_run": trainer.epoch}
