@@ -4,21 +4,30 @@ Each command lives in its own module of this package and exposes ``register(subp
 adds its parser and sets ``func`` to a function taking the parsed namespace. Command modules import
 torch and friends inside their run functions so that ``xview --help`` stays fast.
 
-Error convention: an ``XviewError`` (or a bad argument) prints one line ``xview: error: ...`` and
-exits 2 with no traceback; anything else is a bug and exits 1 with its traceback.
+Error convention: an ``XviewError`` (or a bad argument), and an ``OSError`` (read-only folder,
+full disk, ...) print one line ``xview: error: ...`` and exit 2 with no traceback; SIGINT exits 130
+and SIGTERM 143, each with one line, after the temporary outputs are removed; anything else is a
+bug and exits 1 with its traceback. A command holds the lock of its output for the whole run
+(``outputs.output_lock``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import os
+import re
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from xview_engine import __version__
 from xview_engine.errors import XviewError
+from xview_engine.outputs import output_lock
 
 # Modules of xview_engine.cli that register a command, in the order `xview --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -64,17 +73,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, systemd, CI): unwinds like Ctrl-C so temporary outputs are removed."""
+
+
+OUTPUT_ARGUMENTS = ("out_dir", "out", "output")  # the attribute naming a command's output, if it writes
+OS_ERROR_HINTS = {
+    errno.EROFS: "the file system is read-only: choose a writable output folder",
+    errno.EACCES: "permission denied: choose a folder you may write, or fix its permissions",
+    errno.EPERM: "not permitted: choose a folder you may write, or fix its permissions",
+    errno.ENOSPC: "no space left on the device: free some space or write elsewhere",
+    errno.EDQUOT: "disk quota exceeded: free some space or write elsewhere",
+    errno.EFBIG: "the file would be too large for this file system or limit: write elsewhere",
+    errno.EEXIST: "it already exists and is not what xview writes there: choose another output",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
+    errno.EISDIR: "it is a folder: give a file name",
+    errno.ENOENT: "check the path",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the process exit status (0 ok, 2 user error, 1 bug, 130 interrupt)."""
+    """Run one command; returns the process exit status (0 ok, 2 user error, 1 bug, 130/143 interrupt)."""
+    args = None
     try:
-        args = build_parser().parse_args(argv)
-        status = args.func(args)
+        with _sigterm_raises():
+            args = build_parser().parse_args(argv)
+            with _lock_output(args):
+                status = args.func(args)
     except XviewError as exc:
         print(f"xview: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and friends: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        print(f"xview: error: {os_error_line(exc, _output_of(args))}", file=sys.stderr)
+        return 2
+    except Terminated:
+        print("xview: terminated (SIGTERM); no output was written", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("xview: interrupted; no output was written", file=sys.stderr)
         return 130
@@ -87,8 +124,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(status or 0)
 
 
-def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _output_of(args: argparse.Namespace | None) -> str | None:
+    return next((getattr(args, name) for name in OUTPUT_ARGUMENTS if getattr(args, name, None)), None)
+
+
+def _lock_output(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    target = _output_of(args)
+    if target is None:
+        return contextlib.nullcontext()
+    return output_lock(target, lambda message: print(f"xview: {message}", file=sys.stderr))
+
+
+def os_error_line(exc: OSError, output: str | None = None) -> str:
+    """An OSError as one line: the path(s) (else the command's output), the system's reason and what to do."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    paths = paths or (f"output {output}" if output else "a file")
+    hint = OS_ERROR_HINTS.get(exc.errno or 0)
+    reason = exc.strerror or str(exc)
+    return one_line(f"cannot write or read {paths}: {reason}" + (f"; {hint}" if hint else ""))
+
+
+def one_line(exc: BaseException | str) -> str:
+    """One line: line breaks and tabs become spaces, other control characters are escaped, not dropped."""
+    text = re.sub(r"[ \t]*[\r\n]+[ \t]*|\t", " ", str(exc).strip())
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -43,6 +44,7 @@ from xview_engine import __version__
 from xview_engine.errors import IndexFileError, OutputError
 from xview_engine.localization.methods import ArraySpec, LocalizationMethod, MethodError, method_for
 from xview_engine.model.manifest import Manifest
+from xview_engine.outputs import part_prefix
 from xview_engine.progress import CancelCheck, check_cancel
 from xview_engine.raster.grid import TileGrid
 
@@ -140,21 +142,38 @@ def write_index(path: str | os.PathLike, grid: TileGrid, rows: Iterable[tuple[in
         raise IndexFileError(f"index dtype '{dtype}' is not supported (choose from {', '.join(DTYPES)})")
     target = Path(path)
     check_index_target(target, overwrite)
-    with _temporary_folder(target) as tmp:
-        method = method_for(manifest.kind)
-        arrays = _open_arrays(tmp, grid, method.index_arrays(manifest, dtype))
-        for row, outputs in rows:
-            check_cancel(cancel)
-            _store_row(arrays, grid, method, manifest, row, outputs, dtype)
-        valid = _finish_arrays(arrays, grid)
-        if not valid.any():
-            raise IndexFileError(f"no tile of the area has enough valid pixels (at least half, inside the mask), "
-                                 f"so {target} would be empty; choose another extent or check the nodata value")
-        header = _header(grid, manifest, method, raster, model, dtype, int(valid.sum()), extra)
-        (tmp / HEADER).write_text(json.dumps(header, indent=1), encoding="utf-8")
-        del arrays
-        _replace_folder(tmp, target)
+    method = method_for(manifest.kind)
+    specs = method.index_arrays(manifest, dtype)
+    needs = _index_bytes(grid, specs)
+    try:
+        with _temporary_folder(target) as tmp:
+            arrays = _open_arrays(tmp, grid, specs)
+            for row, outputs in rows:
+                check_cancel(cancel)
+                _store_row(arrays, grid, method, manifest, row, outputs, dtype)
+            valid = _finish_arrays(arrays, grid)
+            if not valid.any():
+                raise IndexFileError(f"no tile of the area has enough valid pixels (at least half, inside the mask), "
+                                     f"so {target} would be empty; choose another extent or check the nodata value")
+            header = _header(grid, manifest, method, raster, model, dtype, int(valid.sum()), extra)
+            (tmp / HEADER).write_text(json.dumps(header, indent=1), encoding="utf-8")
+            del arrays
+            _replace_folder(tmp, target)
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            raise
+        raise OutputError(f"no space left on the device of {target.parent} for index {target} (needs about "
+                          f"{needs / 1e6:,.1f} MB): free some space or write the index elsewhere") from None
     return target
+
+
+NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # disk full, file-size limit, quota
+
+
+def _index_bytes(grid: TileGrid, specs: list[ArraySpec]) -> int:
+    """Disk an index of this grid takes: tiles.npy, xy.npy, lonlat.npy and the method's arrays."""
+    per_tile = 1 + 16 + 16 + sum(np.dtype(s.dtype).itemsize * int(np.prod(s.shape)) for s in specs)
+    return grid.count * per_tile
 
 
 def check_index_target(target: Path, overwrite: bool) -> None:
@@ -169,7 +188,7 @@ def check_index_target(target: Path, overwrite: bool) -> None:
 
 @contextlib.contextmanager
 def _temporary_folder(target: Path) -> Iterator[Path]:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=part_prefix(target), suffix=".part", dir=target.parent))
     try:
         yield tmp
     finally:
@@ -189,13 +208,27 @@ def _replace_folder(tmp: Path, target: Path) -> None:
 
 def _open_arrays(folder: Path, grid: TileGrid, specs: list[ArraySpec]) -> dict[str, np.ndarray]:
     n = grid.count
-    arrays = {"valid": np.lib.format.open_memmap(folder / "tiles.npy", "w+", bool, (n,)),
-              "xy": np.lib.format.open_memmap(folder / "xy.npy", "w+", np.float64, (n, 2))}
+    arrays = {"valid": _preallocated_memmap(folder / "tiles.npy", bool, (n,)),
+              "xy": _preallocated_memmap(folder / "xy.npy", np.float64, (n, 2))}
     arrays["valid"][:] = False
     for spec in specs:
-        arrays[spec.name] = np.lib.format.open_memmap(folder / spec.file, "w+", spec.dtype, (n, *spec.shape))
+        arrays[spec.name] = _preallocated_memmap(folder / spec.file, spec.dtype, (n, *spec.shape))
         arrays[spec.name][:] = spec.fill
     return arrays
+
+
+def _preallocated_memmap(path: Path, dtype: Any, shape: tuple[int, ...]) -> np.memmap:
+    """A writable ``.npy`` memory map whose disk blocks are reserved before anything is written to it.
+
+    ``open_memmap`` makes a sparse file: on a full disk the first store into an unbacked page kills
+    the process with SIGBUS. Reserving the blocks first turns a full disk into an ``OSError`` here.
+    """
+    array = np.lib.format.open_memmap(path, "w+", dtype, shape)
+    with open(path, "r+b") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size:
+            os.posix_fallocate(fh.fileno(), 0, size)
+    return array
 
 
 def _store_row(arrays: dict[str, np.ndarray], grid: TileGrid, method: LocalizationMethod, manifest: Manifest,
