@@ -1,8 +1,8 @@
-"""The plugin object QGIS holds: one "xview" action (toolbar + Raster menu) toggling the xview dock.
+"""The plugin object QGIS holds: one "xview" action (toolbar + Raster menu) toggling the xview dock,
+and the xview Processing provider.
 
-Later issues extend it here: a Processing provider (``initProcessing`` registering it with
-``QgsApplication.processingRegistry()``, removed in ``unload``) and map tools; the tool tabs go
-into ``XviewDock.add_tab``.
+``qgis_process`` (batch users, servers) loads the plugin and calls ``initProcessing`` only, never
+``initGui``: the provider therefore registers from its own dependency check and touches no widget.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ try:  # Qt6 (QGIS 4) moved QAction to QtGui
 except ImportError:  # Qt5 (QGIS 3)
     from qgis.PyQt.QtWidgets import QAction
 
+from xview_qgis.dependencies import check_dependencies
 from xview_qgis.dock import XviewDock
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,10 +73,20 @@ class XviewPlugin:
             self.dock.add_tab(self.tabs[title], title)
 
     def initProcessing(self) -> None:  # QGIS plugin API name
-        """Register the xview Processing provider (when the engine's dependencies are there)."""
-        if self.provider is not None or not self.dock.dependency_report.ok:
+        """Register the xview Processing provider (when the engine's dependencies are there).
+
+        Called by ``initGui`` on the desktop and by ``qgis_process`` alone, so no dock may be assumed;
+        without the dependencies the provider is left out with one line in the message log.
+        """
+        if self.provider is not None:
             return
-        from qgis.core import QgsApplication
+        from qgis.core import Qgis, QgsApplication, QgsMessageLog
+
+        report = self.dock.dependency_report if self.dock is not None else check_dependencies()
+        if not report.ok:
+            QgsMessageLog.logMessage(f"xview Processing provider not loaded: {report.message()}", "xview",
+                                     Qgis.MessageLevel.Warning)
+            return
 
         from xview_qgis.processing.provider import XviewProvider
 

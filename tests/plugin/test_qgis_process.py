@@ -1,0 +1,109 @@
+"""The xview Processing provider through the real ``qgis_process`` binary, as batch users and servers meet it.
+
+``qgis_process`` loads plugins from a profile and calls ``initProcessing`` only, never ``initGui``.
+The plugin zip (built as ``make plugin-zip`` does) is unzipped into a throwaway profile
+(``QGIS_CUSTOM_CONFIG_PATH``) and enabled there; the binary runs as a subprocess. It is
+``qgis_process.bin``: the Debian wrapper passes ``--noversioncheck``, which QGIS 3.22 rejects.
+QGIS' Python finds torch through ``PYTHONPATH`` (this venv's site-packages), as a user's pip install would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import site
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import rasterio
+from qgis_support import world_files
+
+ROOT = Path(__file__).resolve().parents[2]
+QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
+
+pytestmark = pytest.mark.skipif(not QGIS_PROCESS.is_file(), reason="qgis_process not installed (apt package qgis)")
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory) -> Path:
+    """A QGIS settings folder whose default profile has the xview plugin installed and enabled."""
+    config = tmp_path_factory.mktemp("qgis_config")
+    plugin_zip = config / "xview.zip"
+    made = subprocess.run([sys.executable, str(ROOT / "tools" / "make_plugin_zip.py"), "-o", str(plugin_zip)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert made.returncode == 0, made.stderr
+    default = config / "profiles" / "default"
+    with zipfile.ZipFile(plugin_zip) as archive:
+        archive.extractall(default / "python" / "plugins")
+    (default / "QGIS").mkdir(parents=True)
+    (default / "QGIS" / "QGIS3.ini").write_text("[PythonPlugins]\nxview=true\n")
+    return config
+
+
+def qgis_process(profile: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``qgis_process`` with the throwaway profile; nothing of this checkout is on its path."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(QGIS_CUSTOM_CONFIG_PATH=str(profile), QT_QPA_PLATFORM="offscreen",
+               PYTHONPATH=os.pathsep.join(site.getsitepackages()), XDG_RUNTIME_DIR=str(cwd))
+    return subprocess.run([str(QGIS_PROCESS), *args], capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=300)
+
+
+def test_list_shows_the_xview_provider(profile, tmp_path):
+    result = qgis_process(profile, "list", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "error starting plugin" not in result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    algorithms = lines[lines.index("xview") + 1:][:5]
+    assert sorted(line.split("\t")[1] for line in algorithms) == [
+        "xview:export_onnx", "xview:index", "xview:localize", "xview:map", "xview:search"]
+
+
+def test_help_describes_the_map_parameters(profile, tmp_path):
+    result = qgis_process(profile, "help", "xview:map", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for parameter in ("INPUT:", "MODEL:", "HEAD:", "CLASSES:", "PRODUCTS:", "STRIDE:", "OUTPUT:"):
+        assert parameter in result.stdout
+
+
+def test_run_map_writes_the_products(profile, tmp_path_factory, tmp_path):
+    world = world_files(tmp_path_factory)
+    out = tmp_path / "map"
+    result = qgis_process(profile, "run", "xview:map", f"--INPUT={world['raster']}", f"--MODEL={world['model']}",
+                          "--HEAD=scene", "--PRODUCTS=0,1", "--DEVICE=1", "--LOAD=0", f"--OUTPUT={out}",
+                          cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    products = json.loads((out / "products.json").read_text())["products"]
+    assert [p["product"] for p in products] == ["prob", "top"]
+    with rasterio.open(world["raster"]) as source:
+        crs, bounds = source.crs, source.bounds
+    tifs = sorted(out.glob("*.tif"))
+    assert len(tifs) == 2
+    for tif in tifs:
+        with rasterio.open(tif) as ds:
+            assert ds.crs == crs
+            assert abs(ds.bounds.left - bounds.left) < 16 and abs(ds.bounds.top - bounds.top) < 16
+            data = ds.read(1, masked=True)
+            assert data.count() > 0
+    with rasterio.open(next(t for t in tifs if "prob" in t.name)) as ds:
+        probabilities = ds.read(masked=True)
+        assert 0.0 <= probabilities.min() and probabilities.max() <= 1.0
+    assert str(out / "products.json") in result.stdout
+
+
+def test_run_map_with_a_file_that_is_not_a_model_says_what_is_wrong(profile, tmp_path_factory, tmp_path):
+    world = world_files(tmp_path_factory)
+    not_a_model = tmp_path / "notes.safetensors"
+    not_a_model.write_text("not a model")
+    out = tmp_path / "map"
+    result = qgis_process(profile, "run", "xview:map", f"--INPUT={world['raster']}", f"--MODEL={not_a_model}",
+                          f"--OUTPUT={out}", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "notes.safetensors" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not out.exists() or not any(out.iterdir())
+    shutil.rmtree(out, ignore_errors=True)
