@@ -17,6 +17,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends python3-qgis python3-venv python3-pip; }
 	@[ -x /usr/bin/qgis_process.bin ] || { echo "xview setup: installing qgis (qgis_process) with apt"; \
+	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends qgis; }
 	@[ -x $(PY) ] || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -r requirements.txt
