@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from xview_engine.errors import LabelFileError
-from xview_engine.localization.methods import ArraySpec, PhotoOptions, Scores, register_method
-from xview_engine.localization.photos import Queries, _truths
+from xview_engine.localization.methods import ArraySpec, PhotoOptions, Scores, finite_rows, register_method
+from xview_engine.localization.photos import Queries, photo_truths, photos_for_model
 from xview_engine.localization.ranking import COMBINED
 from xview_engine.model.feature_net import HEAD
 from xview_engine.model.manifest import Manifest
@@ -89,11 +89,11 @@ class KnnAveraged:
 
     def tile_arrays(self, manifest: Manifest, outputs: Mapping[str, np.ndarray],
                     dtype: str) -> Optional[tuple[np.ndarray, dict[str, np.ndarray]]]:
-        block = outputs.get(HEAD)
-        if block is None:
+        ran = finite_rows(outputs, HEAD)
+        if ran is None:
             return None
-        ok = np.isfinite(block).all(axis=1)
-        stored = block[ok].astype(dtype)
+        ok, rows = ran
+        stored = rows.astype(dtype)
         return ok, {"features": stored, "features.minus_sqnorm": -np.square(stored.astype(np.float64)).sum(1)}
 
     def describe_photos(self, photos: Sequence[str | Path], options: PhotoOptions,
@@ -101,19 +101,16 @@ class KnnAveraged:
         from xview_engine.model.device import resolve_device
         from xview_engine.model.file import load_model
 
-        if not options.model:
-            raise LabelFileError("kNN localization describes photos with its knn model: give --model KNN.safetensors")
-        if not photos:
-            raise LabelFileError("no photo given")
+        paths = photos_for_model(photos, options.model,
+                                 "kNN localization describes photos with its knn model: give --model KNN.safetensors")
         device = resolve_device(options.device)
         loaded = load_model(options.model, device=device)
         net = loaded.model
-        feats = photo_features(net, list(photos), device, cancel=cancel)
+        feats = photo_features(net, paths, device, cancel=cancel)
         k = int(loaded.manifest.backbone.options.get("k", 30))
         query = knn_average(feats, net.reference_photos.double().cpu().numpy(),
                             net.reference_tiles.double().cpu().numpy(), k)
-        paths = [Path(p) for p in photos]
-        truth, source = _truths(paths, np.full((len(paths), 2), np.nan), options.use_exif)
+        truth, source = photo_truths(paths, options.use_exif)
         return Queries(paths, {HEAD: query}, {HEAD: loaded.manifest.heads[0].labels}, truth, source)
 
     def score(self, index: TileIndex, queries: Queries, heads: Sequence[str] = (),

@@ -107,6 +107,15 @@ class LocalizationMethod(Protocol):
         """(P,) combined score of every photo against one tile."""
 
 
+def finite_rows(outputs: Mapping[str, np.ndarray], name: str) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """For one-output methods: (tiles that ran (n,) bool, their rows of output ``name``); None without it."""
+    block = outputs.get(name)
+    if block is None:
+        return None
+    ok = np.isfinite(block).reshape(len(block), -1).all(axis=1)
+    return ok, block[ok]
+
+
 def register_method(method: LocalizationMethod) -> LocalizationMethod:
     METHODS[method.kind] = method
     return method

@@ -83,6 +83,20 @@ def _match_photos(paths: list[Path], wanted: list[Path], label_file: Path) -> np
     return np.array(rows, dtype=np.int64)
 
 
+def photos_for_model(photos: Sequence[str | os.PathLike], model: Optional[str], missing_model: str) -> list[Path]:
+    """The photos a method describes with its own model (embeddings); ``missing_model`` says which to give."""
+    if not model:
+        raise LabelFileError(missing_model)
+    if not photos:
+        raise LabelFileError("no photo given")
+    return [Path(p) for p in photos]
+
+
+def photo_truths(photos: list[Path], use_exif: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Where each photo was taken by its EXIF GPS (NaN and '' where it has none), for photos without a table."""
+    return _truths(photos, np.full((len(photos), 2), np.nan), use_exif)
+
+
 def _truths(photos: list[Path], table_lonlat: np.ndarray, use_exif: bool) -> tuple[np.ndarray, list[str]]:
     truth = np.full((len(photos), 2), np.nan)
     source = [""] * len(photos)
@@ -118,7 +132,7 @@ def from_teachers(spec: str, photos: Sequence[str | os.PathLike], device: str = 
             raise LabelFileError(f"photo {p} does not exist")
     teachers = load_teachers(spec, device=resolve_device(device))
     values = teachers.label_photos(paths, progress=progress, cancel=cancel, cache_dir=cache_dir)
-    truth, source = _truths(paths, np.full((len(paths), 2), np.nan), True)
+    truth, source = photo_truths(paths)
     return Queries(paths, values, dict(teachers.labels), truth, source)
 
 

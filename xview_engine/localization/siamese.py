@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from xview_engine.errors import LabelFileError
-from xview_engine.localization.methods import ArraySpec, PhotoOptions, Scores, register_method
-from xview_engine.localization.photos import Queries, _truths
+from xview_engine.localization.methods import ArraySpec, PhotoOptions, Scores, finite_rows, register_method
+from xview_engine.localization.photos import Queries, photo_truths, photos_for_model
 from xview_engine.localization.ranking import COMBINED
 from xview_engine.model.manifest import Manifest
 from xview_engine.model.siamese import EMBEDDING
@@ -43,26 +43,22 @@ class SiameseEmbedding:
 
     def tile_arrays(self, manifest: Manifest, outputs: Mapping[str, np.ndarray],
                     dtype: str) -> Optional[tuple[np.ndarray, dict[str, np.ndarray]]]:
-        block = outputs.get(EMBEDDING)
-        if block is None:
+        ran = finite_rows(outputs, EMBEDDING)
+        if ran is None:
             return None
-        ok = np.isfinite(block).all(axis=1)
-        return ok, {EMBEDDING: block[ok].astype(dtype)}
+        ok, rows = ran
+        return ok, {EMBEDDING: rows.astype(dtype)}
 
     def describe_photos(self, photos: Sequence[str | Path], options: PhotoOptions,
                         progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> Queries:
-        if not options.model:
-            raise LabelFileError("a Siamese index embeds the photos with its model: give --model M (the model the "
-                                 "index was built with)")
-        if not photos:
-            raise LabelFileError("no photo given")
+        paths = photos_for_model(photos, options.model, "a Siamese index embeds the photos with its model: give "
+                                 "--model M (the model the index was built with)")
         from xview_engine.model.device import resolve_device
         from xview_engine.model.file import load_model
 
         loaded = load_model(options.model, device=resolve_device(options.device))
-        paths = [Path(p) for p in photos]
         values = embed_photos(loaded.model, paths, progress, cancel)
-        truth, source = _truths(paths, np.full((len(paths), 2), np.nan), options.use_exif)
+        truth, source = photo_truths(paths, options.use_exif)
         return Queries(paths, {EMBEDDING: values}, {EMBEDDING: tuple(f"e{i}" for i in range(values.shape[1]))},
                        truth, source)
 

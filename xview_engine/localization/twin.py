@@ -19,8 +19,8 @@ import numpy as np
 
 from xview_engine.errors import LabelFileError, ModelFileError
 from xview_engine.localization.azimuth import heading_deg, match_tiles
-from xview_engine.localization.methods import ArraySpec, PhotoOptions, Scores, register_method
-from xview_engine.localization.photos import Queries, _truths
+from xview_engine.localization.methods import ArraySpec, PhotoOptions, Scores, finite_rows, register_method
+from xview_engine.localization.photos import Queries, photo_truths, photos_for_model
 from xview_engine.localization.ranking import COMBINED
 from xview_engine.model.manifest import Manifest
 from xview_engine.model.twin import OVERHEAD, feature_shape, ground_width_px, panorama_size
@@ -55,25 +55,21 @@ class TwinCorrelation:
 
     def tile_arrays(self, manifest: Manifest, outputs: Mapping[str, np.ndarray],
                     dtype: str) -> Optional[tuple[np.ndarray, dict[str, np.ndarray]]]:
-        block = outputs.get(OVERHEAD)
-        if block is None:
+        ran = finite_rows(outputs, OVERHEAD)
+        if ran is None:
             return None
-        ok = np.isfinite(block).all(axis=1)
-        maps = block[ok].astype(np.float64)
+        ok, rows = ran
+        maps = rows.astype(np.float64)
         maps /= np.maximum(np.linalg.norm(maps, axis=1, keepdims=True), 1e-12)  # the match is scale-free
         return ok, {OVERHEAD: maps.reshape(-1, *feature_shape(manifest)).astype(dtype)}
 
     def describe_photos(self, photos: Sequence[str | Path], options: PhotoOptions,
                         progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> Queries:
-        if not options.model:
-            raise LabelFileError("a twin index describes photos with its model's ground branch: give --model M "
-                                 "(the model file the index was built with)")
-        if not photos:
-            raise LabelFileError("no photo given")
+        paths = photos_for_model(photos, options.model, "a twin index describes photos with its model's ground "
+                                 "branch: give --model M (the model file the index was built with)")
         fov = float(options.fov_deg or 360.0)
-        paths = [Path(p) for p in photos]
         maps = ground_maps(options.model, paths, fov, options.device, progress, cancel)
-        truth, source = _truths(paths, np.full((len(paths), 2), np.nan), options.use_exif)
+        truth, source = photo_truths(paths, options.use_exif)
         return Queries(paths, {GROUND: maps, FOV: np.full(len(paths), fov)}, {GROUND: (), FOV: ()}, truth, source)
 
     def score(self, index: TileIndex, queries: Queries, heads: Sequence[str] = (),
