@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from xview_engine.errors import TrainingError
-from xview_engine.localization.azimuth import chunk_match, ground_spectrum
+from xview_engine.localization.azimuth import ground_weights, inverse_basis, match_chunk, tile_spectra
 from xview_engine.model.device import autocast_context
 from xview_engine.model.manifest import Manifest
 from xview_engine.model.twin import TwinModel, build_twin, twin_manifest
@@ -64,7 +64,11 @@ class TwinParams:
 def pair_distances(ground: torch.Tensor, overhead: torch.Tensor) -> torch.Tensor:
     """(B, B) distance 2 - 2 cos of photo i's map to tile j's map at the best azimuth shift."""
     ground, overhead = ground.float(), overhead.float()
-    best, _ = chunk_match(ground_spectrum(ground, overhead.shape[-1]), ground.shape[-1], overhead)
+    width = overhead.shape[-1]
+    norm = overhead.flatten(1).norm(dim=1).clamp_min(1e-12)
+    spectra, energy = tile_spectra(overhead / norm[:, None, None, None])  # as the index stores them
+    basis = inverse_basis(width, device=overhead.device)
+    best, _ = match_chunk(ground_weights(ground, width), basis, spectra, energy, ground.shape[-1])
     return 2.0 - 2.0 * best
 
 
