@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,3 +122,32 @@ def test_twin_photos_need_a_model_and_its_index_refuses_distill_photos(twin_worl
 
     with pytest.raises(IndexFileError, match="'twin' model"):
         check_method(index, "distill")
+
+
+def test_evaluate_a_twin_index_reports_heading_errors_at_the_true_tile(twin_world, tmp_path):
+    """The FOV comes from the pairs CSV (90); errors in queries.csv are the wrapped differences of the
+    heading found at the true tile and the pairs' heading, and metrics.json summarises exactly those."""
+    import csv
+
+    from xview_engine.localization.evaluate import EvaluateParams, evaluate
+    from xview_engine.localization.metrics import heading_error_deg
+
+    pairs = twin_world["dir"] / "world" / "pairs.csv"
+    report = evaluate(EvaluateParams(index=str(twin_world["index"]), photos=str(pairs), out_dir=str(tmp_path / "r"),
+                                     device="cpu"))
+    heading = report["heading"]["heading_deg"]
+    assert heading["fov_deg"] == 90.0 and heading["bin_deg"] == 11.25
+    truth = {r["path"]: float(r["heading"]) for r in csv.DictReader(pairs.open())}
+    rows = [r for r in csv.DictReader((tmp_path / "r" / "queries.csv").open()) if r["heading_deg"]]
+    assert len(rows) == heading["queries"] == report["queries_total"] - report["queries_outside_area"] > 0
+    errors = []
+    for r in rows:
+        true_heading = truth[str(Path(r["photo"]).relative_to(pairs.parent))]
+        assert float(r["true_heading"]) == pytest.approx(true_heading, abs=0.01)
+        found = float(r["heading_deg"])
+        assert ((found - 45.0) / 11.25) == pytest.approx(round((found - 45.0) / 11.25), abs=1e-3)  # a bin centre
+        errors.append(float(heading_error_deg(found, true_heading)))
+        assert float(r["heading_deg_error"]) == pytest.approx(errors[-1], abs=0.01)
+    assert heading["median_error_deg"] == pytest.approx(np.median(errors), abs=0.01)
+    assert heading["within_10pct_fov"] == pytest.approx(np.mean(np.array(errors) <= 9.0 + 1e-9), abs=1e-6)
+    assert heading["exact_bin"] == pytest.approx(np.mean(np.array(errors) <= 5.625 + 1e-9), abs=1e-6)

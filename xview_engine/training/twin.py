@@ -17,7 +17,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,7 @@ from xview_engine.errors import TrainingError
 from xview_engine.localization.azimuth import ground_weights, inverse_basis, match_chunk, tile_spectra
 from xview_engine.model.device import autocast_context
 from xview_engine.model.manifest import Manifest
-from xview_engine.model.twin import TwinModel, build_twin, twin_manifest
+from xview_engine.model.twin import TwinModel, build_twin, load_vgg16_weights, twin_manifest
 from xview_engine.outputs import atomic_output, check_outputs_free
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 from xview_engine.training.checkpoint import read_checkpoint, run_epochs
@@ -53,6 +53,7 @@ class TwinParams:
     lr: float = 1e-4  # DSM uses 1e-5 for VGG16 from ImageNet; the small branch starts from scratch
     batch_size: int = 16
     seed: int = 0
+    backbone_weights: Optional[str] = None  # torchvision VGG16 .pth for both vgg16 branches (ImageNet)
 
     def check(self) -> None:
         if self.epochs < 1 or self.patience < 1 or self.batch_size < 2 or not self.lr > 0 or not self.alpha > 0:
@@ -86,7 +87,10 @@ class TwinTrainer:
     def __init__(self, manifest: Manifest, params: TwinParams, data: TwinData, out: Path, device: torch.device):
         params.check()
         self.manifest, self.params, self.out, self.device = manifest, params, Path(out), device
-        self.model: TwinModel = build_twin(manifest, seed=params.seed).to(device)
+        self.model: TwinModel = build_twin(manifest, seed=params.seed)
+        if params.backbone_weights:
+            load_vgg16_weights(self.model, params.backbone_weights)
+        self.model = self.model.to(device)
         self.train, self.val = data.subset("train"), data.subset("val")
         if len(self.train) < 2 or len(self.val) < 2:
             raise TrainingError(f"twin training needs at least 2 train and 2 val photos (got {len(self.train)}, "
