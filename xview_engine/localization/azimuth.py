@@ -27,7 +27,9 @@ import torch
 
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 
-CHUNK_TILES = 4_096  # tiles per chunk: 4 096 x 17 x 128 float32 spectra = 36 MB at the default size
+CHUNK_TILES = 16_384  # tiles per chunk (142 MB of float32 spectra at the default size): few, large torch
+# operations, since each one waits for every intra-op thread and a busy machine makes that wait long
+PHOTOS_PER_CHUNK = 16  # more photos than this shrink the chunk, so photos x tiles x shifts stays bounded
 EPS = 1e-12
 
 
@@ -78,15 +80,15 @@ def match_chunk(weights: torch.Tensor, basis: torch.Tensor, spectra: torch.Tenso
     cross = torch.bmm(weights, spectra.permute(1, 2, 0))  # (F, 2 P, n); the chunk is read in place
     cross = cross.reshape(freqs, 2, p, n).permute(2, 3, 1, 0).reshape(p * n, 2 * freqs)  # [Re F | Im F]
     corr = (cross @ basis).reshape(p, n, width)  # sum_k g[k] o[(k + s) mod w]
-    cosine = corr / crop_norm(energy, ground_cols)[None]
-    return cosine.max(dim=-1)
+    if ground_cols == width:  # a panorama covers the whole map at every shift: one norm per tile
+        best, shift = corr.max(dim=-1)
+        return best / energy.sum(dim=1).clamp_min(EPS).sqrt()[None], shift
+    return (corr / crop_norm(energy, ground_cols)[None]).max(dim=-1)
 
 
 def crop_norm(energy: torch.Tensor, ground_cols: int) -> torch.Tensor:
     """(n, w) norm of the ``ground_cols`` columns starting at every shift (circularly)."""
     n, width = energy.shape
-    if ground_cols == width:
-        return energy.sum(dim=1, keepdim=True).clamp_min(EPS).sqrt().expand(n, width)
     e = energy.double()
     ring = torch.cat([torch.zeros(n, 1, dtype=e.dtype, device=e.device), e, e[:, :ground_cols]], dim=1).cumsum(1)
     return (ring[:, ground_cols:ground_cols + width] - ring[:, :width]).clamp_min(EPS).sqrt().to(energy.dtype)
@@ -115,7 +117,7 @@ def match_tiles(ground: np.ndarray, spectra: np.ndarray, energy: np.ndarray, val
     best = np.full((p, len(rows)), -np.inf, np.float32)
     shift = np.full((p, len(rows)), -1, np.int64)
     run = np.flatnonzero(np.asarray(valid)[rows])
-    step = max(64, CHUNK_TILES // max(1, p // 8))  # photos x tiles x shifts stays bounded
+    step = max(64, CHUNK_TILES // max(1, -(-p // PHOTOS_PER_CHUNK)))
     with torch.inference_mode():
         weights = ground_weights(torch.from_numpy(np.ascontiguousarray(ground, np.float32)), width)
         basis = inverse_basis(width)
