@@ -97,3 +97,26 @@ def test_a_quickly_trained_twin_model_ranks_the_true_tile_in_the_top_10_percent(
     assert report["candidates"] > 1000 and percent.size >= 10
     assert np.mean(percent <= 10.0) >= 0.7, percent
     assert report["heading"]["heading_deg"]["median_error_deg"] < 45.0
+
+
+def test_train_twin_from_tile_images_without_a_raster(small_world, tmp_path):
+    """CVUSA-style pairs: one overhead image per photo in a tile column, no raster; neither is an error."""
+    from PIL import Image
+
+    world = small_world / "world"
+    with open(world / "pairs.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    rng = np.random.default_rng(0)
+    for i, row in enumerate(rows):
+        Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(tmp_path / f"t{i}.png")
+        row["path"], row["tile"] = str(world / row["path"]), f"t{i}.png"
+    with open(tmp_path / "pairs.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    params = TwinParams(tile_px=32, epochs=1, batch_size=8, seed=1)
+    train_twin(tmp_path / "pairs.csv", None, tmp_path / "chips.safetensors", params)
+    training = load_model(tmp_path / "chips.safetensors").manifest.training
+    assert training["overhead"] == "tile images" and training["synthetic"] is False
+    with pytest.raises(TrainingError, match="tile"):
+        train_twin(world / "pairs.csv", None, tmp_path / "none.safetensors", params)

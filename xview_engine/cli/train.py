@@ -83,8 +83,9 @@ def _twin_parser(sub: argparse._SubParsersAction) -> None:
 
     d = TwinParams()
     p = sub.add_parser("twin", help="twin network with orientation (DSM): soft-margin triplet over polar tiles")
-    p.add_argument("pairs", help="pairs CSV (path, lat, lon, split[, heading, fov])")
-    p.add_argument("--raster", required=True, help="overhead raster cut at the model GSD around each photo")
+    p.add_argument("pairs", help="pairs CSV (path, lat, lon, split[, heading, fov, tile])")
+    p.add_argument("--raster", help="overhead raster cut at the model GSD around each photo (else the tile column: "
+                   "one overhead image per photo, centred on it, north up)")
     p.add_argument("-o", "--out", required=True, help="model file to write (.safetensors); log CSV and PNG beside it")
     p.add_argument("--branch", default=d.branch, choices=sorted(TWIN_BRANCHES),
                    help=f"both branches' architecture (default {d.branch}; vgg16 for real photos)")

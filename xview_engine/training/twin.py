@@ -174,11 +174,12 @@ def twin_outputs(out: Path) -> list[Path]:
     return [out, out.with_suffix(".log.csv"), out.with_suffix(".loss.png"), checkpoint_path(out)]
 
 
-def train_twin(pairs_csv: str | Path, raster: str | Path, out: str | Path, params: TwinParams,
+def train_twin(pairs_csv: str | Path, raster: str | Path | None, out: str | Path, params: TwinParams,
                device: torch.device | str = "cpu", resume: bool = False, overwrite: bool = False,
                progress: ProgressCallback | None = None, on_epoch: EpochCallback | None = None,
                cancel: CancelCheck | None = None) -> dict[str, Any]:
-    """Train a twin model on a pairs CSV and raster; writes the model, log CSV, loss PNG; returns a summary."""
+    """Train a twin model on a pairs CSV and a raster (or the CSV's tile images); writes the model, log CSV,
+    loss PNG; returns a summary."""
     from xview_engine.data.pairs import read_pairs
     from xview_engine.model.file import save_model
     from xview_engine.training.run import is_synthetic
@@ -195,7 +196,8 @@ def train_twin(pairs_csv: str | Path, raster: str | Path, out: str | Path, param
         trainer.load_checkpoint()
     log_csv = run_epochs(trainer, out, lambda: not trainer.done, lambda: trainer.run_epoch(cancel), on_epoch)
     loss_png = out.with_suffix(".loss.png")
-    training = {"pairs": Path(pairs_csv).name, "overhead": Path(raster).name, "synthetic": is_synthetic(raster),
+    training = {"pairs": Path(pairs_csv).name, "overhead": Path(raster).name if raster else "tile images",
+                "synthetic": bool(raster) and is_synthetic(raster),
                 "recipe": "DSM soft-margin triplet, every in-batch pair a negative both ways", **asdict(params),
                 "photo_fov": data.fov_deg, "best_epoch": trainer.best_epoch, "best_val_loss": trainer.best_val,
                 "train_pairs": len(trainer.train), "val_pairs": len(trainer.val)}
