@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the shipped synthetic twin model (resources/models/xview-synthetic-twin.*) from scratch, on the CPU.
-# Usage: tools/train_twin_model.sh [WORK_DIR]   (about 5 minutes on 2 idle cores; 20 when they are shared)
+# Usage: tools/train_twin_model.sh [WORK_DIR]   (about 5 minutes on 2 idle cores; far longer when they are shared)
 # A sibling of tools/train_default_models.sh (the distillation model); then tools/twin_figures.py makes
 # the README's twin table on a held-out world.
 set -euo pipefail
@@ -14,6 +14,6 @@ $XVIEW synth -o "$WORK/world" --seed 0 --size-m 1500 --gsd 1 --photos 1500 --fov
 #    16 x 4 x 32 maps; soft-margin triplet (alpha 10) over batches of 32, early stopping on the val split
 $XVIEW train twin "$WORK/world/pairs.csv" --raster "$WORK/world/overhead.tif" \
   -o "$MODELS/xview-synthetic-twin.safetensors" --branch twin_small --tile-px 64 --gsd 1 --polar 32,128 \
-  --fov 360 --epochs 12 --patience 3 --batch-size 32 --lr 3e-4 --seed 0 --device cpu --overwrite
+  --fov 360 --epochs 30 --patience 4 --batch-size 32 --lr 3e-4 --seed 0 --device cpu --overwrite
 # the resume checkpoint is not shipped
 rm -f "$MODELS/xview-synthetic-twin.safetensors.ckpt"
