@@ -147,6 +147,10 @@ def test_plugin_without_dependencies_offers_the_install(iface, bar, monkeypatch)
         second.initGui()
         assert len([w for w in bar.findChildren(QPushButton) if w.objectName() == "XviewNoticeInstallButton"]) == 1
         second.unload()
+        dialog = plugin.show_diagnostics()  # Raster menu > xview diagnostics…
+        assert "xview_no_such_module_for_tests" not in dialog.panel.text.toPlainText()  # the engine's own set
+        assert "[dependencies]" in dialog.panel.text.toPlainText()
+        dialog.close()
         monkeypatch.setattr(dock_module, "check_dependencies", check_dependencies)  # "installed"
         plugin._engine_installed()
         assert list(plugin.tabs) == ["Map", "Geolocate", "Search"] and plugin.provider is not None
