@@ -15,6 +15,7 @@ ENGINE = Path(__file__).resolve().parents[1] / "xview_engine"
 # Lowest first. A module may import its own layer and any layer below it.
 LAYERS = (
     ("__init__", "errors", "progress", "outputs", "resources"),
+    ("install",),
     ("raster",),
     ("model",),
     ("data",),

@@ -47,6 +47,10 @@ class DependencyError(XviewError):
     """An optional dependency is missing; the message gives the exact install line."""
 
 
+class InstallError(DependencyError):
+    """Installing the engine's dependencies failed (pip failed, folder not writable, no Python found)."""
+
+
 class Cancelled(XviewError):
     """The user cancelled a long run; nothing was written."""
 

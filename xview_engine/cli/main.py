@@ -46,6 +46,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
 )
 COMMAND_MODULES += ("features", "pca")  # off-the-shelf classifier features (training/knn.py, mapping/pca.py)
+COMMAND_MODULES += ("doctor", "install_engine")  # environment report and the engine install (install/)
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
