@@ -10,13 +10,13 @@ has no finite value that could safely mean "no data".
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from xview_engine.localization.index import TileIndex
-from xview_engine.localization.ranking import COMBINED, posterior
+from xview_engine.localization.ranking import COMBINED, posterior, top_percent_floors
 from xview_engine.raster.geotiff import RasterSpec, write_grid_raster
 
 
@@ -36,3 +36,22 @@ def write_heatmap(path: str | os.PathLike, index: TileIndex, scores: Mapping[str
     bands = heatmap_bands(scores, index.valid)
     spec = RasterSpec(tuple(bands), "float32", float("nan"), tags={"xview_product": "heatmap", **(tags or {})})
     return write_grid_raster(path, index.grid, spec, np.column_stack(list(bands.values())).astype(np.float32))
+
+
+TOP_PERCENTS = (1.0, 5.0, 10.0)  # the classes a heatmap legend shows: best 1 %, 1-5 %, 5-10 %; the rest is clear
+
+
+def heatmap_class_breaks(path: str | os.PathLike, percents: Sequence[float] = TOP_PERCENTS,
+                         band: int = 1) -> list[float]:
+    """Upper bounds of a discrete legend over band ``band``: a value <= break k is outside the best ``percents[k]`` %.
+
+    One break per percent, just below that percent's floor (``top_percent_floors``), so a renderer that
+    colours "value <= bound" gives: <= breaks[-1] transparent, then best ``percents[-1]`` %, ..., and
+    above breaks[0] the best ``percents[0]`` %. Read from the heatmap GeoTIFF itself.
+    """
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        values = ds.read(band, masked=True).filled(np.nan)
+    floors = top_percent_floors(values, sorted(percents))
+    return [float(np.nextafter(f, -np.inf)) if np.isfinite(f) else f for f in floors]
