@@ -43,15 +43,19 @@ TOP_PERCENTS = (1.0, 5.0, 10.0)  # the classes a heatmap legend shows: best 1 %,
 
 def heatmap_class_breaks(path: str | os.PathLike, percents: Sequence[float] = TOP_PERCENTS,
                          band: int = 1) -> list[float]:
-    """Upper bounds of a discrete legend over band ``band``: a value <= break k is outside the best ``percents[k]`` %.
+    """Class breaks of a discrete legend over band ``band``, best first: above break k lie the best ``percents[k]`` %.
 
-    One break per percent, just below that percent's floor (``top_percent_floors``), so a renderer that
-    colours "value <= bound" gives: <= breaks[-1] transparent, then best ``percents[-1]`` %, ..., and
-    above breaks[0] the best ``percents[0]`` %. Read from the heatmap GeoTIFF itself.
+    Each break sits halfway between that percent's floor (``top_percent_floors``) and the next lower
+    score, never on a score, so a renderer's "value <= break" (QGIS' discrete ramp, with its 1e-7
+    tolerance) splits the tiles exactly. Read from the heatmap GeoTIFF itself; NaN when no score is finite.
     """
     import rasterio
 
     with rasterio.open(path) as ds:
-        values = ds.read(band, masked=True).filled(np.nan)
-    floors = top_percent_floors(values, sorted(percents))
-    return [float(np.nextafter(f, -np.inf)) if np.isfinite(f) else f for f in floors]
+        values = ds.read(band, masked=True).filled(np.nan).astype(np.float64)
+    values = values[np.isfinite(values)]
+    breaks = []
+    for floor in top_percent_floors(values, sorted(percents)):
+        below = values[values < floor]
+        breaks.append((floor + below.max()) / 2 if below.size else floor - 1.0)
+    return breaks
