@@ -91,6 +91,12 @@ class ResultPanel(QTextBrowser):
         self.setLineWrapMode(QTextBrowser.LineWrapMode.WidgetWidth)
         self.setMaximumHeight(max_height)
         self.viewport().setAutoFillBackground(False)
+        self.setVisible(False)
+
+    def setText(self, text: str) -> None:  # Qt API name
+        """Show the answer; the panel takes room in the dock only while it has one."""
+        super().setText(text)
+        self.setVisible(bool(text))
 
     def text(self) -> str:
         """The answer as plain text (what the user reads)."""

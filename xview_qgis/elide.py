@@ -30,14 +30,17 @@ class MiddleElide(QObject):
         """What the field shows when it has no focus: the text, elided in the middle to fit.
 
         The file name (after the last "/") is kept whole when it fits, the folders elided in the middle
-        (``/home/me/…/models/m.safetensors``); a name too long for the field is elided in its middle too.
+        (``/home/me/…/models/m.safetensors``); a name too long for the field is elided in its own middle
+        (``…/xview-syn…ult.safetensors``), so the folder goes first.
         """
         text, width, metrics = self.edit.text(), self._text_rect().width(), self.edit.fontMetrics()
         folder, slash, name = text.rpartition("/")
-        if slash and metrics.horizontalAdvance(text) > width and metrics.horizontalAdvance(f"…/{name}") <= width:
+        if not slash or metrics.horizontalAdvance(text) <= width:
+            return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, width)
+        if metrics.horizontalAdvance(f"…/{name}") <= width:
             room = width - metrics.horizontalAdvance(f"/{name}")
             return f"{metrics.elidedText(folder, Qt.TextElideMode.ElideMiddle, room)}/{name}"
-        return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, width)
+        return f"…/{metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, width - metrics.horizontalAdvance('…/'))}"
 
     def eventFilter(self, watched, event) -> bool:  # Qt API name
         if (watched is self.edit and event.type() == QEvent.Type.Paint and not self.edit.hasFocus()

@@ -77,7 +77,6 @@ class GeolocateTab(QWidget):
         self.top_k.setValue(10)
         self.controls = RunControls("Geolocate", "XviewGeolocate", self)
         self.result_label = ResultPanel("XviewGeolocateResult", self, max_height=90)
-        self.result_label.setVisible(False)
         self._lay_out()
         self.photo.fileChanged.connect(self.show_photo)
         self.controls.run_clicked.connect(self.run)
@@ -190,7 +189,6 @@ class GeolocateTab(QWidget):
             _zoom_to(self.iface.mapCanvas(), self.last_layers[1])
         line = describe_result(result)
         self.result_label.setText(line)
-        self.result_label.setVisible(True)
         outside = bool(result.truth) and not (result.truth.get("rank") or {}).get("combined")
         if task.synthetic_warning:
             report_warning(self._bar(), f"{line}. Warning: {task.synthetic_warning}")
