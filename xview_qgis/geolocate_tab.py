@@ -141,6 +141,8 @@ class GeolocateTab(QWidget):
         index, raster, source = self.index.filePath() or None, None, None
         layer = self.layer_combo.currentLayer()
         if index is None:
+            if self.model_panel.model_path:
+                self.model_panel.require_model()  # names a chosen file that is not a model
             if layer is None or self.model_panel.manifest is None:
                 raise SourceError("choose a model and a raster layer, or an index folder to reuse")
             raster, source = engine_input(layer, self.model_panel.manifest.input.bands)

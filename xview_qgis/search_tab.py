@@ -148,8 +148,9 @@ class SearchTab(QWidget):
         out_dir = run_folder(self.out_dir.filePath(), "search")
         try:
             layer = self.layer_combo.currentLayer()
-            if layer is None or self.manifest is None:
-                raise SourceError("choose a model and a raster layer first")
+            self.model_panel.require_model()  # names a chosen file that is not a model
+            if layer is None:
+                raise SourceError("choose a raster layer first")
             raster, source = engine_input(layer, self.manifest.input.bands)
             params = SearchParams(raster=raster, model=self.model_panel.model_path, device=self.model_panel.device,
                                   query=self.query.text(), out=str(out_dir / "search.tif"),

@@ -108,6 +108,12 @@ def test_a_file_that_is_not_a_model_is_named_and_recent_agrees(plugin, world, qt
     text, _ = _bar_text(iface)
     assert "not usable" in text and "notes.safetensors" in text and "choose a model file first" not in text
     assert not list(out.rglob("*"))  # no empty run folder left behind by the refused run
+    for tab in (plugin.tabs["Search"], plugin.tabs["Geolocate"]):  # the other tabs say the same
+        tab.layer_combo.setLayer(layer)
+        iface.messageBar().clearWidgets()
+        if tab is plugin.tabs["Geolocate"]:
+            tab.photo.setFilePath(str(world["photo"]))
+        assert tab.run() is None and "notes.safetensors" in _bar_text(iface)[0]
     panel.recent.setCurrentIndex(panel.recent.findData(str(world["model"])))
     panel.recent.activated.emit(panel.recent.currentIndex())
     assert panel.model_path == str(world["model"]) and panel.manifest is not None
