@@ -303,6 +303,9 @@ def _read_header(folder: Path) -> dict[str, Any]:
 
 def _load(folder: Path, name: str, shape: tuple[int, ...]) -> np.ndarray:
     try:
+        with open(folder / name, "rb") as f:  # np.load calls anything that is not .npy "pickled data"
+            if f.read(6) != b"\x93NUMPY":
+                raise ValueError("empty" if f.tell() == 0 else "not a .npy array")
         array = np.load(folder / name, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise IndexFileError(f"index {folder}: {name} is missing or damaged ({exc}); rebuild the index") from None

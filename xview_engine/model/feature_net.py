@@ -11,17 +11,19 @@ for ``penultimate`` (the input of the last linear layer).
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 import torch
 from torch import nn
 
-from xview_engine.errors import ModelFileError
-from xview_engine.model.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
+from xview_engine.errors import ManifestError, ModelFileError
+from xview_engine.model.manifest import MAX_CLASSES, BackboneSpec, HeadSpec, InputSpec, Manifest, bounded_int
 
 KIND = "knn"
 HEAD = "features"
 LAYERS = ("fc8", "penultimate")
+MAX_REFERENCES = 10_000_000  # reference photos (and k) a knn file can carry
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -53,12 +55,20 @@ class FeatureNetwork(nn.Module):
     def __init__(self, manifest: Manifest):
         super().__init__()
         options = dict(manifest.backbone.options)
-        self.layer = str(options.get("layer", "fc8"))
+        self.layer = options.get("layer", "fc8")
         if self.layer not in LAYERS:
-            raise ModelFileError(f"knn model layer '{self.layer}' is unknown (known: {', '.join(LAYERS)})")
-        self.net = build_classifier(manifest.backbone.name, int(options["classes"]))
+            raise ManifestError(f"knn model layer {reprlib.repr(self.layer)} is unknown (known: {', '.join(LAYERS)})")
+        classes = bounded_int(options.get("classes"), "backbone.options.classes", 1, MAX_CLASSES)
+        references = bounded_int(options.get("references", 0), "backbone.options.references", 0, MAX_REFERENCES)
+        bounded_int(options.get("k", 30), "backbone.options.k", 1, MAX_REFERENCES)
+        if len(manifest.heads) != 1:
+            raise ManifestError(f"a knn manifest has one head '{HEAD}', not {len(manifest.heads)}")
+        self.net = build_classifier(manifest.backbone.name, classes)
         dim = manifest.heads[0].num_classes
-        references = int(options.get("references", 0))
+        width = classes if self.layer == "fc8" else penultimate_width(self.net)
+        if dim != width:
+            raise ManifestError(f"knn manifest head '{HEAD}' names {dim} feature columns but layer {self.layer} of "
+                                f"{manifest.backbone.name} gives {width}")
         self.register_buffer("reference_photos", torch.zeros(references, dim))
         self.register_buffer("reference_tiles", torch.zeros(references, dim))
         self._captured: list[torch.Tensor] = []
