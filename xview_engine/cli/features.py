@@ -19,8 +19,9 @@ from xview_engine.cli._grid_args import say
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("features", help="a published classifier as features (kNN localization, PCA)",
                                    description=__doc__)
-    parser.add_argument("--teachers", required=True, help="one classifier: places365[:arch]=PATH or "
-                        "imagenet[:arch]=PATH (torchvision .pth, loaded with weights_only)")
+    parser.add_argument("--teachers", required=True, help="one classifier: places365[:arch]=PATH, "
+                        "imagenet[:arch]=PATH (torchvision .pth, loaded with weights_only) or synthetic=TEACHER "
+                        "(the synthetic world's teacher file)")
     parser.add_argument("-o", "--out", required=True, help="knn model file to write (.safetensors)")
     parser.add_argument("--layer", default="fc8", choices=("fc8", "penultimate"))
     parser.add_argument("--tile-px", type=int, default=224, help="aerial tile size in pixels (default 224)")
