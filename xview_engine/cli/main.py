@@ -46,6 +46,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
 )
 COMMAND_MODULES += ("features", "pca")  # off-the-shelf classifier features (training/knn.py, mapping/pca.py)
+COMMAND_MODULES += ("classify", "filter")  # photo classifiers on features (training/svm.py, training/classify.py)
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):

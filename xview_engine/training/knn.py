@@ -16,7 +16,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ from xview_engine.model.feature_net import (
 from xview_engine.model.file import save_model
 from xview_engine.outputs import check_outputs_free
 from xview_engine.progress import Log
+
+if TYPE_CHECKING:
+    from xview_engine.data.photo_features import PhotoFeatures
 
 DEFAULT_ARCH = {"places365": "resnet18", "imagenet": "resnet50"}
 
@@ -173,3 +176,30 @@ def reference_features(params: FeatureModelParams, model: FeatureNetwork, manife
     photos = [pairs.photos[i] for i in kept]
     photo_feats = photo_features(model.to(device).eval(), photos, device)
     return photo_feats.astype(np.float32), tile_feats, photos, lonlat[tiles >= 0]
+
+
+def pairs_photo_features(model_path: str | Path, pairs_path: str | Path, split: Optional[str] = None,
+                         device: str = "auto") -> PhotoFeatures:
+    """Every photo of a pairs CSV (or of one split) described by a knn model's layer: the per-photo
+    features the photo classifiers train and score on (``data/photo_features.py``)."""
+    from xview_engine.data.pairs import read_pairs
+    from xview_engine.data.photo_features import PhotoFeatures
+    from xview_engine.localization.knn import photo_features
+    from xview_engine.model.device import resolve_device
+    from xview_engine.model.file import load_model
+
+    pairs = read_pairs(pairs_path)
+    rows = np.flatnonzero(pairs.split_mask(split)) if split else np.arange(len(pairs))
+    if rows.size == 0:
+        raise TeacherError(f"pairs CSV {pairs_path} has no photo of split '{split}'")
+    torch_device = resolve_device(device)
+    loaded = load_model(model_path, device=torch_device)
+    if loaded.manifest.kind != "knn":
+        raise TeacherError(f"{model_path} is a '{loaded.manifest.kind}' model; photo features come from a knn model "
+                           "('xview features --teachers ...')")
+    photos = [pairs.photos[i] for i in rows]
+    feats = photo_features(loaded.model, photos, torch_device)
+    meta = {"model": str(Path(model_path).resolve()), "layer": loaded.manifest.backbone.options.get("layer"),
+            "pairs": str(Path(pairs_path).resolve()), "split": split}
+    return PhotoFeatures(tuple(str(p.resolve()) for p in photos), feats.astype(np.float32),
+                         loaded.manifest.heads[0].labels, meta)
