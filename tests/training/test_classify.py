@@ -121,10 +121,11 @@ def test_classify_and_filter_end_to_end(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     with open(kept, newline="") as fh:
         rows = list(csv.DictReader(fh))
+    assert all(Path(r["path"]).is_absolute() for r in rows)  # written elsewhere: the photos still resolve
     predicted = {r["photo"].split("/")[-1] for r in scores if r["label"] == "usable"}
     assert {r["path"].split("/")[-1] for r in rows} == predicted and rows[0].keys() == {"path", "lat", "lon", "split"}
     truth = [v == "usable" for v in c["labels"]]
-    kept_rows = [int(r["path"][7:12]) for r in rows]
+    kept_rows = [int(Path(r["path"]).stem) for r in rows]
     assert np.mean([truth[i] for i in kept_rows]) > 0.9  # clusters 6 sd apart: nearly every kept photo is usable
     assert f"kept {len(rows)} of 80" in out and "precision" in out and "recall" in out
 

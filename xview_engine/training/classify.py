@@ -135,6 +135,12 @@ def filter_pairs(params: FilterParams) -> dict[str, Any]:
     with open(params.pairs, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         fields, table = reader.fieldnames or [], list(reader)
+    source = Path(params.pairs).resolve().parent
+    if out.resolve().parent != source:  # relative photo and tile paths would no longer resolve: make them absolute
+        for row in table:
+            for column in ("path", "tile"):
+                if row.get(column) and not Path(row[column]).is_absolute():
+                    row[column] = str(source / row[column])
     with atomic_output(out) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
