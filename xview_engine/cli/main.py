@@ -47,6 +47,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 COMMAND_MODULES += ("features", "pca")  # off-the-shelf classifier features (training/knn.py, mapping/pca.py)
 COMMAND_MODULES += ("doctor", "install_engine")  # environment report and the engine install (install/)
+COMMAND_MODULES += ("classify", "filter")  # photo classifiers on features (training/svm.py, training/classify.py)
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
