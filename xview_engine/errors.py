@@ -47,6 +47,11 @@ class DependencyError(XviewError):
     """An optional dependency is missing; the message gives the exact install line."""
 
 
+class XviewWarning(UserWarning):
+    """Something a user should know that does not stop the run (a photo without usable GPS). The CLI
+    prints it as one line ``xview: warning: ...``."""
+
+
 class Cancelled(XviewError):
     """The user cancelled a long run; nothing was written."""
 

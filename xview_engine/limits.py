@@ -31,6 +31,7 @@ MAX_WORLD_M = 1_000_000.0  # side of a synthetic world
 MAX_DISTANCE_M = 40_075_000.0  # the equator
 MAX_SEED = 2**32 - 1
 MAX_WEIGHT = 1e6  # a head's combination weight
+MAX_PHOTO_PIXELS = 89_478_485  # a photo's declared width x height (Pillow's own default, 0.33 GiB as RGB)
 
 
 def check_count(name: str, value: int, low: int, high: int, error: type[XviewError] = XviewError) -> int:
