@@ -51,6 +51,11 @@ class InstallError(DependencyError):
     """Installing the engine's dependencies failed (pip failed, folder not writable, no Python found)."""
 
 
+class XviewWarning(UserWarning):
+    """Something a user should know that does not stop the run (a photo without usable GPS). The CLI
+    prints it as one line ``xview: warning: ...``."""
+
+
 class Cancelled(XviewError):
     """The user cancelled a long run; nothing was written."""
 

@@ -16,6 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from xview_engine.cli._numbers import count, number, positive
+from xview_engine.limits import MAX_SEED
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("classify", help="photo classifiers (SVM ensemble) on photo features",
@@ -26,9 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("features", help="photo feature file (.npz from xview features --photos)")
     train.add_argument("labels", help="label CSV (columns photo,label; two labels)")
     train.add_argument("-o", "--out", required=True, help="classifier file to write (.safetensors)")
-    train.add_argument("--members", type=int, default=10, help="SVMs in the ensemble (default 10)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the bootstrap samples (default 0)")
-    train.add_argument("--c", type=float, default=1.0, help="SVM regularisation C (default 1)")
+    train.add_argument("--members", type=count(1, 1000), default=10, help="SVMs in the ensemble (default 10)")
+    train.add_argument("--seed", type=count(0, MAX_SEED), default=0, help="seed of the bootstrap samples (default 0)")
+    train.add_argument("--c", type=positive(1e9), default=1.0, help="SVM regularisation C (default 1)")
     train.add_argument("--positive", help="the label a positive score means (default: last in sorted order)")
     train.add_argument("--unbalanced", action="store_true", help="do not weight the classes by their frequency")
     train.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
@@ -38,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     apply.add_argument("features", help="photo feature file (.npz)")
     apply.add_argument("-o", "--out", required=True, help="scores CSV to write")
     apply.add_argument("--labels", help="held-out label CSV: print accuracy, precision and recall")
-    apply.add_argument("--threshold", type=float, default=0.0, help="score above which a photo is positive")
+    apply.add_argument("--threshold", type=number(-1e9, 1e9), default=0.0, help="score above which a photo is positive")
     apply.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
     apply.set_defaults(func=run_apply)
 

@@ -18,6 +18,8 @@ import argparse
 from pathlib import Path
 
 from xview_engine.cli._grid_args import say
+from xview_engine.cli._numbers import count, positive
+from xview_engine.limits import MAX_BATCH_SIZE, MAX_GSD_M, MAX_NEGATIVES, MAX_STRIDE_M, MAX_TILE_PX
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,16 +33,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="with --photos: the knn model whose layer describes the photos")
     parser.add_argument("--photos", help="pairs CSV whose photos get features (with --model; --split to pick one)")
     parser.add_argument("--layer", default="fc8", choices=("fc8", "penultimate"))
-    parser.add_argument("--tile-px", type=int, default=224, help="aerial tile size in pixels (default 224)")
-    parser.add_argument("--gsd", type=float, default=0.5, help="ground metres per tile pixel (default 0.5)")
+    parser.add_argument("--tile-px", type=count(1, MAX_TILE_PX), default=224,
+                        help="aerial tile size in pixels (default 224)")
+    parser.add_argument("--gsd", type=positive(MAX_GSD_M), default=0.5,
+                        help="ground metres per tile pixel (default 0.5)")
     parser.add_argument("--pairs", help="reference photos: pairs CSV (path, lat, lon[, split])")
     parser.add_argument("--raster", help="raster holding the reference photos' aerial tiles")
     parser.add_argument("--split", help="split of the pairs CSV: the reference photos (default train; every row "
                         "when the CSV has no split column), or with --photos the photos described (default all)")
-    parser.add_argument("--k", type=int, default=30, help="nearest reference photos averaged (default 30)")
-    parser.add_argument("--stride-m", type=float, help="tile spacing when finding the reference tiles")
+    parser.add_argument("--k", type=count(1, MAX_NEGATIVES), default=30,
+                        help="nearest reference photos averaged (default 30)")
+    parser.add_argument("--stride-m", type=positive(MAX_STRIDE_M), help="tile spacing when finding the reference tiles")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=count(1, MAX_BATCH_SIZE), default=32)
     parser.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
     parser.set_defaults(func=run)
 

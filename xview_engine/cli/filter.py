@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from xview_engine.cli._numbers import number
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("filter", help="keep the pairs whose photo a classifier calls positive",
@@ -21,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--features", help="photo feature file (.npz) holding the pairs' photos")
     parser.add_argument("--model", help="knn model to compute the photos' features (default: the classifier's)")
     parser.add_argument("--labels", help="held-out label CSV (photo,label): precision and recall")
-    parser.add_argument("--threshold", type=float, default=0.0, help="score above which a photo is kept")
+    parser.add_argument("--threshold", type=number(-1e9, 1e9), default=0.0, help="score above which a photo is kept")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
     parser.set_defaults(func=run)
