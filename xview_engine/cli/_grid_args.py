@@ -21,7 +21,10 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bands", help="source bands in the model's order, e.g. 1,2,3 (default: by colour)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--runtime", default="torch", choices=("torch", "onnx"))
+    parser.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnx"),
+                        help="auto (default): onnxruntime on the CPU when installed, torch on CUDA")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="model threads on the CPU (default: the cores, less one for the tile reader from 3 on)")
     parser.add_argument("--max-tiles", type=int, default=None, help="refuse runs with more tiles (default 500000)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
 
@@ -40,7 +43,8 @@ def grid_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "raster": args.raster, "model": args.model, "stride_m": args.stride_m, "overlap": args.overlap,
         "extent": parse_extent(args.extent) if args.extent else None, "extent_crs": args.extent_crs,
         "mask": args.mask, "bands": bands, "device": args.device, "batch_size": args.batch_size,
-        "runtime": args.runtime, "max_tiles": args.max_tiles or DEFAULT_MAX_TILES, "overwrite": args.overwrite,
+        "runtime": args.runtime, "threads": args.threads, "max_tiles": args.max_tiles or DEFAULT_MAX_TILES,
+        "overwrite": args.overwrite,
         "command": " ".join(shlex.quote(a) for a in ["xview", *sys.argv[1:]]),
     }
 

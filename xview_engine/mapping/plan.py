@@ -43,7 +43,8 @@ class GridParams:
     bands: tuple[int, ...] = ()  # 1-based source bands in model order; () = by colour interpretation
     device: str = "auto"
     batch_size: int = 32
-    runtime: str = "torch"
+    runtime: str = "auto"  # 'auto': onnxruntime on the CPU when installed, torch on CUDA
+    threads: Optional[int] = None  # model threads on the CPU; None: model.device.thread_budget
     max_tiles: int = DEFAULT_MAX_TILES
     overwrite: bool = False
     command: Optional[str] = None  # the command line, recorded in the outputs' metadata
@@ -65,7 +66,9 @@ def check_params(params: GridParams) -> None:
         raise TilingError(f"--batch-size {params.batch_size} must be at least 1")
     if params.max_tiles < 1:
         raise TilingError(f"--max-tiles {params.max_tiles} must be at least 1")
-    check_device(params.runtime, params.device)
+    if params.threads is not None and params.threads < 1:
+        raise TilingError(f"--threads {params.threads} must be at least 1")
+    check_device(params.runtime, params.device, params.model)
 
 
 @contextlib.contextmanager
