@@ -136,7 +136,7 @@ def _torch_runtime(path: Path, device_name: str, threads: Optional[int]) -> Mode
         return {name: value.float().cpu().numpy() for name, value in out.items()}
 
     on_cpu = device.type == "cpu"
-    what = f"runtime torch, {n} threads" if on_cpu else "runtime torch"
+    what = f"runtime torch, {_threads(n)}" if on_cpu else "runtime torch"
     detail = f"torch {torch.__version__} on {describe_device(device)}"
     return ModelRuntime(loaded.manifest, run, "torch", f"{what} ({detail})", n if on_cpu else 0)
 
@@ -176,7 +176,7 @@ def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> Model
 
     used = session.get_providers()[0]
     on_cpu = used == "CPUExecutionProvider"
-    what = f"runtime onnx, {n} threads" if on_cpu else "runtime onnx"
+    what = f"runtime onnx, {_threads(n)}" if on_cpu else "runtime onnx"
     return ModelRuntime(manifest, run, "onnx", f"{what} (onnxruntime {ort.__version__} with {used}; {note})",
                         n if on_cpu else 0)
 
@@ -186,6 +186,10 @@ def _session(ort: object, onnx_path: Path, options: object, providers: list[str]
 
     manifest = read_onnx_manifest(onnx_path)
     return manifest, ort.InferenceSession(str(onnx_path), options, providers=providers)  # type: ignore[attr-defined]
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"
 
 
 def _onnx_providers(ort: object, device_name: str) -> list[str]:

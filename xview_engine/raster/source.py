@@ -11,11 +11,13 @@ on a decimated read, and hides geometry problems behind a GDAL warped view: a ge
 served in a metric CRS (the caller picks it, normally the UTM zone of the extent) and a rotated or
 south-up raster in a north-up grid of its own CRS.
 
-Byte rasters also offer ``read_window_codes``: the same window as raw uint8 codes, plus
-``code_table`` mapping each code to what ``read_window`` returns. GDAL resamples a byte raster in
-bytes (its float32 output is whole numbers), so codes looked up in the table are exactly
-``read_window``'s pixels, at a quarter of the memory and without the float passes; the tile reader
-folds the model's mean/std into the table. A raster without nodata, alpha or mask skips the mask
+Byte rasters also offer ``read_window_codes`` for windows at native resolution (pixel-aligned,
+one source pixel per output pixel, within ``NATIVE_TOLERANCE_PX`` over the window, where GDAL's
+float32 read gives the bytes themselves): the window as raw uint8 codes, plus ``code_table``
+mapping each code to what ``read_window`` returns, so codes looked up in the table are exactly
+``read_window``'s pixels, at a quarter of the memory and without the resampler or the float
+passes; the tile reader folds the model's mean/std into the table. (Resampled windows are not
+offered: GDAL's float32 resampling of a multi-band read is not rounded to bytes.) A raster without nodata, alpha or mask skips the mask
 read (every pixel inside it is valid; the mask is then ``None``).
 """
 
@@ -39,6 +41,7 @@ from xview_engine.raster.bands import BandChoice, choose_bands
 Bounds = tuple[float, float, float, float]  # xmin, ymin, xmax, ymax in the source CRS
 _STATS_PX = 1024  # longest side of the decimated read used for the stretch and the emptiness check
 _EPS = 1e-6
+NATIVE_TOLERANCE_PX = 1e-4  # window offset and size off whole pixels by less: GDAL reads the pixels as they are
 READ_CACHE_BYTES = 64 * 2**20  # GDAL block cache while a grid is read: a few rows of blocks, not the raster
 
 
@@ -131,13 +134,14 @@ class RasterioSource:
 
     def read_window_codes(self, bounds: Bounds,
                           out_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """``read_window`` as uint8 codes (C, H, W) and a mask (None: all valid); None unless every band is bytes.
+        """``read_window`` as uint8 codes (C, H, W) and a mask (None: all valid), or None.
 
-        ``code_table()[band][codes]`` equals ``read_window``'s pixels, resampled or not.
+        None unless every band is bytes and the window is at native resolution (see the module
+        docstring); then ``code_table()[band][codes]`` equals ``read_window``'s pixels.
         """
         if not self._bytes:
             return None
-        return self._read_padded(bounds, out_shape, self._gdal_read, np.uint8)
+        return self._read_padded(bounds, out_shape, self._native_codes, np.uint8)
 
     def code_table(self) -> np.ndarray | None:
         """(C, 256) float32: band ``c``'s code ``v`` as ``read_window`` scales it (same float32 operations)."""
@@ -149,7 +153,7 @@ class RasterioSource:
         return np.clip(table, 0.0, 1.0, out=table)
 
     def _read_padded(self, bounds: Bounds, out_shape: tuple[int, int], reader: Any,
-                     dtype: type) -> tuple[np.ndarray, np.ndarray | None]:
+                     dtype: type) -> Any:
         """The part of ``bounds`` inside the raster read by ``reader``, padded with invalid zeros to ``out_shape``."""
         h, w = out_shape
         n = len(self.choice.indexes)
@@ -160,7 +164,10 @@ class RasterioSource:
         xmin, _, xmax, ymax = bounds
         px_w, px_h = (xmax - xmin) / w, (bounds[3] - bounds[1]) / h
         sub = (xmin + c0 * px_w, ymax - r1 * px_h, xmin + c1 * px_w, ymax - r0 * px_h)
-        data, mask = reader(sub, (r1 - r0, c1 - c0), px_w > abs(self._ds.res[0]) * (1 + _EPS))
+        read = reader(sub, (r1 - r0, c1 - c0), px_w > abs(self._ds.res[0]) * (1 + _EPS))
+        if read is None:
+            return None
+        data, mask = read
         if (r0, r1, c0, c1) == (0, h, 0, w):  # wholly inside (the common case): no second strip-sized array
             return data, mask
         pixels = np.zeros((n, h, w), dtype)
@@ -168,6 +175,15 @@ class RasterioSource:
         pixels[:, r0:r1, c0:c1] = data
         valid[r0:r1, c0:c1] = True if mask is None else mask
         return pixels, valid
+
+    def _native_codes(self, sub: Bounds, shape: tuple[int, int],
+                      shrinking: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
+        window = from_bounds(*sub, transform=self._ds.transform)
+        ends = (window.col_off, window.row_off, window.col_off + window.width, window.row_off + window.height)
+        aligned = all(abs(v - round(v)) < NATIVE_TOLERANCE_PX for v in ends)
+        if not aligned or (round(window.height), round(window.width)) != tuple(shape):
+            return None
+        return self._gdal_read(sub, shape, shrinking, np.uint8)
 
     def _gdal_read(self, sub: Bounds, shape: tuple[int, int], shrinking: bool,
                    dtype: type = np.uint8) -> tuple[np.ndarray, np.ndarray | None]:
