@@ -52,8 +52,8 @@ def test_codes_path_gives_the_float_paths_batches(tmp_path):
     # tile (row 4, col 6) by hand: its pixels of the raster, normalised
     first = int(np.flatnonzero((np.concatenate([b.rows for b in fast]) == 4)
                                & (np.concatenate([b.cols for b in fast]) == 6))[0])
-    x0 = int(round((grid.x0 - grid.tile_size_xy[0] / 2 + 6 * grid.stride_xy[0] - CM_X) / 10))
-    y0 = int(round((CM_Y - (grid.y0 - 4 * grid.stride_xy[1]) - grid.tile_size_xy[1] / 2) / 10))
+    x0 = round((grid.x0 - grid.tile_size_xy[0] / 2 + 6 * grid.stride_xy[0] - CM_X) / 10)
+    y0 = round((CM_Y - (grid.y0 - 4 * grid.stride_xy[1]) - grid.tile_size_xy[1] / 2) / 10)
     block = data[:, y0:y0 + 16, x0:x0 + 16].astype(np.float32) / np.float32(255)
     expected = (block - np.float32(MEAN)[:, None, None]) / np.float32(STD)[:, None, None]
     expected[:, (data[:, y0:y0 + 16, x0:x0 + 16] == 0).all(axis=0)] = 0.0

@@ -17,8 +17,9 @@ float32 read gives the bytes themselves): the window as raw uint8 codes, plus ``
 mapping each code to what ``read_window`` returns, so codes looked up in the table are exactly
 ``read_window``'s pixels, at a quarter of the memory and without the resampler or the float
 passes; the tile reader folds the model's mean/std into the table. (Resampled windows are not
-offered: GDAL's float32 resampling of a multi-band read is not rounded to bytes.) A raster without nodata, alpha or mask skips the mask
-read (every pixel inside it is valid; the mask is then ``None``).
+offered: GDAL's float32 resampling of a multi-band read is not rounded to bytes.) A raster
+without nodata, alpha or mask skips the mask read (every pixel inside it is valid; the mask is
+then ``None``).
 """
 
 from __future__ import annotations
