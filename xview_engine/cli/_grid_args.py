@@ -26,7 +26,10 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bands", help="source bands in the model's order, e.g. 1,2,3 (default: by colour)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--batch-size", type=count(1, MAX_BATCH_SIZE), default=32, help="tiles per forward pass")
-    parser.add_argument("--runtime", default="torch", choices=("torch", "onnx"))
+    parser.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnx"),
+                        help="auto (default): onnxruntime on the CPU when installed, torch on CUDA")
+    parser.add_argument("--threads", type=count(1, 1024), default=None,
+                        help="model threads on the CPU (default: the cores, less one for the tile reader from 3 on)")
     parser.add_argument("--max-tiles", type=count(1, MAX_TILES), default=DEFAULT_MAX_TILES,
                         help=f"refuse runs with more tiles (default {DEFAULT_MAX_TILES})")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
@@ -45,7 +48,7 @@ def grid_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "raster": args.raster, "model": args.model, "stride_m": args.stride_m, "overlap": args.overlap,
         "extent": parse_extent(args.extent) if args.extent else None, "extent_crs": args.extent_crs,
         "mask": args.mask, "bands": bands, "device": args.device, "batch_size": args.batch_size,
-        "runtime": args.runtime, "max_tiles": args.max_tiles, "overwrite": args.overwrite,
+        "runtime": args.runtime, "threads": args.threads, "max_tiles": args.max_tiles, "overwrite": args.overwrite,
         "command": " ".join(shlex.quote(a) for a in ["xview", *sys.argv[1:]]),
     }
 

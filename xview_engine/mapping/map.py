@@ -114,10 +114,10 @@ def _load_runtime(params: GridParams, manifest: Manifest, plan: GridPlan, log: L
         f"= {grid.tile_px} px x {grid.gsd_m:g} m, stride {grid.stride_m:g} m, in {grid.describe()['crs']} "
         f"(ground scale {grid.scale_x:.5g} units/m)"
     )
-    runtime = load_runtime(params.model, params.runtime, params.device)
+    runtime = load_runtime(params.model, params.runtime, params.device, params.threads)
     if runtime.manifest.head_names != manifest.head_names:
         raise SourceError(f"{params.model}: the runtime's model does not match its manifest")
-    log(f"running on {runtime.description}")
+    log(runtime.description)
     return runtime
 
 

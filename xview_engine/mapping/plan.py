@@ -44,7 +44,8 @@ class GridParams:
     bands: tuple[int, ...] = ()  # 1-based source bands in model order; () = by colour interpretation
     device: str = "auto"
     batch_size: int = 32
-    runtime: str = "torch"
+    runtime: str = "auto"  # 'auto': onnxruntime on the CPU when installed, torch on CUDA
+    threads: Optional[int] = None  # model threads on the CPU; None: model.device.thread_budget
     max_tiles: int = DEFAULT_MAX_TILES
     overwrite: bool = False
     command: Optional[str] = None  # the command line, recorded in the outputs' metadata
@@ -64,7 +65,9 @@ def check_params(params: GridParams) -> None:
     """Checks that need no file: numbers in range, the device and runtime present."""
     check_count("--batch-size", params.batch_size, 1, MAX_BATCH_SIZE, TilingError)
     check_count("--max-tiles", params.max_tiles, 1, MAX_TILES, TilingError)
-    check_device(params.runtime, params.device)
+    if params.threads is not None:
+        check_count("--threads", params.threads, 1, 1024, TilingError)
+    check_device(params.runtime, params.device, params.model)
 
 
 def check_batch_memory(batch_size: int, manifest: Manifest) -> None:
