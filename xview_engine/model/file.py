@@ -12,17 +12,15 @@ import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from xview_engine.errors import ModelFileError
-from xview_engine.model.backbones import describe_state_mismatch
-from xview_engine.model.crossview import CrossViewModel
 from xview_engine.model.manifest import Manifest
-from xview_engine.model.siamese import SiameseModel
 from xview_engine.outputs import atomic_output
+
+if TYPE_CHECKING:  # torch and the networks are imported where a network is built: reading a manifest needs neither
+    import torch
+    from torch import nn
 
 MANIFEST_KEY = "xview_manifest"
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
@@ -40,6 +38,9 @@ class LoadedModel:
 
 def build_network(manifest: Manifest) -> nn.Module:
     """The untrained network a manifest describes (its kind picks the architecture)."""
+    from xview_engine.model.crossview import CrossViewModel
+    from xview_engine.model.siamese import SiameseModel
+
     if manifest.kind == "siamese":
         return SiameseModel(manifest)
     if manifest.kind == "knn":
@@ -123,6 +124,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     """Load a model file strictly onto ``device`` and put it in eval mode."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+
+    from xview_engine.model.backbones import describe_state_mismatch
 
     path = Path(path)
     manifest = read_manifest(path)
