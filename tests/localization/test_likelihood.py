@@ -123,12 +123,12 @@ def test_chunked_workers_score_like_one_straight_product(rng, tmp_path, monkeypa
     """Worker threads over 64-tile chunks (or numpy alone without torch) give the straight product's scores."""
     import sys
 
-    import torch
-
-    if not torch_there:
+    if torch_there:
+        torch = pytest.importorskip("torch")
+        threads = torch.get_num_threads()
+    else:
         monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError: the numpy path
     monkeypatch.setattr(scoring, "CHUNK_BYTES", 1)
-    threads = torch.get_num_threads()
     alpha = rng.uniform(0.1, 50, size=(1000, 24))
     half = scoring.tile_table("s", "dirichlet", alpha, dtype="float16")
     np.save(tmp_path / "w.npy", half.weights)
@@ -141,6 +141,8 @@ def test_chunked_workers_score_like_one_straight_product(rng, tmp_path, monkeypa
     v, _ = scoring.photo_vectors("dirichlet", photos)
     bound = 24 * 2.0**-24 * (np.abs(v) @ np.abs(half.weights.astype(np.float32)).T) + 2.0**-22 * np.abs(straight)
     assert (np.abs(got - straight) <= bound).all()
+    if not torch_there:
+        return
     assert torch.get_num_threads() == threads  # the workers' single thread does not leak into the caller
     seen = []
     worker = __import__("threading").Thread(target=lambda: seen.append(torch.get_num_threads()))
