@@ -135,7 +135,7 @@ def _predict_to_store(plan: GridPlan, runtime: ModelRuntime, manifest: Manifest,
         store.write(np.ascontiguousarray(block, np.float32).tobytes())
         valid = ~np.isnan(block).any(axis=1)
         if valid.any():
-            sums += class_values(head, block[valid]).double().sum(0).numpy()
+            sums += class_values(head, block[valid]).sum(0, dtype=np.float64)
             tiles_run += int(valid.sum())
     if tiles_run == 0:
         raise SourceError(

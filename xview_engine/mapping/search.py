@@ -87,5 +87,5 @@ def run_search(params: SearchParams, progress: Optional[ProgressCallback] = None
 def _score_row(node, heads, outputs: dict[str, np.ndarray], cols: int, logic: str) -> np.ndarray:
     if not outputs:
         return np.full(cols, np.nan)
-    values = {name: class_values(head, outputs[name]).numpy() for name, head in heads.items()}
+    values = {name: class_values(head, outputs[name]) for name, head in heads.items()}
     return evaluate(node, values, logic)

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from xview_engine.errors import ModelFileError
-from xview_engine.model.backbones import describe_state_mismatch
-from xview_engine.model.crossview import CrossViewModel
 from xview_engine.model.header import Header, read_header
 from xview_engine.model.manifest import Manifest
-from xview_engine.model.siamese import SiameseModel
 from xview_engine.outputs import atomic_output
+
+if TYPE_CHECKING:  # torch and the networks are imported where a network is built: reading a manifest needs neither
+    import torch
+    from torch import nn
 
 MANIFEST_KEY = "xview_manifest"
 
@@ -38,6 +37,9 @@ class LoadedModel:
 
 def build_network(manifest: Manifest) -> nn.Module:
     """The untrained network a manifest describes (its kind picks the architecture)."""
+    from xview_engine.model.crossview import CrossViewModel
+    from xview_engine.model.siamese import SiameseModel
+
     if manifest.kind == "siamese":
         return SiameseModel(manifest)
     if manifest.kind == "knn":
@@ -74,6 +76,10 @@ def read_manifest(path: str | Path) -> Manifest:
 def _checked_manifest(path: Path, header: Header) -> Manifest:
     if MANIFEST_KEY not in header.metadata:
         raise ModelFileError(f"{path} is a safetensors file but has no xview manifest (metadata '{MANIFEST_KEY}')")
+    import torch
+
+    from xview_engine.model.backbones import describe_state_mismatch
+
     try:
         manifest = Manifest.from_json(header.metadata[MANIFEST_KEY])
         with torch.device("meta"):
@@ -106,6 +112,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     """Load a model file strictly onto ``device`` and put it in eval mode."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+
 
     path = Path(path)
     manifest = read_manifest(path)  # shapes checked: the network built below is no larger than the file

@@ -16,8 +16,7 @@ import hashlib
 import os
 import warnings
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from xview_engine.errors import DependencyError, ModelFileError
 from xview_engine.model.file import MANIFEST_KEY, load_model
@@ -30,24 +29,34 @@ EXPORT_FORMAT = 1  # bump when the exported graph changes: older cached exports 
 HOME_ENV = "XVIEW_HOME"
 
 
-class _OrderedOutputs(torch.nn.Module):
+if TYPE_CHECKING:  # torch only where a model is exported: reading an exported file's manifest needs none
+    import torch
+
+
+def _ordered_outputs(model: torch.nn.Module, head_names: tuple[str, ...]) -> torch.nn.Module:
     """ONNX wants a tuple of outputs; keep the manifest's head order."""
+    import torch
 
-    def __init__(self, model: torch.nn.Module, head_names: tuple[str, ...]):
-        super().__init__()
-        self.model, self.head_names = model, head_names
+    class OrderedOutputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-    def forward(self, tiles: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.model(tiles)
-        return tuple(out[name] for name in self.head_names)
+        def forward(self, tiles: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            out = self.model(tiles)
+            return tuple(out[name] for name in head_names)
+
+    return OrderedOutputs()
 
 
 def export_onnx(model_path: str | Path, out_path: str | Path) -> Path:
     """Write the model at ``model_path`` as ONNX to ``out_path`` (atomically); returns the path."""
+    import torch
+
     onnx = _require("onnx")
     loaded = load_model(model_path, device="cpu")
     manifest = loaded.manifest
-    wrapper = _OrderedOutputs(loaded.model, manifest.head_names).eval()
+    wrapper = _ordered_outputs(loaded.model, manifest.head_names).eval()
     size = manifest.input.tile_px
     example = torch.zeros(2, len(manifest.input.bands), size, size)
     out_path = Path(out_path)
