@@ -3,7 +3,7 @@
 # numpy 2, torch 2.11, no rasterio / pyproj / shapely). Under 8 minutes:
 #   1. installs the carried wheels of what is missing (benchmarks/_wheels, made here by fetch_gpu_wheels.sh)
 #      into a folder of its own (never into the machine's Python);
-#   2. runs the CUDA tests (tests/model/test_cuda.py: device choice, autocast, pinned copies, map --device
+#   2. runs the CUDA tests (tests/model/test_cuda_paths.py: device choice, autocast, pinned copies, map --device
 #      cuda, an index, a training step) and, on that machine's numpy 2, the engine's quick numpy tests;
 #   3. runs benchmarks/gpu_map.py (ResNet-50 on CUDA, end to end vs bare forward) while nvidia-smi samples
 #      GPU utilisation every 200 ms, and prints tiles/s and the utilisation's mean and peak.
@@ -42,7 +42,7 @@ export PYTHONPATH="$PWD:$site${PYTHONPATH:+:$PYTHONPATH}"
 'shapely', shapely.__version__, 'on numpy', numpy.__version__)" || exit 1
 
 echo "== CUDA tests"
-timeout 240 "$python" -m pytest -q -p no:cacheprovider -rs tests/model/test_cuda.py tests/model/test_device.py \
+timeout 240 "$python" -m pytest -q -p no:cacheprovider -rs tests/model/test_cuda_paths.py tests/model/test_device.py \
     2>&1 | tee "$logs/cuda_tests.log" || status=1
 
 echo "== engine tests on this numpy"
