@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 export QT_QPA_PLATFORM ?= offscreen
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test lint demo bench plugin-zip clean
+.PHONY: setup test lint demo bench plugin-zip install-engine-check clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,19 @@ bench: setup
 
 plugin-zip: setup
 	$(PY) tools/make_plugin_zip.py -o dist/xview.zip
+
+# The plugin's engine install for real (torch and all, several GB) with QGIS' Python into a throwaway
+# profile, then `xview doctor` as the plugin would see it. Not part of `make test`. Offline (local wheels
+# only) keep TORCH_INDEX=none; online TORCH_INDEX=auto fetches the chosen build from download.pytorch.org.
+ENGINE_BUILD ?= auto
+TORCH_INDEX ?= none
+install-engine-check:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	folder="$$tmp/profile/python/xview-engine/$$(/usr/bin/python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])')"; \
+	PYTHONPATH=$(CURDIR) /usr/bin/python3 -m xview_engine install-engine --folder "$$folder" \
+	  --build $(ENGINE_BUILD) --torch-index $(TORCH_INDEX) && \
+	PYTHONPATH=$(CURDIR) /usr/bin/python3 -m xview_engine doctor --profile "$$tmp/profile" | tee "$$tmp/doctor.txt" && \
+	grep -q "ready: yes" "$$tmp/doctor.txt" && du -sh "$$folder"
 
 clean:
 	rm -rf dist build demo_out bench_out .pytest_cache .ruff_cache

@@ -26,6 +26,24 @@ def world_model(labels: Path, path: Path, seed: int = 0) -> Path:
     return save_model(build_model(manifest, seed=seed), manifest, path)
 
 
+def tiny_teacher(labels: Path, path: Path) -> Path:
+    """A small random synthetic teacher whose heads are those of the world's label file."""
+    import torch
+
+    from xview_engine.teachers.synthetic import (
+        SyntheticHead,
+        SyntheticTeacherNet,
+        SyntheticTeacherSpec,
+        save_synthetic_teacher,
+    )
+
+    lf = read_label_file(labels)
+    heads = tuple(SyntheticHead(h, "counts" if h == "count" else "categorical", lf.names[h]) for h in lf.heads)
+    spec = SyntheticTeacherSpec(height=16, width=32, channels=4, depth=2, hidden=8, heads=heads)
+    torch.manual_seed(0)
+    return save_synthetic_teacher(SyntheticTeacherNet(spec), spec, path)
+
+
 @pytest.fixture(scope="session")
 def world(tmp_path_factory) -> dict[str, Path]:
     """World files, a model and a built index (1296 tiles, 8 m stride).

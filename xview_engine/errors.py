@@ -47,6 +47,15 @@ class DependencyError(XviewError):
     """An optional dependency is missing; the message gives the exact install line."""
 
 
+class InstallError(DependencyError):
+    """Installing the engine's dependencies failed (pip failed, folder not writable, no Python found)."""
+
+
+class XviewWarning(UserWarning):
+    """Something a user should know that does not stop the run (a photo without usable GPS). The CLI
+    prints it as one line ``xview: warning: ...``."""
+
+
 class Cancelled(XviewError):
     """The user cancelled a long run; nothing was written."""
 

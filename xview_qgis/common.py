@@ -1,4 +1,9 @@
-"""Pieces every tab shares: Run / Cancel with a progress bar, the output folder, layer -> engine input.
+"""Pieces every tab shares: Run / Cancel with a progress bar, a results panel, the output folder, layer ->
+engine input.
+
+The dock is about 300 px wide: Run and Cancel share a row and the progress bar has its own below
+them, so neither is pushed past the right edge; each tab hands these to the dock as its ``footer``,
+pinned under the tab's scrolling form (``XviewDock.add_tab``), so they are always in sight.
 
 ``engine_input`` is the one place that decides how a QGIS layer reaches the engine: a local file
 read by GDAL goes by path (the engine's rasterio source, the exact pixels `xview map` reads);
@@ -16,7 +21,16 @@ from typing import Optional
 from qgis.core import QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import pyqtSignal
-from qgis.PyQt.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QWidget
+from qgis.PyQt.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QProgressBar,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 from xview_qgis.qgis_source import QgisLayerSource, is_file_layer
 
@@ -37,11 +51,13 @@ class RunControls(QWidget):
         self.progress.setObjectName(f"{name}Progress")
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
-        layout = QHBoxLayout(self)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.run_button)
-        layout.addWidget(self.cancel_button)
-        layout.addWidget(self.progress, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
         self.task = None
         self.run_button.clicked.connect(self.run_clicked)
         self.cancel_button.clicked.connect(self.cancel)
@@ -61,6 +77,51 @@ class RunControls(QWidget):
     def cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
+
+
+class ResultPanel(QTextBrowser):
+    """A read-only answer panel that wraps to the dock's width and scrolls itself when the answer is long."""
+
+    def __init__(self, name: str, parent: Optional[QWidget] = None, max_height: int = 140):
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.setReadOnly(True)
+        self.setOpenLinks(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setLineWrapMode(QTextBrowser.LineWrapMode.WidgetWidth)
+        self.setMaximumHeight(max_height)
+        self.viewport().setAutoFillBackground(False)
+        self.setVisible(False)
+
+    def setText(self, text: str) -> None:  # Qt API name
+        """Show the answer; the panel takes room in the dock only while it has one."""
+        super().setText(text)
+        self.setVisible(bool(text))
+
+    def text(self) -> str:
+        """The answer as plain text (what the user reads)."""
+        return self.toPlainText()
+
+
+def narrow_form() -> QFormLayout:
+    """A form for a narrow dock: a field that does not fit beside its label goes under it, full width."""
+    form = QFormLayout()
+    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return form
+
+
+def footer(parent: QWidget, *rows) -> QWidget:
+    """The widgets (or layouts) pinned under a tab, one row each, in a widget for ``XviewDock.add_tab``."""
+    widget = QWidget(parent)
+    layout = QVBoxLayout(widget)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for row in rows:
+        if isinstance(row, QWidget):
+            layout.addWidget(row)
+        else:
+            layout.addLayout(row)
+    return widget
 
 
 def raster_combo(parent: QWidget, name: str) -> QgsMapLayerComboBox:
@@ -84,6 +145,12 @@ def run_folder(base: str, stem: str) -> Path:
     root = Path(base) if base else Path(tempfile.gettempdir()) / "xview"
     root.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"{_safe(stem)}-{time.strftime('%Y%m%d-%H%M%S')}-", dir=root))
+
+
+def remove_if_empty(folder: Optional[Path]) -> None:
+    """Take back a run's folder that nothing was written to (a refused or failed run leaves no litter)."""
+    if folder is not None and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def engine_input(layer: QgsRasterLayer, band_names: tuple[str, ...],

@@ -60,14 +60,24 @@ class XviewDock(QgsDockWidget):
     def add_tab(self, widget: QWidget, title: str) -> int:
         """Add a tool tab (Map, Geolocate, Search, ...); the tab widget shows once it has one.
 
-        Each tab scrolls, so a short dock never squeezes its rows on top of each other.
+        Each tab scrolls, so a short dock never squeezes its rows on top of each other; the tab's
+        ``footer`` (its action buttons, progress bar and answers), when it has one, is pinned under
+        the scrolling part, so it is always in sight whatever the dock's height.
         """
-        scroller = QScrollArea(self.tabs)
+        page = QWidget(self.tabs)
+        page_layout = QVBoxLayout(page)
+        page_layout.setContentsMargins(0, 0, 0, 0)
+        scroller = QScrollArea(page)
         scroller.setWidgetResizable(True)
         scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroller.setFrameShape(QFrame.Shape.NoFrame)
         scroller.setWidget(widget)
-        index = self.tabs.addTab(scroller, title)
+        page_layout.addWidget(scroller, 1)
+        pinned = getattr(widget, "footer", None)
+        if isinstance(pinned, QWidget):
+            pinned.setParent(page)
+            page_layout.addWidget(pinned)
+        index = self.tabs.addTab(page, title)
         self.tabs.setVisible(True)
         self.placeholder.setVisible(False)
         return index

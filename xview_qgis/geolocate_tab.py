@@ -23,12 +23,22 @@ from qgis.core import QgsProject, QgsRasterLayer
 from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QPixmap
-from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget
+from qgis.PyQt.QtWidgets import QComboBox, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget
 
 from xview_qgis import styling
-from xview_qgis.common import RunControls, engine_input, raster_combo, run_folder
+from xview_qgis.common import (
+    ResultPanel,
+    RunControls,
+    engine_input,
+    footer,
+    narrow_form,
+    raster_combo,
+    remove_if_empty,
+    run_folder,
+)
+from xview_qgis.elide import elide_middle
 from xview_qgis.points import candidate_layer, truth_layer
-from xview_qgis.tasks import XviewTask, report_error, report_success, start_task
+from xview_qgis.tasks import XviewTask, report_error, report_success, report_warning, start_task
 
 METHODS = ("Distillation likelihood", "Twin network (needs a twin model)")
 THUMB_PX = 160
@@ -57,6 +67,7 @@ class GeolocateTab(QWidget):
         self.teachers = QLineEdit(self)
         self.teachers.setObjectName("XviewTeachers")
         self.teachers.setPlaceholderText("or a teacher spec, e.g. synthetic=teacher.safetensors")
+        self.teachers_elide = elide_middle(self.teachers, "teacher spec:\n")
         self.layer_combo = raster_combo(self, "XviewGeolocateLayer")
         self.index = _file_widget(self, "XviewIndex", "")
         self.index.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
@@ -65,6 +76,7 @@ class GeolocateTab(QWidget):
         self.top_k.setRange(1, 1000)
         self.top_k.setValue(10)
         self.controls = RunControls("Geolocate", "XviewGeolocate", self)
+        self.result_label = ResultPanel("XviewGeolocateResult", self, max_height=90)
         self._lay_out()
         self.photo.fileChanged.connect(self.show_photo)
         self.controls.run_clicked.connect(self.run)
@@ -72,7 +84,7 @@ class GeolocateTab(QWidget):
         self.default_teacher()
 
     def _lay_out(self) -> None:
-        form = QFormLayout()
+        form = narrow_form()
         form.addRow("Photo", self.photo)
         form.addRow("", self.thumbnail)
         form.addRow("EXIF", self.exif_label)
@@ -84,8 +96,8 @@ class GeolocateTab(QWidget):
         form.addRow("Candidates", self.top_k)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(self.controls)
         layout.addStretch(1)
+        self.footer = footer(self, self.controls, self.result_label)
 
     def show_photo(self, path: str) -> str:
         """Thumbnail and EXIF line of the chosen photo; returns the EXIF line."""
@@ -114,10 +126,9 @@ class GeolocateTab(QWidget):
         if is_synthetic_default(self.model_panel.model_path) and teacher.is_file():
             if not current:
                 self.teachers.setText(spec)
-                self.teachers.setToolTip("the synthetic teacher shipped with the synthetic default model")
+                self.teachers.setToolTip(f"the synthetic teacher shipped with the synthetic default model:\n{spec}")
         elif current == spec:
             self.teachers.clear()
-            self.teachers.setToolTip("")
         return self.teachers.text()
 
     def build_params(self, out_dir: Path):
@@ -130,6 +141,8 @@ class GeolocateTab(QWidget):
         index, raster, source = self.index.filePath() or None, None, None
         layer = self.layer_combo.currentLayer()
         if index is None:
+            if self.model_panel.model_path:
+                self.model_panel.require_model()  # names a chosen file that is not a model
             if layer is None or self.model_panel.manifest is None:
                 raise SourceError("choose a model and a raster layer, or an index folder to reuse")
             raster, source = engine_input(layer, self.model_panel.manifest.input.bands)
@@ -155,11 +168,13 @@ class GeolocateTab(QWidget):
         try:
             params, source = self.build_params(out_dir)
         except Exception as exc:
+            remove_if_empty(out_dir)
             report_error(self._bar(), exc)
             return None
         task = XviewTask(f"xview geolocate {Path(params.photos[0]).name}", _work(params, source), self._finished,
                          cleanup=source.close if source is not None else None)
         task.photo = Path(params.photos[0]).name
+        task.synthetic_warning = self._synthetic_warning(params, source)
         self.controls.follow(task)
         return start_task(task)
 
@@ -169,14 +184,29 @@ class GeolocateTab(QWidget):
             report_error(self._bar(), task.error, task.details)
             return
         result = task.result[0]
-        self.last_layers = add_geolocation_layers(result, f"xview geolocate · {task.photo}", QgsProject.instance())
+        group = f"xview #{styling.next_run_number()} geolocate · {task.photo}"
+        self.last_layers = add_geolocation_layers(result, group, QgsProject.instance())
         best = result.candidates[0] if result.candidates else None
         if best is not None and self.iface is not None:
             _zoom_to(self.iface.mapCanvas(), self.last_layers[1])
-        rank = (result.truth or {}).get("rank", {}).get("combined")
-        truth = f"; the true spot ranks {rank}" if rank else ""
-        report_success(self._bar(), f"best candidate at {best.lat:.5f}, {best.lon:.5f}{truth}" if best else
-                       "no candidate (no tile ran)")
+        line = describe_result(result)
+        self.result_label.setText(line)
+        outside = bool(result.truth) and not (result.truth.get("rank") or {}).get("combined")
+        if task.synthetic_warning:
+            report_warning(self._bar(), f"{line}. Warning: {task.synthetic_warning}")
+        elif outside:
+            report_warning(self._bar(), line)
+        else:
+            report_success(self._bar(), line)
+
+    def _synthetic_warning(self, params, source):
+        """The engine's warning when a synthetic-world model meets a raster that is no synthetic world."""
+        from xview_engine.model.provenance import synthetic_mismatch
+
+        manifest = self.model_panel.manifest
+        if manifest is None or params.index is not None:
+            return None
+        return synthetic_mismatch(manifest, params.raster if source is None else None)
 
     def _bar(self):
         return self.iface.messageBar() if self.iface is not None else None
@@ -202,11 +232,26 @@ def _work(params, source):
     return work
 
 
+def describe_result(result) -> str:
+    """One line for the panel and the message bar: the best candidate, and the true spot's rank or why none."""
+    best = result.candidates[0] if result.candidates else None
+    line = f"best candidate at {best.lat:.5f}, {best.lon:.5f}" if best else "no candidate (no tile ran)"
+    truth = result.truth or {}
+    rank = (truth.get("rank") or {}).get("combined")
+    if rank:
+        return f"{line}; the true spot (EXIF) ranks {rank} of {truth['candidates']}"
+    if truth:
+        return (f"{line}; the photo's true spot (EXIF {truth['lat']:.5f}, {truth['lon']:.5f}) lies outside the "
+                "searched area, so it has no rank: search a raster (or extent) that covers it")
+    return line
+
+
 def add_geolocation_layers(result, group_name: str, project: QgsProject) -> list:
-    """Heatmap (styled), candidates and truth point layers in a new group; returns them."""
+    """Heatmap (styled by rank percentile), candidates and truth point layers in a new group on top; returns them."""
     group = project.layerTreeRoot().insertGroup(0, group_name)
     heatmap = QgsRasterLayer(result.heatmap, "photo location likelihood", "gdal")
-    styling.style_heatmap(heatmap, band=1)
+    styling.style_geolocation(heatmap, band=1)
+    heatmap.setOpacity(0.85)
     layers = [candidate_layer(result.candidates, heatmap.crs()), heatmap]
     if result.truth:
         layers.insert(0, truth_layer(result.truth))

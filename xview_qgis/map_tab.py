@@ -28,7 +28,6 @@ from qgis.PyQt.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -40,12 +39,22 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from xview_qgis import styling
-from xview_qgis.common import RunControls, engine_input, output_folder_widget, raster_combo, run_folder
-from xview_qgis.tasks import XviewTask, log, report_error, report_success, start_task
+from xview_qgis.common import (
+    ResultPanel,
+    RunControls,
+    engine_input,
+    footer,
+    narrow_form,
+    output_folder_widget,
+    raster_combo,
+    remove_if_empty,
+    run_folder,
+)
+from xview_qgis.tasks import XviewTask, log, report_error, report_success, report_warning, start_task
 
 EXTENTS = ("Layer extent", "Visible map canvas", "Selected polygons")
 RATE_KEY = "xview/tiles_per_second/"
-PRODUCT_COLUMNS = 3
+PRODUCT_COLUMNS = 2  # 'concentration' is long: three columns overflow a 300 px dock
 
 
 class MapTab(QWidget):
@@ -92,24 +101,22 @@ class MapTab(QWidget):
         self.whats_here_button.setCheckable(True)
         self.whats_here_button.setToolTip("Click the map to read the scenes, classes and counts there: from the "
                                           "last run where it covers the point, else computed on the spot")
-        self.whats_here_compute = QCheckBox("always compute on the spot", self)
+        self.whats_here_compute = QCheckBox("always compute here", self)
         self.whats_here_compute.setObjectName("XviewWhatsHereCompute")
         self.whats_here_compute.setToolTip("Run the model on the one tile centred on the click, even where the "
                                            "last run has values")
-        self.whats_here_label = QLabel("", self)
-        self.whats_here_label.setObjectName("XviewWhatsHereText")
-        self.whats_here_label.setWordWrap(True)
+        self.whats_here_label = ResultPanel("XviewWhatsHereText", self)
         self.whats_here_tool = None
         self._lay_out()
         self._connect()
         self.set_manifest(model_panel.manifest)
 
     def _lay_out(self) -> None:
-        form = QFormLayout()
+        form = narrow_form()
         form.addRow("Raster layer", self.layer_combo)
         form.addRow("Head", self.head_combo)
         form.addRow("Classes", self.class_filter)
-        form.addRow("", self.class_list)
+        form.addRow(self.class_list)
         form.addRow("Products", self.products_box)
         form.addRow("Stride", self.stride)
         form.addRow("Extent", self.extent_combo)
@@ -117,15 +124,12 @@ class MapTab(QWidget):
         form.addRow("Output folder", self.out_dir)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(self.estimate_label)
-        layout.addWidget(self.controls)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.export_button)
-        buttons.addWidget(self.whats_here_button)
-        layout.addLayout(buttons)
-        layout.addWidget(self.whats_here_compute)
-        layout.addWidget(self.whats_here_label)
         layout.addStretch(1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.whats_here_button)
+        buttons.addWidget(self.export_button)
+        self.footer = footer(self, self.estimate_label, self.controls, buttons, self.whats_here_compute,
+                             self.whats_here_label)
 
     def _connect(self) -> None:
         self.model_panel.model_changed.connect(self.set_manifest)
@@ -135,9 +139,17 @@ class MapTab(QWidget):
         for signal in (self.layer_combo.layerChanged, self.stride.valueChanged, self.extent_combo.currentIndexChanged,
                        self.mask_combo.layerChanged):
             signal.connect(lambda *_: self.update_estimate())
+        QgsProject.instance().layersRemoved.connect(self._layers_removed)
         self.controls.run_clicked.connect(self.run)
         self.export_button.clicked.connect(self.export)
         self.whats_here_button.toggled.connect(self.toggle_whats_here)
+
+    def _layers_removed(self, _ids) -> None:
+        """The chosen layer (or the polygons) may be gone: the estimate must not describe it any more."""
+        try:
+            self.update_estimate()
+        except RuntimeError:  # this tab was deleted with the dock; the project outlives it
+            QgsProject.instance().layersRemoved.disconnect(self._layers_removed)
 
     def set_manifest(self, manifest) -> None:
         """Fill heads, classes, products and the default stride (half a tile) from a model's manifest."""
@@ -145,8 +157,10 @@ class MapTab(QWidget):
         self.head_combo.clear()
         if manifest is None:
             self.class_list.clear()
-            self.estimate_label.setText("Choose a model first.")
+            self.update_estimate()
             return
+        self.stride.setMinimum(manifest.input.gsd_m)  # finer than one model pixel cannot run
+        self.stride.setSingleStep(manifest.input.gsd_m)
         self.stride.setValue(manifest.input.footprint_m / 2)
         self.head_combo.addItems(list(manifest.head_names))
         self.update_estimate()
@@ -192,8 +206,7 @@ class MapTab(QWidget):
         from xview_engine.mapping.map import MapParams
 
         layer = self.layer_combo.currentLayer()
-        if self.manifest is None:
-            raise SourceError("choose a model file first")
+        self.model_panel.require_model()
         if layer is None:
             raise SourceError("choose a raster layer to map")
         raster, source = engine_input(layer, self.manifest.input.bands)
@@ -219,29 +232,41 @@ class MapTab(QWidget):
         return None, None
 
     def update_estimate(self) -> str:
-        """'N tiles (rows x cols), about T s' for the current choices, or why it cannot run."""
+        """A status line: 'N tiles (rows x cols), about T s' for the current choices, or what is missing."""
         from xview_engine.errors import XviewError
 
         layer = self.layer_combo.currentLayer()
-        if self.manifest is None or layer is None:
-            return ""
-        try:
-            text = self._estimate(layer)
-        except XviewError as exc:
-            text = f"Cannot run: {exc}"
+        if self.manifest is None:
+            text = (f"No model: {self.model_panel.problem}" if self.model_panel.problem
+                    else "Choose a model file to see the tile count.")
+        elif layer is None:
+            text = "Choose a raster layer to see the tile count."
+        else:
+            try:
+                text = self._estimate(layer)
+            except XviewError as exc:
+                text = f"Not ready to map: {exc}"
         self.estimate_label.setText(text)
         return text
 
     def _estimate(self, layer) -> str:
-        from xview_engine.raster.grid import make_grid
+        from xview_engine.raster.grid import DEFAULT_MAX_TILES, make_grid
 
         extent, crs = _projected_extent(layer, self._estimate_rect(layer))
         spec = self.manifest.input
-        grid = make_grid(extent, crs, spec.tile_px, spec.gsd_m, self.stride.value())
+        grid = make_grid(extent, crs, spec.tile_px, spec.gsd_m, self.stride.value(), max_tiles=2 ** 62)
+        snapped = ""
+        if abs(grid.stride_m - self.stride.value()) > 1e-6:
+            snapped = (f"stride {self.stride.value():g} m runs as {grid.stride_m:g} m "
+                       f"(whole {spec.gsd_m:g} m model pixels); ")
+        size = f"{grid.count:,} tiles ({grid.rows:,} x {grid.cols:,})"
+        if grid.count > DEFAULT_MAX_TILES:
+            return (f"Too many tiles: {snapped}{size}, more than the {DEFAULT_MAX_TILES:,} one run may have; "
+                    "choose a larger stride or a smaller extent.")
         rate = QgsSettings().value(RATE_KEY + Path(self.model_panel.model_path).name, 0.0, type=float)
         when = f"about {grid.count / rate:,.0f} s at the last measured {rate:,.0f} tiles/s" if rate else \
             "time measured on the first run"
-        return f"{grid.count:,} tiles ({grid.rows:,} x {grid.cols:,}), {when}"
+        return f"{snapped}{size}, {when}"
 
     def _estimate_rect(self, layer) -> QgsRectangle:
         if EXTENTS[self.extent_combo.currentIndex()] == "Visible map canvas" and self.iface is not None:
@@ -259,16 +284,21 @@ class MapTab(QWidget):
         try:
             params, source = self.build_params(str(out_dir))
         except Exception as exc:  # every bad choice ends in the message bar, never in a crash
+            remove_if_empty(out_dir)
             report_error(self._bar(), exc)
             return None
         from xview_engine.mapping.map import run_map
+        from xview_engine.model.provenance import synthetic_mismatch
 
         def work(progress, cancel):
             return run_map(params, progress, cancel, log, source)
 
         task = XviewTask(f"xview map {self.layer_combo.currentText()}", work, self._finished,
                          cleanup=source.close if source is not None else None)
-        task.group_name = f"xview {params.head or self.manifest.heads[0].name} · {self.layer_combo.currentText()}"
+        task.run_number = styling.next_run_number()
+        task.group_name = (f"xview #{task.run_number} {params.head or self.manifest.heads[0].name} · "
+                           f"{self.layer_combo.currentText()}")
+        task.synthetic_warning = synthetic_mismatch(self.manifest, params.raster if source is None else None)
         task.out_dir = out_dir
         self.controls.follow(task)
         return start_task(task)
@@ -276,18 +306,23 @@ class MapTab(QWidget):
     def _finished(self, task) -> None:
         self.controls.done()
         if task.error is not None:
-            _remove_if_empty(task.out_dir)
+            remove_if_empty(task.out_dir)
             report_error(self._bar(), task.error, task.details)
             return
         result = task.result
         json_path = next(p for p in result.files if p.name == "products.json")
-        self.last_layers = styling.add_products_to_project(json_path, task.group_name, QgsProject.instance())
+        self.last_layers = styling.add_products_to_project(json_path, task.group_name, QgsProject.instance(),
+                                                           prefix=f"#{task.run_number}")
         self.last_products = json_path
         self.export_button.setEnabled(True)
         rate = result.tiles_total / max(result.seconds, 1e-6)
         QgsSettings().setValue(RATE_KEY + Path(self.model_panel.model_path).name, rate)
-        report_success(self._bar(), f"mapped {result.tiles_run:,} tiles in {result.seconds:.1f} s; "
-                                    f"{len(self.last_layers)} layers in group '{task.group_name}'")
+        line = (f"mapped {result.tiles_run:,} tiles in {result.seconds:.1f} s; {len(self.last_layers)} layers in "
+                f"group '{task.group_name}' (the most likely class shown, the others switched off)")
+        if task.synthetic_warning:
+            report_warning(self._bar(), f"{line}. Warning: {task.synthetic_warning}")
+        else:
+            report_success(self._bar(), line)
 
     def export(self, target: Optional[str] = None) -> list[Path]:
         """Copy the last run's GeoTIFFs (with sidecars and products.json) to a chosen folder."""
@@ -368,8 +403,3 @@ def _selected_polygons_file(vector, layer_crs, out_dir: str) -> str:
     if error != QgsVectorFileWriter.WriterError.NoError:
         raise SourceError(f"cannot write the selected polygons to {path}: {message}")
     return path
-
-
-def _remove_if_empty(folder: Optional[Path]) -> None:
-    if folder is not None and folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()

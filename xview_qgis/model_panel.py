@@ -22,6 +22,8 @@ from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
+from xview_qgis.elide import elide_middle
+
 SETTINGS_RECENT = "xview/recent_models"
 MAX_RECENT = 8
 DEVICES = ("auto", "cpu", "cuda")
@@ -36,23 +38,27 @@ class ModelPanel(QWidget):
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self.manifest = None
+        self.problem = ""  # why the chosen file is not a usable model (the engine's words), or ""
         self.default_offered = False
         self.file_widget = QgsFileWidget(self)
         self.file_widget.setObjectName("XviewModelFile")
+        self.path_elide = elide_middle(self.file_widget.lineEdit(), "model file:\n")  # the file name stays in sight
         self.file_widget.setFilter("xview models (*.safetensors *.onnx)")
         self.file_widget.setDialogTitle("Choose an xview model file")
         self.recent = QComboBox(self)
         self.recent.setObjectName("XviewRecentModels")
         self.recent.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.recent.setMinimumContentsLength(16)  # long model names must not widen the dock
+        self.recent.setMinimumContentsLength(10)  # long model names must not widen the dock
         self.device_combo = QComboBox(self)
         self.device_combo.setObjectName("XviewDevice")
         self.device_combo.addItems(DEVICES)
         self.device_label = _label("chosen when a model is loaded", "XviewDeviceLabel", self)
         self.info_label = _label("Choose a model file (.safetensors).", "XviewModelInfo", self)
         layout = QFormLayout(self)
+        layout.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # a 300 px dock
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addRow("Model", self.file_widget)
+        layout.addRow(_label("Model file", "XviewModelFileLabel", self))
+        layout.addRow(self.file_widget)  # the whole dock width: room for the file name
         layout.addRow("Recent", self.recent)
         layout.addRow(self.info_label)  # spans the row: a wrapped label in the field column gets stray gaps
         layout.addRow("Device", self.device_combo)
@@ -65,6 +71,20 @@ class ModelPanel(QWidget):
     @property
     def model_path(self) -> str:
         return self.file_widget.filePath()
+
+    def require_model(self):
+        """The manifest of the chosen model; an ``XviewError`` saying what to do when there is none.
+
+        "choose a model file first" only when no file is chosen: a chosen file that is not a model is
+        named, with the engine's reason.
+        """
+        from xview_engine.errors import SourceError
+
+        if self.manifest is not None:
+            return self.manifest
+        if self.model_path:
+            raise SourceError(f"the chosen model file is not usable: {self.problem}")
+        raise SourceError("choose a model file first")
 
     @property
     def device(self) -> str:
@@ -81,10 +101,12 @@ class ModelPanel(QWidget):
             self.file_widget.blockSignals(False)
         try:
             self.manifest = read_model_manifest(path) if path else None
+            self.problem = ""
         except XviewError as exc:
-            self.manifest = None
-            self.info_label.setText(str(exc))
+            self.manifest, self.problem = None, str(exc)
+            self.info_label.setText(self.problem)
             self.info_label.setStyleSheet("color: #b3261e;")
+            self.recent.setCurrentIndex(0)  # the Recent box never names a model the field does not hold
         else:
             self.info_label.setStyleSheet("")
             text = describe_manifest(self.manifest) if self.manifest else ""
@@ -94,8 +116,8 @@ class ModelPanel(QWidget):
             if self.manifest is not None:
                 _remember(path)
                 self._fill_recent()
-                self.recent.setCurrentIndex(max(0, self.recent.findData(path)))
                 self.refresh_device()
+            self.recent.setCurrentIndex(max(0, self.recent.findData(path)) if path else 0)
         self.model_changed.emit(self.manifest)
 
     def refresh_device(self) -> str:

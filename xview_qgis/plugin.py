@@ -39,6 +39,7 @@ class XviewPlugin:
         self.model_panel = None
         self.tabs: dict[str, object] = {}
         self.provider = None
+        self.installer = self.diagnostics_action = None
 
     def initGui(self) -> None:  # QGIS plugin API name
         main_window = self.iface.mainWindow()
@@ -55,9 +56,35 @@ class XviewPlugin:
         self.toolbar.setObjectName(TOOLBAR_OBJECT_NAME)
         self.toolbar.addAction(self.action)
         self.iface.addPluginToRasterMenu(MENU_NAME, self.action)
+        self.diagnostics_action = QAction("xview diagnostics…", main_window)
+        self.diagnostics_action.triggered.connect(self.show_diagnostics)
+        self.iface.addPluginToRasterMenu(MENU_NAME, self.diagnostics_action)
         if self.dock.dependency_report.ok:
             self._add_tools()
+        else:
+            self._offer_install()
         self.initProcessing()
+
+    def _offer_install(self) -> None:
+        """The installer panel in the dock, and a one-time notice in the message bar pointing at it."""
+        from xview_qgis.installer_panel import InstallerPanel, notify_missing_once
+
+        self.installer = InstallerPanel(self.iface.messageBar(), self._engine_installed, self.dock)
+        self.dock.set_header(self.installer)
+        notify_missing_once(self.iface.messageBar(), self.dock.dependency_report.missing,
+                            lambda: self.action.setChecked(True))
+
+    def _engine_installed(self) -> None:
+        if self.dock is not None and self.dock.refresh_dependencies().ok and not self.tabs:
+            self._add_tools()
+            self.initProcessing()
+
+    def show_diagnostics(self):
+        from xview_qgis.diagnostics_panel import DiagnosticsDialog
+
+        dialog = DiagnosticsDialog(self.iface.mainWindow())
+        dialog.show()
+        return dialog
 
     def _add_tools(self) -> None:
         """Model picker and the Map / Geolocate / Search tabs (they import the engine lazily, never torch)."""
@@ -104,17 +131,19 @@ class XviewPlugin:
 
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
-        if self.action is not None:
-            self.iface.removePluginRasterMenu(MENU_NAME, self.action)
+        for action in (self.action, self.diagnostics_action):
+            if action is not None:
+                self.iface.removePluginRasterMenu(MENU_NAME, action)
         if self.toolbar is not None:
             self.iface.mainWindow().removeToolBar(self.toolbar)
             self.toolbar.deleteLater()
         if self.dock is not None:
             self.iface.removeDockWidget(self.dock)
             self.dock.deleteLater()
-        if self.action is not None:
-            self.action.deleteLater()
-        self.action = self.toolbar = self.dock = self.model_panel = None
+        for action in (self.action, self.diagnostics_action):
+            if action is not None:
+                action.deleteLater()
+        self.action = self.toolbar = self.dock = self.model_panel = self.installer = self.diagnostics_action = None
         self.tabs = {}
 
     def _show_dock(self, visible: bool) -> None:

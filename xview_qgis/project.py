@@ -41,7 +41,7 @@ def build_project(basemap: Path, products: list[Path], heatmaps: list[Path], qgz
     """Basemap at the bottom, one styled group per products.json and one for heatmaps; saved to ``qgz``."""
     from qgis.core import QgsProject
 
-    from xview_qgis.styling import add_products_to_project, style_heatmap
+    from xview_qgis.styling import add_products_to_project, style_geolocation
 
     project = QgsProject.instance()
     project.clear()
@@ -53,7 +53,7 @@ def build_project(basemap: Path, products: list[Path], heatmaps: list[Path], qgz
         group = project.layerTreeRoot().insertGroup(0, "geolocation heatmaps")
         for i, path in enumerate(heatmaps):
             layer = raster_layer(path, f"heatmap {path.stem}")
-            style_heatmap(layer)
+            style_geolocation(layer)
             project.addMapLayer(layer, False)
             group.addLayer(layer).setItemVisibilityChecked(i == 0)
     for path in reversed(products):
@@ -92,10 +92,10 @@ def panel_layers(products: list[Path], heatmaps: list[Path]) -> list[tuple[str, 
 
 
 def heatmap_panel(heatmaps: list[Path]) -> tuple[str, object]:
-    """The heatmap of the median-rank photo (representative, not the best), its top 5 % hot, truth marked."""
+    """The heatmap of the median-rank photo (representative, not the best), its best 1 / 5 / 10 % coloured."""
     import json
 
-    from xview_qgis.styling import style_heatmap
+    from xview_qgis.styling import style_geolocation
 
     results_path = heatmaps[0].parent / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else []
@@ -104,24 +104,12 @@ def heatmap_panel(heatmaps: list[Path]) -> tuple[str, object]:
     chosen = ranked[len(ranked) // 2] if ranked else None
     path = heatmaps[0].parent / Path(chosen["heatmap"]).name if chosen else heatmaps[0]
     layer = raster_layer(path)
-    style_heatmap(layer, 1, _top_range(path))
+    style_geolocation(layer, 1)
     if chosen is None:
         return (f"where was photo {path.stem} taken?", layer)
     truth = chosen["truth"]
     title = (f"photo {path.stem}: true spot (cyan) ranks {truth['rank']['combined']} of {truth['candidates']}")
     return (title, [truth_marker(truth["lon"], truth["lat"]), layer])
-
-
-def _top_range(path: Path, percent: float = 95.0) -> tuple[float, float]:
-    """Scores from the given percentile to the maximum, so only the best tiles light up."""
-    import numpy as np
-    from osgeo import gdal
-
-    ds = gdal.Open(str(path))
-    values = ds.GetRasterBand(1).ReadAsArray().astype(float)
-    ds = None
-    values = values[np.isfinite(values)]
-    return float(np.percentile(values, percent)), float(values.max())
 
 
 def truth_marker(lon: float, lat: float):

@@ -13,7 +13,7 @@ from qgis.core import QgsProject, QgsRasterLayer
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -23,7 +23,16 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from xview_qgis import styling
-from xview_qgis.common import RunControls, engine_input, output_folder_widget, raster_combo, run_folder
+from xview_qgis.common import (
+    RunControls,
+    engine_input,
+    footer,
+    narrow_form,
+    output_folder_widget,
+    raster_combo,
+    remove_if_empty,
+    run_folder,
+)
 from xview_qgis.tasks import XviewTask, log, report_error, report_success, start_task
 
 COMPARISONS = ("(any)", ">", ">=", "<", "<=")
@@ -73,13 +82,16 @@ class SearchTab(QWidget):
         self.set_manifest(model_panel.manifest)
 
     def _lay_out(self) -> None:
-        builder = QHBoxLayout()
-        for widget in (self.join, self.head, self.cls, self.cmp, self.value):
-            builder.addWidget(widget)
+        builder = QGridLayout()  # three short rows: one row of five pickers overflows a 300 px dock
+        builder.addWidget(self.join, 0, 0)
+        builder.addWidget(self.head, 0, 1)
+        builder.addWidget(self.cls, 1, 0, 1, 2)
+        builder.addWidget(self.cmp, 2, 0)
+        builder.addWidget(self.value, 2, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.check_button)
-        form = QFormLayout()
+        form = narrow_form()
         form.addRow("Raster layer", self.layer_combo)
         form.addRow("Query", self.query)
         form.addRow("Builder", builder)
@@ -89,8 +101,8 @@ class SearchTab(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.check_label)
-        layout.addWidget(self.controls)
         layout.addStretch(1)
+        self.footer = footer(self, self.controls)
 
     def set_manifest(self, manifest) -> None:
         self.manifest = manifest
@@ -136,13 +148,15 @@ class SearchTab(QWidget):
         out_dir = run_folder(self.out_dir.filePath(), "search")
         try:
             layer = self.layer_combo.currentLayer()
-            if layer is None or self.manifest is None:
-                raise SourceError("choose a model and a raster layer first")
+            self.model_panel.require_model()  # names a chosen file that is not a model
+            if layer is None:
+                raise SourceError("choose a raster layer first")
             raster, source = engine_input(layer, self.manifest.input.bands)
             params = SearchParams(raster=raster, model=self.model_panel.model_path, device=self.model_panel.device,
                                   query=self.query.text(), out=str(out_dir / "search.tif"),
                                   logic=self.logic.currentText(), command="QGIS xview dock: Search")
         except Exception as exc:
+            remove_if_empty(out_dir)
             report_error(self._bar(), exc)
             return None
         task = XviewTask("xview search", lambda p, c: run_search(params, p, c, log, source), self._finished,

@@ -53,6 +53,10 @@ QUALITATIVE = (
     "#dbdb8d", "#9edae5",
 )
 RAMP_STOPS = 5
+TOP_CLASS_OPACITY = 0.65  # the most likely class over the imagery: both stay readable
+# Geolocation heatmap classes, best first: (colour #rrggbbaa, legend label); the other tiles are transparent.
+GEOLOCATION_CLASSES = (("#ffff00f0", "best 1 % of tiles (most likely)"), ("#ff8000d0", "best 1-5 %"),
+                       ("#d00000a0", "best 5-10 %"))
 PER_CLASS_PRODUCTS = ("prob", "count")
 PRODUCT_TITLES = {
     "prob": "P({cls})",
@@ -126,6 +130,35 @@ def style_heatmap(layer: QgsRasterLayer, band: int = 1, value_range: Optional[Va
                  ("unlikely", "most likely"))
 
 
+def style_geolocation(layer: QgsRasterLayer, band: int = 1) -> None:
+    """The photo-location heatmap by rank among the tiles: the best 1 %, 5 %, 10 % in yellow, orange, red.
+
+    The same colours mean the same share of the searched tiles on every photo (the engine finds the
+    class breaks in the heatmap, ``heatmap_class_breaks``); the other 90 % are transparent, so the
+    imagery shows and the best candidates stand out whatever the raw log-likelihood range.
+    """
+    from xview_engine.localization.heatmap import TOP_PERCENTS, heatmap_class_breaks
+
+    breaks = heatmap_class_breaks(layer.source(), TOP_PERCENTS, band)
+    if not all(b == b for b in breaks):  # no finite score: nothing to rank
+        style_heatmap(layer, band)
+        return
+    items = [QgsColorRampShader.ColorRampItem(breaks[-1], QColor(0, 0, 0, 0), "other tiles (transparent)")]
+    uppers = [*breaks[:-1][::-1], float("inf")]  # value <= upper: the class above the previous break
+    for upper, (colour, label) in zip(uppers, reversed(GEOLOCATION_CLASSES)):
+        items.append(QgsColorRampShader.ColorRampItem(upper, _qcolor(colour), label))
+    shader_fn = QgsColorRampShader(breaks[-1], breaks[0])
+    shader_fn.setColorRampType(QgsColorRampShader.Discrete)
+    shader_fn.setColorRampItemList(items)
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(shader_fn)
+    layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), band, shader))
+    title = "photo location: rank among the searched tiles"
+    layer.setCustomProperty("xview/legend_title", title)
+    layer.setName(PRODUCT_TITLES["heatmap"])
+    layer.triggerRepaint()
+
+
 def style_top_class(layer: QgsRasterLayer, class_names: Sequence[str] = (), band: int = 1,
                     present: Optional[Sequence[int]] = None, head: Optional[str] = None) -> None:
     """Paletted renderer, one stable colour per class index, labelled with the class names.
@@ -163,12 +196,16 @@ def style_layer(layer: QgsRasterLayer, band: int = 1, meta: Optional[BandMeta] =
 
 
 def add_products_to_project(products_json_path: str | Path, group_name: str,
-                            project: Optional[QgsProject] = None, max_class_layers: int = 10) -> list[QgsRasterLayer]:
+                            project: Optional[QgsProject] = None, max_class_layers: int = 10,
+                            prefix: str = "") -> list[QgsRasterLayer]:
     """Add every GeoTIFF a run wrote (listed in its ``products.json``), styled, into a new layer group.
 
     Per-class rasters (one band per class) become one layer per class band, first ``max_class_layers``
-    only, the first visible and the others ticked off, so the map opens readable. The group is put at
-    the top of the layer tree. Returns the layers (the project owns them).
+    only. One layer is shown, so the map opens readable: the most likely class (first in the group,
+    semi-transparent over the imagery, its legend open), or the first layer when the run has no
+    top-class product; the others stay in the group, switched off. ``prefix`` (e.g. "#2") starts
+    every layer name, so two runs never share names. The group is put at the top of the layer tree.
+    Returns the layers (the project owns them), the shown one first.
     """
     project = project or QgsProject.instance()
     files = product_files(products_json_path)
@@ -176,7 +213,29 @@ def add_products_to_project(products_json_path: str | Path, group_name: str,
     layers: list[QgsRasterLayer] = []
     for path in files:
         layers.extend(_add_file(path, group, project, max_class_layers))
+    shown = next((lyr for lyr in layers if isinstance(lyr.renderer(), QgsPalettedRasterRenderer)), None)
+    if shown is not None:
+        shown.setOpacity(TOP_CLASS_OPACITY)
+        node = group.findLayer(shown.id())
+        group.insertChildNode(0, node.clone())
+        group.removeChildNode(node)
+        layers.remove(shown)
+        layers.insert(0, shown)
+    for i, layer in enumerate(layers):
+        if prefix:
+            layer.setName(f"{prefix} {layer.name()}")
+        node = group.findLayer(layer.id())
+        node.setItemVisibilityChecked(i == 0)
+        node.setExpanded(i == 0)
     return layers
+
+
+def next_run_number(project: Optional[QgsProject] = None) -> int:
+    """1, 2, 3... per project (saved with it): numbers runs so groups and layers never share a name."""
+    project = project or QgsProject.instance()
+    number = project.readNumEntry("xview", "runs", 0)[0] + 1
+    project.writeEntry("xview", "runs", number)
+    return number
 
 
 def product_files(products_json_path: str | Path) -> list[Path]:
@@ -228,9 +287,7 @@ def _add_file(path: Path, group: QgsLayerTreeGroup, project: QgsProject, max_cla
             continue
         style_layer(layer, band, metas[band - 1])
         project.addMapLayer(layer, False)
-        node = group.addLayer(layer)
-        node.setItemVisibilityChecked(band == bands[0])
-        node.setExpanded(band == bands[0])
+        group.addLayer(layer)
         layers.append(layer)
     return layers
 

@@ -93,6 +93,13 @@ def report_success(message_bar, line: str, title: str = "xview") -> None:
         message_bar.pushMessage(title, line, Qgis.MessageLevel.Success, 5)
 
 
+def report_warning(message_bar, line: str, title: str = "xview") -> None:
+    """A result that must not read as a success (e.g. a synthetic model on real imagery): a warning that stays."""
+    QgsMessageLog.logMessage(line, LOG_TAG, Qgis.MessageLevel.Warning)
+    if message_bar is not None:
+        message_bar.pushMessage(title, line, Qgis.MessageLevel.Warning, 0)
+
+
 def log(line: str) -> None:
     """Engine progress notes ('12,345 tiles to run ...') to the log panel; safe from worker threads."""
     QgsMessageLog.logMessage(line, LOG_TAG, Qgis.MessageLevel.Info)

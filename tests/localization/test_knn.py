@@ -108,3 +108,31 @@ def test_penultimate_layer(classifier, tmp_path) -> None:  # noqa: F811
         got = net(x)["features"]
         inner = net.net.classifier[:3](torch.flatten(net.net.avgpool(net.net.features(x)), 1))
     torch.testing.assert_close(got, inner)
+
+
+def test_synthetic_teacher_as_the_feature_network(tmp_path) -> None:
+    """The synthetic world's teacher kept as features: fc8 is its heads' raw outputs side by side,
+    penultimate the pooled features they share; photos are normalised like the teacher's."""
+    from xview_engine.localization.knn import photo_features
+    from xview_engine.resources import resource_path
+    from xview_engine.teachers.synthetic import photo_batch, read_synthetic_teacher
+    from xview_engine.training.knn import FeatureModelParams, make_feature_model
+
+    teacher_file = resource_path("models", "xview-synthetic-teacher.safetensors")
+    teacher, spec = read_synthetic_teacher(teacher_file)
+    fc8 = load_model(make_feature_model(FeatureModelParams(teachers=f"synthetic={teacher_file}",
+                                                           out=str(tmp_path / "s.safetensors"), tile_px=32,
+                                                           gsd_m=2.0)))
+    assert fc8.manifest.heads[0].labels[0] == f"{spec.heads[0].name}:{spec.heads[0].labels[0]}"
+    photo = tmp_path / "p.png"
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 160, 3), dtype=np.uint8)).save(photo)
+    got = photo_features(fc8.model, [photo])
+    with torch.inference_mode():
+        raw = teacher(photo_batch([np.asarray(Image.open(photo).convert("RGB"))], spec))
+    np.testing.assert_allclose(got, torch.cat([raw[h.name] for h in spec.heads], 1).numpy(), rtol=1e-5, atol=1e-5)
+    pen = load_model(make_feature_model(FeatureModelParams(teachers=f"synthetic={teacher_file}", layer="penultimate",
+                                                           out=str(tmp_path / "p.safetensors"), tile_px=32,
+                                                           gsd_m=2.0)))
+    assert pen.manifest.heads[0].num_classes == teacher.pooled_width

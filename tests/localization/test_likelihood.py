@@ -56,8 +56,8 @@ def test_chunking_and_float16_tables(rng, monkeypatch) -> None:
     alpha = rng.uniform(0.1, 50, size=(5000, 8))
     photos = _simplex(rng, 3, 8)
     full = scoring.score_head(scoring.tile_table("s", "dirichlet", alpha), photos)
-    monkeypatch.setattr(scoring, "CHUNK_BYTES", 1)  # 1024-tile chunks
-    assert len(scoring.tile_chunks(5000, 8, 1)) == 5
+    monkeypatch.setattr(scoring, "CHUNK_BYTES", 1)  # 64-tile chunks
+    assert len(scoring.tile_chunks(5000, 8, 1)) == 79
     chunked = scoring.score_head(scoring.tile_table("s", "dirichlet", alpha), photos)
     assert chunked == pytest.approx(full, rel=1e-6)
     half = scoring.tile_table("s", "dirichlet", alpha, dtype="float16")
@@ -69,7 +69,7 @@ def test_chunking_and_float16_tables(rng, monkeypatch) -> None:
 
 def test_float16_memory_mapped_scores_equal_float32_within_rounding(rng, tmp_path, monkeypatch) -> None:
     """The fast float16 path (torch cast into a reused buffer, chunk by chunk) scores like float32."""
-    monkeypatch.setattr(scoring, "CHUNK_BYTES", 1)  # 1024-tile chunks, the last one partial
+    monkeypatch.setattr(scoring, "CHUNK_BYTES", 1)  # 64-tile chunks, the last one partial
     alpha = rng.uniform(0.1, 50, size=(2500, 16))
     photos = _simplex(rng, 5, 16)
     full = scoring.score_head(scoring.tile_table("s", "dirichlet", alpha), photos)
@@ -106,3 +106,62 @@ def test_combination_weights_and_errors(rng) -> None:
 def test_tile_params_round_trip(rng) -> None:
     rate = rng.uniform(0.1, 3, size=(4, 3))
     assert scoring.tile_params(scoring.tile_table("o", "poisson", rate)) == pytest.approx(rate, rel=1e-6)
+
+
+def _straight_scores(table: scoring.HeadTable, values: np.ndarray) -> np.ndarray:
+    """The unchunked way: widen every weight by numpy, one float32 product, constants added in float32."""
+    v, d = scoring.photo_vectors(table.distribution, values)
+    out = v @ np.asarray(table.weights, np.float32).T
+    out += table.const.astype(np.float32)
+    out += d.astype(np.float32)[:, None]
+    return out
+
+
+@pytest.mark.parametrize("torch_there", [True, False])
+@pytest.mark.parametrize("n_photos", [1, 7])
+def test_chunked_workers_score_like_one_straight_product(rng, tmp_path, monkeypatch, torch_there, n_photos) -> None:
+    """Worker threads over 64-tile chunks (or numpy alone without torch) give the straight product's scores."""
+    import sys
+
+    if torch_there:
+        torch = pytest.importorskip("torch")
+        threads = torch.get_num_threads()
+    else:
+        monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError: the numpy path
+    monkeypatch.setattr(scoring, "CHUNK_BYTES", 1)
+    alpha = rng.uniform(0.1, 50, size=(1000, 24))
+    half = scoring.tile_table("s", "dirichlet", alpha, dtype="float16")
+    np.save(tmp_path / "w.npy", half.weights)
+    table = scoring.HeadTable("s", "dirichlet", np.load(tmp_path / "w.npy", mmap_mode="r"), half.const)
+    photos = _simplex(rng, n_photos, 24)
+    got = scoring.score_head(table, photos)
+    assert got.shape == (n_photos, 1000) and got.dtype == np.float32
+    straight = _straight_scores(half, photos)
+    # float32 products summed in another order: within the dot product's rounding bound, K eps sum|v w|
+    v, _ = scoring.photo_vectors("dirichlet", photos)
+    bound = 24 * 2.0**-24 * (np.abs(v) @ np.abs(half.weights.astype(np.float32)).T) + 2.0**-22 * np.abs(straight)
+    assert (np.abs(got - straight) <= bound).all()
+    if not torch_there:
+        return
+    assert torch.get_num_threads() == threads  # the workers' single thread does not leak into the caller
+    seen = []
+    worker = __import__("threading").Thread(target=lambda: seen.append(torch.get_num_threads()))
+    worker.start()
+    worker.join()
+    assert seen == [threads]  # nor into threads started later
+
+
+def test_cancel_inside_a_worker_stops_scoring(rng, monkeypatch) -> None:
+    from xview_engine.errors import Cancelled
+
+    monkeypatch.setattr(scoring, "CHUNK_BYTES", 1)
+    table = scoring.tile_table("s", "dirichlet", rng.uniform(0.1, 5, size=(2000, 8)), dtype="float16")
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) > 5
+
+    with pytest.raises(Cancelled):
+        scoring.score_head(table, _simplex(rng, 1, 8), cancel=cancel)
+    assert len(calls) < len(scoring.tile_chunks(2000, 8, 1)) + 2  # stopped well before the last chunk

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from localize_fixtures import world  # noqa: F401  (fixture)
+from localize_fixtures import tiny_teacher, world  # noqa: F401  (fixture)
 
 from xview_engine.cli.main import main
 from xview_engine.data.label_files import read_label_file, write_label_file
@@ -127,20 +127,7 @@ def test_index_cli_and_stale_refusal(world, tmp_path, capsys) -> None:  # noqa: 
 
 
 def test_teachers_label_the_photo(world, tmp_path) -> None:  # noqa: F811
-    import torch
-
-    from xview_engine.teachers.synthetic import (
-        SyntheticHead,
-        SyntheticTeacherNet,
-        SyntheticTeacherSpec,
-        save_synthetic_teacher,
-    )
-
-    lf = read_label_file(world["labels"])
-    heads = tuple(SyntheticHead(h, "counts" if h == "count" else "categorical", lf.names[h]) for h in lf.heads)
-    spec = SyntheticTeacherSpec(height=16, width=32, channels=4, depth=2, hidden=8, heads=heads)
-    torch.manual_seed(0)
-    teacher = save_synthetic_teacher(SyntheticTeacherNet(spec), spec, tmp_path / "teacher.safetensors")
+    teacher = tiny_teacher(world["labels"], tmp_path / "teacher.safetensors")
     photo = str(world["world"] / "photos" / "00006.jpg")
     [result] = localize(LocalizeParams((photo,), str(tmp_path / "t.tif"), index=str(world["index"]),
                                        teachers=f"synthetic={teacher}", device="cpu", top_k=2))

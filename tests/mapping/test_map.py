@@ -320,7 +320,7 @@ def test_onnx_runtime_matches_torch(tmp_path):
     random_rgb(tmp_path / "rgb.tif")
     model = tiny_model(tmp_path / "m.safetensors", gsd_m=10.0)
     common = {"raster": str(tmp_path / "rgb.tif"), "model": str(model), "device": "cpu", "classes": ("class1",)}
-    run_map(MapParams(**common, out_dir=str(tmp_path / "t")))
+    run_map(MapParams(**common, out_dir=str(tmp_path / "t"), runtime="torch"))
     result = run_map(MapParams(**common, out_dir=str(tmp_path / "x"), runtime="onnx"))
     assert "onnxruntime" in result.metadata["model"]["runtime"]
     a, _ = read_band_stack(tmp_path / "t" / "scene_prob.tif")
@@ -338,6 +338,9 @@ def test_onnx_file_runs_and_torch_refuses_it(tmp_path):
     result = run_map(MapParams(raster=str(tmp_path / "rgb.tif"), model=str(onnx_path), out_dir=str(tmp_path / "o"),
                                runtime="onnx", device="cpu"))
     assert result.tiles_run == 35
+    auto = run_map(MapParams(raster=str(tmp_path / "rgb.tif"), model=str(onnx_path), out_dir=str(tmp_path / "a"),
+                             device="cpu"))  # the default runtime, auto, runs an .onnx file in onnxruntime
+    assert auto.metadata["model"]["runtime"].startswith("runtime onnx")
     with pytest.raises(DeviceError, match="--runtime onnx"):
         run_map(MapParams(raster=str(tmp_path / "rgb.tif"), model=str(onnx_path), out_dir=str(tmp_path / "p"),
-                          device="cpu"))
+                          device="cpu", runtime="torch"))

@@ -62,8 +62,9 @@ def test_model_file_round_trip_is_exact_and_strict(tmp_path, shared):
 
 def test_manifest_entries_are_checked():
     with pytest.raises(ManifestError, match="the model has 4 bands"):
-        build_siamese(Manifest("siamese", TINY, InputSpec(16, 1.0, ("r", "g", "b", "nir"), (0.5,) * 4, (0.5,) * 4),
-                               (), 8, network={"shared": True, "photo_px": [16, 32]}))
+        rgbn = InputSpec(16, 1.0, ("red", "green", "blue", "nir"), (0.5,) * 4, (0.5,) * 4)
+        build_siamese(Manifest("siamese", TINY, rgbn, (), 8, network={
+            "shared": True, "photo_px": [16, 32], "photo_mean": [0.5] * 3, "photo_std": [0.5] * 3}))
     with pytest.raises(ManifestError, match="photo_px"):
         build_siamese(Manifest("siamese", TINY, InputSpec(16, 1.0), (), 8, network={"shared": True}))
     with pytest.raises(ManifestError, match="no heads"):

@@ -22,15 +22,17 @@ SCENES = ("beach", "forest", "parking lot", "water", "park")
 OBJECTS = ("car", "person", "boat")
 
 
-def tiny_model(folder: Path, gsd_m: float = 2.0, tile_px: int = 16, name: str = "tiny.safetensors") -> Path:
-    """A tiny distillation model (Dirichlet scenes + Poisson counts) saved as a real model file."""
+def tiny_model(folder: Path, gsd_m: float = 2.0, tile_px: int = 16, name: str = "tiny.safetensors",
+               synthetic: bool = False) -> Path:
+    """A tiny distillation model (Dirichlet scenes + Poisson counts) saved as a real model file; ``synthetic``
+    marks its provenance as a synthetic world's, as ``xview train distill`` does on a synth raster."""
     manifest = Manifest(
         kind="distill",
         backbone=BackboneSpec("tiny_cnn", {"width": 4, "depth": 2}),
         input=InputSpec(tile_px=tile_px, gsd_m=gsd_m),
         heads=(HeadSpec("scenes", "dirichlet", SCENES), HeadSpec("objects", "poisson", OBJECTS)),
         hidden=8,
-        training={"note": "untrained, for tests"},
+        training={"note": "untrained, for tests", "synthetic": synthetic},
     )
     return save_model(build_model(manifest, seed=0), manifest, folder / name)
 

@@ -102,7 +102,7 @@ def test_init_gui_adds_toolbar_action_menu_entry_and_hidden_dock(plugin, iface, 
     assert toolbar.actions() == [plugin.action]
     assert plugin.action.text() == "xview" and plugin.action.isCheckable()
     assert not plugin.action.icon().isNull()
-    assert iface.raster_menu.entries == [(MENU_NAME, plugin.action)]
+    assert iface.raster_menu.entries == [(MENU_NAME, plugin.action), (MENU_NAME, plugin.diagnostics_action)]
     dock = qgis_parent.findChild(QgsDockWidget, "XviewDock")
     assert dock is plugin.dock
     assert dock.windowTitle() == "xview"
@@ -151,7 +151,9 @@ def test_dock_shows_the_exact_pip_line_for_a_missing_dependency(plugin, monkeypa
     monkeypatch.setattr(dock_module, "check_dependencies", partial(check_dependencies, ("torch", MISSING_MODULE)))
     report = plugin.dock.refresh_dependencies()
     assert report.missing == (MISSING_MODULE,) and not report.ok
-    assert report.pip_line == f'"{report.python}" -m pip install --user {MISSING_MODULE}'
+    venv, pip = report.pip_line.split(" && ")  # the installer's commands: a venv in the profile, never --user
+    assert venv.startswith(f"{report.python} -m venv --without-pip --system-site-packages ")
+    assert "-m pip install" in pip and "torch==2.14.1" in pip and "--user" not in report.pip_line
     assert plugin.dock.status_label.text().startswith(f"Missing engine dependencies: {MISSING_MODULE}.")
     assert plugin.dock.pip_line_edit.text() == report.pip_line
     assert not plugin.dock.pip_line_edit.isHidden() and plugin.dock.pip_line_edit.isReadOnly()

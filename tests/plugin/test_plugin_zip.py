@@ -167,6 +167,6 @@ def test_unzipped_plugin_loads_starts_and_unloads_in_qgis(plugin_zip, tmp_path):
     for module_file in report["modules"]:
         assert Path(module_file).is_relative_to(plugins_dir / "xview"), module_file
     assert report["docks"] == ["xview"] and report["toolbars"] == ["xview"]
-    assert report["menu"] == [["&xview", "xview"]]
+    assert report["menu"] == [["&xview", "xview"], ["&xview", "xview diagnostics…"]]
     assert report["heavy_imports"] == []
     assert report["unloaded"] and report["left_after_unload"] == 0

@@ -109,14 +109,18 @@ def test_map_run_adds_styled_georeferenced_layers(plugin, world, qtbot, tmp_path
     task = _run_and_wait(qtbot, map_tab)
     assert task.error is None, task.error
     group = QgsProject.instance().layerTreeRoot().children()[0]
-    assert group.name().startswith("xview scene")
-    names = [node.layer().name() for node in group.findLayers()]
+    assert group.name() == "xview #1 scene · overhead"
+    nodes = group.findLayers()
+    names = [node.layer().name() for node in nodes]
     first, second = map_tab.class_list.item(0).text(), map_tab.class_list.item(1).text()
-    assert names[:2] == [f"P({first}) · scene", f"P({second}) · scene"]
-    assert "most likely class · scene" in names
-    top = next(lyr for lyr in map_tab.last_layers if isinstance(lyr.renderer(), QgsPalettedRasterRenderer))
+    assert names[:3] == ["#1 most likely class · scene", f"#1 P({first}) · scene", f"#1 P({second}) · scene"]
+    # one layer shown by default: the most likely class, semi-transparent, its legend open; the rest off
+    assert [node.itemVisibilityChecked() for node in nodes] == [True] + [False] * (len(nodes) - 1)
+    assert nodes[0].isExpanded() and not any(node.isExpanded() for node in nodes[1:])
+    top = map_tab.last_layers[0]
+    assert isinstance(top.renderer(), QgsPalettedRasterRenderer) and 0.3 < top.opacity() < 1
     assert all(c.label for c in top.renderer().classes())
-    prob = map_tab.last_layers[0]
+    prob = map_tab.last_layers[1]
     assert isinstance(prob.renderer(), QgsSingleBandPseudoColorRenderer)
     assert prob.crs() == layer.crs() and layer.extent().contains(prob.extent())
     assert prob.rasterUnitsPerPixelX() == pytest.approx(8.0, rel=1e-3)  # 8 m on the ground, UTM scale
@@ -124,7 +128,11 @@ def test_map_run_adds_styled_georeferenced_layers(plugin, world, qtbot, tmp_path
     copied = map_tab.export(str(tmp_path / "exported"))
     assert {p.name for p in copied} >= {"products.json", "scene_prob.tif"}
     assert "tiles/s" in map_tab.update_estimate()
-    del top, prob, layer
+    assert _run_and_wait(qtbot, map_tab).error is None  # a second run: no group or layer name is shared
+    second_group = QgsProject.instance().layerTreeRoot().children()[0]
+    assert second_group.name() == "xview #2 scene · overhead"
+    assert not {n.layer().name() for n in second_group.findLayers()} & set(names)
+    del top, prob, layer, nodes
 
 
 def test_cancel_leaves_no_layer_and_no_file(plugin, world, qtbot, tmp_path):

@@ -169,3 +169,36 @@ def test_localize_algorithm_on_a_twin_index_gives_headings(provider, world, tmp_
     headings = [c["extras"]["heading_deg"] for c in result["candidates"]]
     assert len(headings) == 4 and all(0 <= h < 360 and ((h - 45) / 11.25) % 1 < 1e-4 for h in headings)
     assert result["truth"]["heading_deg"] == pytest.approx(read_geotag(world["photo"]).heading, abs=0.01)
+
+
+def test_map_dialog_offers_the_models_heads_and_classes(provider, world, tmp_path, qgis_iface, monkeypatch):
+    """The real Processing dialog: HEAD and CLASSES follow the MODEL file, with the dock's defaults."""
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+    from qgis.gui import QgsBrowserGuiModel
+    from qgis.PyQt.QtCore import Qt
+
+    browser = QgsBrowserGuiModel()  # the dialog asks iface for one; pytest-qgis' stand-in has none
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser, raising=False)
+    dialog = AlgorithmDialog(QgsApplication.processingRegistry().createAlgorithmById("xview:map"))
+    wrappers = dialog.mainWidget().wrappers
+    head, classes, context = wrappers["HEAD"], wrappers["CLASSES"], QgsProcessingContext()
+    assert head.widget.count() == 0 and "model" in head.widget.toolTip()
+    wrappers["MODEL"].setParameterValue(str(world["model"]), context)
+    assert [head.widget.itemText(i) for i in range(head.widget.count())] == ["scene", "object", "count"]
+    assert head.value() == "scene" and classes.value() == ""  # the dock's defaults: first head, top 10
+    labels = [classes.widget.item(i).text() for i in range(classes.widget.count())]
+    assert len(labels) > 3 and "beach" in labels
+    classes.widget.item(1).setCheckState(Qt.CheckState.Checked)
+    assert classes.value() == labels[1]
+    head.widget.setCurrentText("count")
+    counts = [classes.widget.item(i).text() for i in range(classes.widget.count())]
+    assert counts != labels and classes.value() == ""
+    wrappers["INPUT"].setParameterValue(str(world["raster"]), context)
+    parameters = dialog.mainWidget().createProcessingParameters()
+    assert parameters["HEAD"] == "count" and parameters["CLASSES"] == ""
+    not_a_model = tmp_path / "notes.safetensors"
+    not_a_model.write_text("not a model")
+    wrappers["MODEL"].setParameterValue(str(not_a_model), context)
+    assert head.widget.count() == 0 and "notes.safetensors" in head.widget.toolTip()
+    dialog.deleteLater()
+    del dialog, wrappers, head, classes, context

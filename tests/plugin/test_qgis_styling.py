@@ -152,21 +152,47 @@ def test_add_products_to_project_makes_a_styled_group(product_dir, qgis_new_proj
     assert group is not None and project.layerTreeRoot().children()[0] is group
     names = [layer.name() for layer in layers]
     assert names == [
+        "most likely class · places365",
         "P(beach) · places365", "P(forest) · places365", "P(parking lot) · places365", "P(water) · places365",
-        "most likely class · places365", "expected car count · coco", "expected person count · coco",
-        "entropy (nats) · places365",
+        "expected car count · coco", "expected person count · coco", "entropy (nats) · places365",
     ]
-    assert [layer.renderer().band() for layer in layers[:4]] == [1, 2, 3, 4]
+    assert [node.layer().name() for node in group.findLayers()] == names  # the shown layer is on top
+    assert [layer.renderer().band() for layer in layers[1:5]] == [1, 2, 3, 4]
     assert all(layer.crs().authid() == "EPSG:32633" for layer in layers)
     visible = [node.itemVisibilityChecked() for node in group.findLayers()]
-    assert visible[:4] == [True, False, False, False]
+    assert visible == [True] + [False] * (len(names) - 1)
+    assert layers[0].opacity() == styling.TOP_CLASS_OPACITY
     project.removeAllMapLayers()
     del layers
 
 
 def test_add_products_limits_the_number_of_class_layers(product_dir, qgis_new_project):
     project = QgsProject.instance()
-    layers = styling.add_products_to_project(product_dir / "products.json", "run 2", project, max_class_layers=2)
-    assert sum(layer.name().startswith("P(") for layer in layers) == 2
+    layers = styling.add_products_to_project(product_dir / "products.json", "run 2", project, max_class_layers=2,
+                                             prefix="#7")
+    assert sum(layer.name().startswith("#7 P(") for layer in layers) == 2
+    assert all(layer.name().startswith("#7 ") for layer in layers)
+    assert [styling.next_run_number(project) for _ in range(3)] == [1, 2, 3]
     project.removeAllMapLayers()
     del layers
+
+
+def test_geolocation_heatmap_colours_only_the_best_tiles(tmp_path):
+    """Raw log-likelihoods from -870 to 167: the best 1 / 5 / 10 % of the tiles get the three colours, the
+    other 90 % are transparent, counted in what QGIS' renderer really draws."""
+    values = np.linspace(-870.0, 167.0, 200, dtype=np.float32)[np.random.default_rng(1).permutation(200)]
+    values = values.reshape(1, 10, 20)
+    path = write_tif(tmp_path / "heat.tif", values, ["combined:loglik"])
+    layer = QgsRasterLayer(str(path), "heat", "gdal")
+    styling.style_geolocation(layer)
+    items = layer.renderer().shader().rasterShaderFunction().colorRampItemList()
+    assert [item.label for item in items] == ["other tiles (transparent)", "best 5-10 %", "best 1-5 %",
+                                             "best 1 % of tiles (most likely)"]
+    assert items[0].color.alpha() == 0 and all(item.color.alpha() > 100 for item in items[1:])
+    image = layer.renderer().block(1, layer.extent(), 20, 10).image()
+    alphas = [image.pixelColor(x, y).alpha() for x in range(20) for y in range(10)]
+    colours = [image.pixelColor(x, y).name() for x in range(20) for y in range(10)]
+    assert sum(a > 0 for a in alphas) == 20  # 10 % of 200 tiles
+    assert colours.count(items[-1].color.name()) == 2  # the best 1 %
+    assert "rank" in layer.customProperty("xview/legend_title")
+    del items, layer

@@ -191,9 +191,10 @@ def test_split_is_spatially_disjoint(small_world):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--size-m", "0"], "--size-m must be positive"),
-        (["--fov", "400"], "--fov must be in"),
-        (["--photos", "-1"], "--photos must be 0 or more"),
+        (["--size-m", "0"], "argument --size-m: 0 must be a finite number in (0, 1,000,000]"),
+        (["--fov", "400"], "argument --fov: 400 must be a finite number in (0, 360]"),
+        (["--fov", "200"], "--fov 200 is not a field of view synth can render"),
+        (["--photos", "-1"], "argument --photos: -1 must be a whole number from 0 to 1,000,000"),
         (["--crs", "EPSG:4326"], "is geographic"),
         (["--crs", "EPSG:999999"], "unknown coordinate reference system"),
     ],

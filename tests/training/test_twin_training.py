@@ -120,3 +120,13 @@ def test_train_twin_from_tile_images_without_a_raster(small_world, tmp_path):
     assert training["overhead"] == "tile images" and training["synthetic"] is False
     with pytest.raises(TrainingError, match="tile"):
         train_twin(world / "pairs.csv", None, tmp_path / "none.safetensors", params)
+
+
+def test_the_cli_names_every_twin_branch_and_refuses_a_bad_panorama(tmp_path, capsys):
+    from xview_engine.cli.main import main
+    from xview_engine.model.twin import TWIN_BRANCHES
+    from xview_engine.training.twin_params import TWIN_BRANCH_NAMES
+
+    assert sorted(TWIN_BRANCH_NAMES) == sorted(TWIN_BRANCHES)
+    assert main(["train", "twin", "p.csv", "-o", str(tmp_path / "m.safetensors"), "--polar", "32x128"]) == 2
+    assert "--polar '32x128' must be HEIGHT,WIDTH" in capsys.readouterr().err

@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import argparse
 
+from xview_engine.cli._numbers import count, positive
+from xview_engine.limits import MAX_PHOTOS, MAX_SEED, MAX_TOP_K, MAX_WORLD_M
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="the whole product on a small synthetic world", description=__doc__)
     parser.add_argument("-o", "--out-dir", default="demo_out", help="output folder (default demo_out)")
-    parser.add_argument("--seed", type=int, default=7, help="world seed (default 7; the model was trained on 0)")
-    parser.add_argument("--size-m", type=float, default=1500.0, help="world side in metres (default 1500)")
-    parser.add_argument("--photos", type=int, default=40, help="ground photos in the world (default 40)")
-    parser.add_argument("--geolocate", type=int, default=5, help="held-out photos to geolocate (default 5)")
+    parser.add_argument("--seed", type=count(0, MAX_SEED), default=7,
+                        help="world seed (default 7; the model was trained on 0)")
+    parser.add_argument("--size-m", type=positive(MAX_WORLD_M), default=1500.0,
+                        help="world side in metres (default 1500)")
+    parser.add_argument("--photos", type=count(1, MAX_PHOTOS), default=40,
+                        help="ground photos in the world (default 40)")
+    parser.add_argument("--geolocate", type=count(0, MAX_TOP_K), default=5,
+                        help="held-out photos to geolocate (default 5)")
     parser.add_argument("--model", help="model file (default: the shipped synthetic default model)")
     parser.add_argument("--teacher", help="synthetic teacher file (default: the shipped one)")
     parser.add_argument("--no-qgis", action="store_true", help="skip the QGIS project and picture")

@@ -15,6 +15,9 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
+from xview_engine.cli._numbers import count, number, positive
+from xview_engine.limits import MAX_STRIDE_M, MAX_TOP_K, MAX_WEIGHT, check_number
+
 if TYPE_CHECKING:
     from xview_engine.localization.localize import PhotoResult
 
@@ -27,9 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="model file for --raster (or to check --index against)")
     add_photo_label_arguments(parser)
     parser.add_argument("-o", "--out", required=True, help="heatmap GeoTIFF (a folder when several photos)")
-    parser.add_argument("--top-k", type=int, default=10, help="candidates to report (default 10)")
+    parser.add_argument("--top-k", type=count(1, MAX_TOP_K), default=10, help="candidates to report (default 10)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--stride-m", type=float, help="tile stride for --raster indexing (default half a tile)")
+    parser.add_argument("--stride-m", type=positive(MAX_STRIDE_M),
+                        help="tile stride for --raster indexing (default half a tile)")
     add_fov_argument(parser, "360, panoramas")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     parser.set_defaults(func=run)
@@ -47,23 +51,25 @@ def add_photo_label_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_fov_argument(parser: argparse.ArgumentParser, default: str) -> None:
     """The photos' field of view: a twin index slides a map of FOV / 360 of the panorama width."""
-    parser.add_argument("--fov", type=float, metavar="DEG",
+    parser.add_argument("--fov", type=number(0, 360, low_open=True), metavar="DEG",
                         help=f"the photos' horizontal field of view in degrees, for a twin index (default: {default})")
 
 
 def parse_weights(text: str | None) -> dict[str, float]:
-    """'scene=1,count=0.5' -> {'scene': 1.0, 'count': 0.5}."""
+    """'scene=1,count=0.5' -> {'scene': 1.0, 'count': 0.5}; a weight is finite and not negative
+    (NaN would make every score NaN and still exit 0)."""
     from xview_engine.cli.main import UsageError
 
     weights: dict[str, float] = {}
     for part in (p.strip() for p in (text or "").split(",") if p.strip()):
         name, sep, value = part.partition("=")
         try:
-            weights[name.strip()] = float(value)
+            number = float(value)
         except ValueError:
             sep = ""
-        if not sep:
+        if not (sep and name.strip()):
             raise UsageError(f"--weights '{part}' must be head=number, e.g. scene=1,count=0.5")
+        weights[name.strip()] = check_number(f"--weights {name.strip()}=", number, 0, MAX_WEIGHT, UsageError)
     return weights
 
 

@@ -23,10 +23,12 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
+from typing import TextIO
 
 from xview_engine import __version__
-from xview_engine.errors import XviewError
+from xview_engine.errors import XviewError, XviewWarning
 from xview_engine.outputs import output_lock
 
 # Modules of xview_engine.cli that register a command, in the order `xview --help` lists them.
@@ -46,6 +48,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
 )
 COMMAND_MODULES += ("features", "pca")  # off-the-shelf classifier features (training/knn.py, mapping/pca.py)
+COMMAND_MODULES += ("doctor", "install_engine")  # environment report and the engine install (install/)
+COMMAND_MODULES += ("classify", "filter")  # photo classifiers on features (training/svm.py, training/classify.py)
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -96,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit status (0 ok, 2 user error, 1 bug, 130/143 interrupt)."""
     args = None
     try:
-        with _sigterm_raises():
+        with _sigterm_raises(), _one_line_warnings():
             args = build_parser().parse_args(argv)
             with _lock_output(args):
                 status = args.func(args)
@@ -138,6 +142,24 @@ def _sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """An XviewWarning (a photo without usable GPS, ...) is one line ``xview: warning: ...``, each time."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", XviewWarning)
+        show = warnings.showwarning
+
+        def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                         file: TextIO | None = None, line: str | None = None) -> None:
+            if issubclass(category, XviewWarning):
+                print(f"xview: warning: {one_line(str(message))}", file=sys.stderr)
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show_warning
+        yield
 
 
 def _output_of(args: argparse.Namespace | None) -> str | None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 
+from xview_engine.cli._numbers import count
 from xview_engine.cli.localize import add_photo_label_arguments, parse_weights, split_list
+from xview_engine.limits import MAX_CHIPS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tile-crs", help="CRS of --tile, e.g. EPSG:4326 for lon,lat (default: the index's)")
     parser.add_argument("--raster", help="raster to cut chips from (default: the one the index was built from)")
     add_photo_label_arguments(parser)
-    parser.add_argument("--top-k", type=int, default=5, help="results per query (default 5)")
+    parser.add_argument("--top-k", type=count(1, MAX_CHIPS), default=5, help="results per query (default 5)")
     parser.add_argument("-o", "--out-dir", required=True, help="output folder (created if missing)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     parser.set_defaults(func=run)

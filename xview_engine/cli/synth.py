@@ -6,6 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from xview_engine.cli._numbers import count, number, positive
+from xview_engine.limits import MAX_GSD_M, MAX_PHOTOS, MAX_SEED, MAX_WORLD_M
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -15,13 +18,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "photos/*.jpg with EXIF GPS and heading, labels.json/.npz, pairs.csv. Everything is synthetic.",
     )
     parser.add_argument("-o", "--out-dir", required=True, help="output folder (created if missing)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
-    parser.add_argument("--size-m", type=float, default=3000.0, help="side of the square world in metres")
-    parser.add_argument("--gsd", type=float, default=0.5, help="overhead pixel size in ground metres")
-    parser.add_argument("--photos", type=int, default=2000, help="number of ground photos")
-    parser.add_argument("--fov", type=float, default=360.0,
-                        help="photo field of view in degrees: 360 (panorama), 90, 70 or any in (0, 360]")
-    parser.add_argument("--water-photo-share", type=float, default=0.12,
+    parser.add_argument("--seed", type=count(0, MAX_SEED), default=0,
+                        help="random seed; same seed, same bytes (default 0)")
+    parser.add_argument("--size-m", type=positive(MAX_WORLD_M), default=3000.0,
+                        help="side of the square world in metres")
+    parser.add_argument("--gsd", type=positive(MAX_GSD_M), default=0.5, help="overhead pixel size in ground metres")
+    parser.add_argument("--photos", type=count(0, MAX_PHOTOS), default=2000, help="number of ground photos")
+    parser.add_argument("--fov", type=number(0, 360, low_open=True), default=360.0,
+                        help="photo field of view in degrees: 360 (panorama), or a perspective photo's "
+                        "under 180, e.g. 90 or 70")
+    parser.add_argument("--water-photo-share", type=number(0, 1), default=0.12,
                         help="share of photos taken afloat (boats, piers, ferries), in [0, 1] (default 0.12)")
     parser.add_argument("--crs", default="EPSG:32633", help="projected CRS as EPSG code (default EPSG:32633)")
     parser.add_argument("--preview", nargs="?", const="", default=None, metavar="DIR",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from xview_engine.cli._numbers import count, number
+from xview_engine.limits import MAX_BATCH_SIZE
+
 SPEC_HELP = ("comma-separated family[:arch]=weights: places365[:resnet18|resnet50]=X.pth.tar (CSAIL), "
              "imagenet[:resnet50|...]=X.pth (torchvision), coco[:fasterrcnn|fasterrcnn_mobilenet_v3_large_fpn|...]"
              "=X.pth (torchvision Faster R-CNN), synthetic=teacher.safetensors (xview train teacher)")
@@ -16,9 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--out", required=True, help="label file to write (.npz)")
     parser.add_argument("--cache-dir", help="teacher output cache (default: OUT folder/.xview-teach-cache)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
-    parser.add_argument("--coco-threshold", type=float, default=0.5, help="detection score counted (default 0.5)")
+    parser.add_argument("--coco-threshold", type=number(0, 1), default=0.5,
+                        help="detection score counted (default 0.5)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
-    parser.add_argument("--batch-size", type=int, default=16, help="photos per batch (default 16)")
+    parser.add_argument("--batch-size", type=count(1, MAX_BATCH_SIZE), default=16, help="photos per batch (default 16)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.set_defaults(func=run)
 
@@ -35,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else Path(args.cache_dir or out.parent / ".xview-teach-cache")
     print(f"teaching on {describe_device(device)}")
     path = teach(args.pairs, args.teachers, out, device=device, coco_threshold=args.coco_threshold,
-                 cache_dir=cache, overwrite=args.overwrite, batch_size=max(1, args.batch_size),
+                 cache_dir=cache, overwrite=args.overwrite, batch_size=args.batch_size,
                  progress=TerminalProgress("teach", unit="photos"))
     print(f"wrote {path}")
     return 0

@@ -5,6 +5,23 @@ from __future__ import annotations
 
 import argparse
 
+from xview_engine.cli._numbers import count, number, positive
+from xview_engine.limits import (
+    MAX_BATCH_SIZE,
+    MAX_DISTANCE_M,
+    MAX_EPOCHS,
+    MAX_GSD_M,
+    MAX_NEGATIVES,
+    MAX_SEED,
+    MAX_TILE_PX,
+    MAX_WIDTH,
+    check_count,
+)
+
+EPOCHS = count(0, MAX_EPOCHS)
+BATCH = count(1, MAX_BATCH_SIZE)
+SEED = count(0, MAX_SEED)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train a distillation model or the synthetic teacher",
@@ -25,16 +42,15 @@ def _distill_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, help="model file to write (.safetensors); log CSV and PNG beside it")
     p.add_argument("--heads", help="comma-separated heads of the label file to train (default all)")
     _backbone_arguments(p, "resnet50", "the encoder")
-    p.add_argument("--hidden", type=int, default=1024, help="hidden width of each head (default 1024)")
+    p.add_argument("--hidden", type=count(1, MAX_WIDTH), default=1024, help="hidden width of each head (default 1024)")
     p.add_argument("--baseline", action="store_true", help="mean-only heads (squared error), the seed's baseline")
-    p.add_argument("--epochs-pretrain", type=int, default=3, help="stage 1 epochs (default 3)")
-    p.add_argument("--epochs-heads", type=int, default=3, help="stage 2 epochs (default 3)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--epochs-pretrain", type=EPOCHS, default=3, help="stage 1 epochs (default 3)")
+    p.add_argument("--epochs-heads", type=EPOCHS, default=3, help="stage 2 epochs (default 3)")
+    _optimiser_arguments(p)
+    p.add_argument("--batch-size", type=BATCH, default=32)
     p.add_argument("--no-flips", action="store_true", help="no random flips")
     p.add_argument("--rot90", action="store_true", help="also random 90-degree rotations")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -47,8 +63,14 @@ def _backbone_arguments(p: argparse.ArgumentParser, default: str, initialised: s
     p.add_argument("--backbone-option", action="append", default=[], metavar="KEY=INT",
                    help="backbone option, e.g. width=16 (repeatable)")
     p.add_argument("--backbone-weights", help=f"torchvision .pth to initialise {initialised} from")
-    p.add_argument("--tile-px", type=int, default=224, help="tile size in pixels (default 224)")
-    p.add_argument("--gsd", type=float, default=0.5, help="model ground sample distance in metres (default 0.5)")
+    p.add_argument("--tile-px", type=count(1, MAX_TILE_PX), default=224, help="tile size in pixels (default 224)")
+    p.add_argument("--gsd", type=positive(MAX_GSD_M), default=0.5,
+                   help="model ground sample distance in metres (default 0.5)")
+
+
+def _optimiser_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lr", type=positive(10.0), default=1e-3, help="learning rate (default 0.001)")
+    p.add_argument("--weight-decay", type=number(0, 1), default=5e-4, help="weight decay (default 0.0005)")
 
 
 def _siamese_parser(sub: argparse._SubParsersAction) -> None:
@@ -59,18 +81,18 @@ def _siamese_parser(sub: argparse._SubParsersAction) -> None:
     _backbone_arguments(p, "resnet18", "every branch's backbone")
     p.add_argument("--domain-specific", action="store_true",
                    help="separate ground and aerial branches (default: shared weights, one feature space)")
-    p.add_argument("--dim", type=int, default=128, help="embedding width (default 128)")
+    p.add_argument("--dim", type=count(1, MAX_WIDTH), default=128, help="embedding width (default 128)")
     p.add_argument("--photo-px", default="128,256", help="ground photo input HEIGHT,WIDTH (default 128,256)")
-    p.add_argument("--margin", type=float, default=1.0, help="contrastive margin m on the distance (default 1)")
-    p.add_argument("--negatives", type=int, default=20, help="unmatched pairs per matched one (default 20)")
-    p.add_argument("--min-distance-m", type=float, default=100.0,
+    p.add_argument("--margin", type=positive(1e6), default=1.0, help="contrastive margin m on the distance (default 1)")
+    p.add_argument("--negatives", type=count(1, MAX_NEGATIVES), default=20,
+                   help="unmatched pairs per matched one (default 20)")
+    p.add_argument("--min-distance-m", type=number(0, MAX_DISTANCE_M), default=100.0,
                    help="unmatched tiles lie at least this far from the photo (default 100 m)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--batch-size", type=int, default=64, help="pairs per batch (default 64)")
+    p.add_argument("--epochs", type=count(1, MAX_EPOCHS), default=5)
+    _optimiser_arguments(p)
+    p.add_argument("--batch-size", type=BATCH, default=64, help="pairs per batch (default 64)")
     p.add_argument("--no-flips", action="store_true", help="no random tile flips")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -78,8 +100,7 @@ def _siamese_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _twin_parser(sub: argparse._SubParsersAction) -> None:
-    from xview_engine.model.twin import TWIN_BRANCHES
-    from xview_engine.training.twin import TwinParams
+    from xview_engine.training.twin_params import TWIN_BRANCH_NAMES, TwinParams
 
     d = TwinParams()
     p = sub.add_parser("twin", help="twin network with orientation (DSM): soft-margin triplet over polar tiles")
@@ -87,22 +108,25 @@ def _twin_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--raster", help="overhead raster cut at the model GSD around each photo (else the tile column: "
                    "one overhead image per photo, centred on it, north up)")
     p.add_argument("-o", "--out", required=True, help="model file to write (.safetensors); log CSV and PNG beside it")
-    p.add_argument("--branch", default=d.branch, choices=sorted(TWIN_BRANCHES),
+    p.add_argument("--branch", default=d.branch, choices=TWIN_BRANCH_NAMES,
                    help=f"both branches' architecture (default {d.branch}; vgg16 for real photos)")
     p.add_argument("--backbone-weights", help="torchvision VGG16 .pth to initialise both vgg16 branches from")
-    p.add_argument("--tile-px", type=int, default=d.tile_px, help=f"overhead tile size in pixels (default {d.tile_px})")
-    p.add_argument("--gsd", type=float, default=d.gsd_m, help=f"model ground sample distance in metres "
+    p.add_argument("--tile-px", type=count(1, MAX_TILE_PX), default=d.tile_px,
+                   help=f"overhead tile size in pixels (default {d.tile_px})")
+    p.add_argument("--gsd", type=positive(MAX_GSD_M), default=d.gsd_m, help=f"model ground sample distance in metres "
                    f"(default {d.gsd_m:g})")
     p.add_argument("--polar", default=f"{d.polar_h},{d.polar_w}",
                    help=f"polar panorama HEIGHT,WIDTH in pixels (default {d.polar_h},{d.polar_w}; DSM 128,512)")
-    p.add_argument("--fov", type=float, default=d.train_fov,
+    p.add_argument("--fov", type=number(0, 360, low_open=True), default=d.train_fov,
                    help="cut panoramas to this field of view at training time (default 360)")
-    p.add_argument("--alpha", type=float, default=d.alpha, help=f"soft-margin weight (default {d.alpha:g})")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--patience", type=int, default=d.patience, help="epochs without a better validation loss")
-    p.add_argument("--lr", type=float, default=d.lr, help=f"Adam learning rate (default {d.lr:g}; DSM 1e-5 for vgg16)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha", type=positive(1000.0), default=d.alpha, help=f"soft-margin weight (default {d.alpha:g})")
+    p.add_argument("--epochs", type=EPOCHS, default=d.epochs)
+    p.add_argument("--patience", type=count(1, MAX_EPOCHS), default=d.patience,
+                   help="epochs without a better validation loss")
+    p.add_argument("--lr", type=positive(10.0), default=d.lr,
+                   help=f"Adam learning rate (default {d.lr:g}; DSM 1e-5 for vgg16)")
+    p.add_argument("--batch-size", type=count(2, MAX_BATCH_SIZE), default=d.batch_size)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -113,8 +137,10 @@ def _teacher_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("teacher", help="train the synthetic world's ground-level teacher CNN")
     p.add_argument("labels", help="xview synth's labels.npz (true labels and photo paths)")
     p.add_argument("-o", "--out", required=True, help="teacher file to write (.safetensors)")
-    for name, default in (("epochs", 12), ("height", 32), ("width", 128), ("channels", 16), ("depth", 4), ("seed", 0)):
-        p.add_argument(f"--{name}", type=int, default=default, help=f"(default {default})")
+    sizes = {"epochs": (12, 1, MAX_EPOCHS), "height": (32, 8, MAX_TILE_PX), "width": (128, 8, MAX_TILE_PX),
+             "channels": (16, 1, 1024), "depth": (4, 1, 16), "seed": (0, 0, MAX_SEED)}
+    for name, (default, low, high) in sizes.items():
+        p.add_argument(f"--{name}", type=count(low, high), default=default, help=f"(default {default})")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=run_teacher)
 
@@ -126,7 +152,8 @@ def _options(items: list[str]) -> dict[str, int]:
     for item in items:
         key, _, value = item.partition("=")
         try:
-            options[key.strip()] = int(value)
+            options[key.strip()] = check_count(f"--backbone-option {key.strip()}=", int(value), 0, MAX_WIDTH,
+                                               TrainingError)
         except ValueError:
             raise TrainingError(f"--backbone-option '{item}' must be KEY=INTEGER, e.g. width=16") from None
     return options
@@ -181,7 +208,8 @@ def run_siamese(args: argparse.Namespace) -> int:
     from xview_engine.training.siamese import SiameseParams, train_siamese
 
     try:
-        height, width = (int(v) for v in args.photo_px.split(","))
+        height, width = (check_count("--photo-px", int(v), 8, MAX_TILE_PX, TrainingError)
+                         for v in args.photo_px.split(","))
     except ValueError:
         raise TrainingError(f"--photo-px '{args.photo_px}' must be HEIGHT,WIDTH, e.g. 128,256") from None
     device = resolve_device(args.device)
@@ -207,11 +235,13 @@ def run_siamese(args: argparse.Namespace) -> int:
 def run_twin(args: argparse.Namespace) -> int:
     from xview_engine.errors import TrainingError
     from xview_engine.model.device import describe_device, resolve_device
+    from xview_engine.model.twin import MAX_PANORAMA_PX
     from xview_engine.progress import TerminalProgress
-    from xview_engine.training.twin import TwinParams, train_twin
+    from xview_engine.training.twin import train_twin
+    from xview_engine.training.twin_params import TwinParams
 
     try:
-        polar_h, polar_w = (int(v) for v in args.polar.split(","))
+        polar_h, polar_w = (check_count("--polar", int(v), 1, MAX_PANORAMA_PX) for v in args.polar.split(","))
     except ValueError:
         raise TrainingError(f"--polar '{args.polar}' must be HEIGHT,WIDTH, e.g. 32,128") from None
     device = resolve_device(args.device)

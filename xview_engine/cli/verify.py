@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from xview_engine.cli._numbers import count, number
+from xview_engine.limits import MAX_DISTANCE_M, MAX_NEGATIVES, MAX_SEED
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("verify", help="was this photo taken here? (Siamese models)", description=__doc__,
@@ -25,10 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pairs", help="pairs CSV (path, lat, lon[, split]): the paper's evaluation over an index")
     p.add_argument("--index", help="index of a Siamese model (with --pairs)")
     p.add_argument("--split", help="only this split of the pairs CSV, e.g. test")
-    p.add_argument("--negatives", type=int, default=20, help="unmatched pairs per photo (default 20)")
-    p.add_argument("--min-distance-m", type=float, default=100.0,
+    p.add_argument("--negatives", type=count(1, MAX_NEGATIVES), default=20,
+                   help="unmatched pairs per photo (default 20)")
+    p.add_argument("--min-distance-m", type=number(0, MAX_DISTANCE_M), default=100.0,
                    help="unmatched tiles lie at least this far from the photo (default 100 m)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the unmatched pairs (default 0)")
+    p.add_argument("--seed", type=count(0, MAX_SEED), default=0, help="seed of the unmatched pairs (default 0)")
     p.add_argument("-o", "--out-dir", help="report folder (with --pairs)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")

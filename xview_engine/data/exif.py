@@ -2,19 +2,24 @@
 
 Tags follow the EXIF 2.3 GPS IFD: GPSLatitude/GPSLongitude as degrees-minutes-seconds rationals
 with N/S and E/W refs (WGS84), GPSImgDirection (true north, ref ``T``) for the heading. The reader
-is also what localisation uses to know where a real photo was taken, when it says so.
+is also what localisation uses to know where a real photo was taken, when it says so; GPS tags
+that give no usable position are a warning, never an exception.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
+from typing import Any, Optional
 
 from PIL import Image
 
-from xview_engine.errors import SourceError
+from xview_engine.data.images import DECODE_ERRORS, open_image
+from xview_engine.errors import XviewWarning
 
 GPS_IFD = 0x8825
 IMAGE_DESCRIPTION, SOFTWARE = 0x010E, 0x0131
@@ -57,20 +62,78 @@ def make_exif(tag: GeoTag, description: str = "") -> Image.Exif:
     return exif
 
 
-def _degrees(dms, ref: str) -> float:
-    d, m, s = (float(x) for x in dms)
+class _NoGps(Exception):
+    """Why a photo's GPS tags give no usable position (internal: becomes a warning)."""
+
+
+def _number(value: object, what: str) -> float:
+    if getattr(value, "denominator", 1) == 0:
+        raise _NoGps(f"{what} has a zero denominator")
+    try:
+        number = float(value)  # an IFDRational with a zero denominator is NaN
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise _NoGps(f"{what} {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise _NoGps(f"{what} has a zero denominator or is not finite")
+    return number
+
+
+def _reference(gps: Mapping[int, Any], tag: int, allowed: str, what: str) -> str:
+    ref = gps.get(tag)
+    if isinstance(ref, bytes):
+        ref = ref.decode("ascii", "replace")
+    ref = str(ref).strip(" \x00").upper() if ref is not None else ""
+    if ref not in tuple(allowed):
+        shown = f"'{ref}'" if ref else "missing"
+        raise _NoGps(f"{what} reference is {shown}, not {' or '.join(allowed)}")
+    return ref
+
+
+def _degrees(gps: Mapping[int, Any], tag: int, ref_tag: int, allowed: str, limit: float, what: str) -> float:
+    """Degrees from an EXIF degrees-minutes-seconds triple and its N/S or E/W reference."""
+    dms = gps.get(tag)
+    if dms is None:
+        raise _NoGps(f"{what} is missing")
+    values = tuple(dms) if isinstance(dms, (tuple, list)) else (dms,)
+    if len(values) != 3:
+        raise _NoGps(f"{what} has {len(values)} value(s) instead of 3 (degrees, minutes, seconds)")
+    d, m, s = (_number(v, what) for v in values)
+    if min(d, m, s) < 0 or m > 60 or s > 60:
+        raise _NoGps(f"{what} {d:g} deg {m:g}' {s:g}\" is not degrees, minutes and seconds")
     value = d + m / 60 + s / 3600
-    return -value if ref in ("S", "W") else value
+    if value > limit:
+        raise _NoGps(f"{what} {value:g} is outside [-{limit:g}, {limit:g}]")
+    return -value if _reference(gps, ref_tag, allowed, what) in "SW" else value
+
+
+def _geotag(gps: Mapping[int, Any]) -> GeoTag:
+    lat = _degrees(gps, LAT, LAT_REF, "NS", 90.0, "latitude")
+    lon = _degrees(gps, LON, LON_REF, "EW", 180.0, "longitude")
+    try:
+        heading = _number(gps[DIRECTION], "heading") % 360 if DIRECTION in gps else None
+    except _NoGps:
+        heading = None  # the position stands without it
+    return GeoTag(lat, lon, heading)
 
 
 def read_geotag(path: str | os.PathLike) -> Optional[GeoTag]:
-    """Position and heading from a photo's EXIF, or None when it has no GPS position."""
-    try:
-        with Image.open(path) as im:
+    """Position and heading from a photo's EXIF, or None when it has none or none usable.
+
+    Unusable GPS (latitude 200, a zero denominator, one value instead of three, a missing N/S or E/W
+    reference) is an ``XviewWarning`` "no usable GPS in PHOTO (why)" and None: the photo is still
+    localized, its truth unknown. A file that is not an image, or a decompression bomb, is an error.
+    """
+    with open_image(path) as im:
+        try:
             gps = im.getexif().get_ifd(GPS_IFD)
-    except OSError as exc:
-        raise SourceError(f"cannot read photo {path}: {exc}; give a JPEG or PNG file") from exc
-    if LAT not in gps or LON not in gps:
+        except (*DECODE_ERRORS, KeyError, TypeError) as exc:
+            warnings.warn(f"no usable GPS in {path} (its EXIF cannot be read: {exc}); its true position is "
+                          "unknown", XviewWarning, stacklevel=2)
+            return None
+    if LAT not in gps and LON not in gps:
         return None
-    heading = float(gps[DIRECTION]) if DIRECTION in gps else None
-    return GeoTag(_degrees(gps[LAT], gps.get(LAT_REF, "N")), _degrees(gps[LON], gps.get(LON_REF, "E")), heading)
+    try:
+        return _geotag(gps)
+    except _NoGps as why:
+        warnings.warn(f"no usable GPS in {path} ({why}); its true position is unknown", XviewWarning, stacklevel=2)
+        return None

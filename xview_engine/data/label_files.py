@@ -72,6 +72,10 @@ def read_label_file(path: str | Path) -> LabelFile:
     if not path.is_file():
         raise LabelFileError(f"label file {path} does not exist (make one with 'xview teach' or 'xview synth')")
     try:
+        with path.open("rb") as f:  # np.load calls anything that is not a zip or .npy "pickled data"
+            if f.read(2) != b"PK":
+                why = "it is empty" if f.tell() == 0 else "it is not a zip of arrays"
+                raise LabelFileError(f"{path} is not an .npz label file ({why}); make it with 'xview teach'")
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:

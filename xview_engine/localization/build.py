@@ -56,7 +56,7 @@ def build_index(params: IndexParams, progress: Optional[ProgressCallback] = None
     with open_grid(params, manifest, source) as plan:
         grid = plan.grid
         log(f"{grid.count:,} tiles to index ({grid.rows:,} x {grid.cols:,}), stride {grid.stride_m:g} m")
-        runtime = load_runtime(params.model, params.runtime, params.device)
+        runtime = load_runtime(params.model, params.runtime, params.device, params.threads)
         log(f"running on {runtime.description}")
         spec = manifest.input
         rows = predict_rows(plan.source, grid, runtime.run, spec.mean, spec.std, params.batch_size,

@@ -41,7 +41,7 @@ from typing import Any, Optional
 import numpy as np
 
 from xview_engine import __version__
-from xview_engine.errors import IndexFileError, OutputError
+from xview_engine.errors import IndexFileError, OutputError, SourceError
 from xview_engine.localization.methods import ArraySpec, LocalizationMethod, MethodError, method_for
 from xview_engine.model.manifest import Manifest
 from xview_engine.outputs import part_prefix
@@ -95,17 +95,29 @@ class TileIndex:
 
 
 def raster_identity(path: str | os.PathLike) -> dict[str, Any]:
-    """What identifies a raster file: where it is, its size and time, grid, and a hash of some pixels."""
+    """What identifies a raster file: where it is, its size and time, grid, and a hash of some pixels.
+
+    The raster is checked first as `xview map` checks it (``raster_crs_and_bounds``: a zero-byte,
+    unreadable or ungeoreferenced file is refused by name), and a read that fails in the hashed
+    windows (a truncated GeoTIFF, a VRT whose source is gone) is a SourceError, not an OSError.
+    """
     import rasterio
 
+    from xview_engine.raster.source import raster_crs_and_bounds
+
+    raster_crs_and_bounds(path)
     path = Path(path).resolve()
     stat = path.stat()
-    with rasterio.open(path) as ds:
-        identity = {
-            "path": str(path), "bytes": stat.st_size, "mtime": stat.st_mtime, "width": ds.width,
-            "height": ds.height, "count": ds.count, "crs": ds.crs.to_wkt() if ds.crs else None,
-            "transform": list(ds.transform)[:6], "content_hash": _window_hash(ds),
-        }
+    try:
+        with rasterio.open(path) as ds:
+            identity = {
+                "path": str(path), "bytes": stat.st_size, "mtime": stat.st_mtime, "width": ds.width,
+                "height": ds.height, "count": ds.count, "crs": ds.crs.to_wkt() if ds.crs else None,
+                "transform": list(ds.transform)[:6], "content_hash": _window_hash(ds),
+            }
+    except rasterio.errors.RasterioError as exc:
+        raise SourceError(f"cannot read the pixels of {path} ({exc.__cause__ or exc}); the file is damaged or "
+                          "truncated (check it with 'gdalinfo -checksum', re-download or re-export it)") from None
     return identity
 
 
@@ -303,6 +315,9 @@ def _read_header(folder: Path) -> dict[str, Any]:
 
 def _load(folder: Path, name: str, shape: tuple[int, ...]) -> np.ndarray:
     try:
+        with open(folder / name, "rb") as f:  # np.load calls anything that is not .npy "pickled data"
+            if f.read(6) != b"\x93NUMPY":
+                raise ValueError("empty" if f.tell() == 0 else "not a .npy array")
         array = np.load(folder / name, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise IndexFileError(f"index {folder}: {name} is missing or damaged ({exc}); rebuild the index") from None

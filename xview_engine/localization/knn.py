@@ -27,13 +27,13 @@ from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 if TYPE_CHECKING:
     from xview_engine.localization.index import TileIndex
 
-PHOTO_PX = (224, 224)  # photos are resized whole, as the classifier teachers do
 TILE_CHUNK = 65536
 
 
 def photo_features(network: Any, photos: Sequence[str | Path], device: Any = "cpu", batch_size: int = 16,
                    cancel: Optional[CancelCheck] = None) -> np.ndarray:
-    """(P, D) features of the chosen layer for ground photos, read and normalised like the teachers'."""
+    """(P, D) features of the chosen layer for ground photos, resized whole to the network's input and
+    normalised like its tiles (``network.photo_px``, ``photo_mean``, ``photo_std``)."""
     import torch
 
     from xview_engine.teachers.base import read_photo, to_tensor
@@ -42,8 +42,9 @@ def photo_features(network: Any, photos: Sequence[str | Path], device: Any = "cp
     for start in range(0, len(photos), batch_size):
         check_cancel(cancel)
         images = [read_photo(p) for p in photos[start:start + batch_size]]
+        batch = to_tensor(images, network.photo_px, network.photo_mean, network.photo_std)
         with torch.inference_mode():
-            out.append(network(to_tensor(images, PHOTO_PX).to(device))[HEAD].float().cpu().numpy())
+            out.append(network(batch.to(device))[HEAD].float().cpu().numpy())
     width = network.reference_photos.shape[1]
     return np.concatenate(out).astype(np.float64) if out else np.zeros((0, width))
 
@@ -112,6 +113,29 @@ class KnnAveraged:
                             net.reference_tiles.double().cpu().numpy(), k)
         return Queries(paths, {HEAD: query}, {HEAD: loaded.manifest.heads[0].labels},
                        *photo_truths(paths, options.use_exif))
+
+    def reference_queries(self, options: PhotoOptions) -> Optional[Queries]:
+        """The photo collection the model carries: its reference photos, each described by the features
+        of *its aerial tile*, so that ``score_tile`` ranks them by aerial similarity to a map tile
+        (tile -> photos, Workman & Jacobs Fig. 8). None for a model built without references."""
+        from xview_engine.model.file import load_model
+
+        if not options.model:
+            return None
+        loaded = load_model(options.model)
+        paths = loaded.manifest.training.get("reference_photos") or []
+        tiles = loaded.model.reference_tiles.double().numpy()
+        if not paths or len(paths) != len(tiles):
+            return None
+        lonlat = np.asarray(loaded.manifest.training.get("reference_lonlat") or np.full((len(paths), 2), np.nan),
+                            np.float64)
+        return Queries([Path(p) for p in paths], {HEAD: tiles}, {HEAD: loaded.manifest.heads[0].labels}, lonlat,
+                       ["reference"] * len(paths))
+
+    @staticmethod
+    def score_to_distance(scores: np.ndarray) -> np.ndarray:
+        """Scores are ``-|q - f|^2``: the Euclidean feature distance they stand for."""
+        return np.sqrt(np.maximum(-np.asarray(scores, np.float64), 0.0))
 
     def score(self, index: TileIndex, queries: Queries, heads: Sequence[str] = (),
               weights: Optional[Mapping[str, float]] = None, keep_heads: bool = True,

@@ -13,10 +13,16 @@ So a head is a table of weights W (T, K) and constants c (T,), a photo is a vect
 constant d, and the scores of P photos against T tiles are ``V @ W.T + c + d``: one matrix product,
 chunked over tiles so that memory stays bounded whatever the index size (a memory-mapped index is
 read chunk by chunk). Constants are computed in float64 from the *stored* weights, so a float16
-index is a consistent distribution, not a float32 one with mismatched constants. A float16 index is
-widened chunk by chunk into one reused float32 buffer by torch (vectorised, F16C): numpy's float16
-cast is scalar, 10-15x slower than the matrix product, and a fresh 64 MB array per chunk costs
-page faults on every chunk (chunks this large keep the product efficient for many photos).
+index is a consistent distribution, not a float32 one with mismatched constants.
+
+Speed (one photo against 1 M tiles is memory-bound: the index is read once). With torch there, the
+tiles are split between as many worker threads as torch's thread budget, each single-threaded and
+working through chunks of about 1 MB of float32 weights (its share of L2): widen float16 by torch
+(vectorised F16C; numpy's cast is scalar, 10-15x slower) into its own reused buffer, then one matrix
+product by torch's BLAS while the chunk is still in cache. Two things this avoids, each measured at
+2-2.5x on the 2-core CPU: big chunks written to and read back from main memory, and two thread
+pools (torch's OpenMP for the cast, numpy's OpenBLAS for the product) spinning against each other
+on every chunk. Without torch, numpy does the same chunk by chunk, slower, with the same results.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 from scipy.special import gammaln
@@ -34,7 +40,8 @@ from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 
 PROB_MIN = 1e-8  # as xview_engine.model.distributions: a teacher probability of 0 counts as this
 PARAM_MIN = 1e-8
-CHUNK_BYTES = 64 * 2**20  # float32 bytes of weights scored at once
+CHUNK_BYTES = 2**20  # float32 bytes of weights one worker scores at once (about its share of L2)
+MIN_CHUNK_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ def photo_vectors(distribution: str, values: np.ndarray) -> tuple[np.ndarray, np
 
 def tile_chunks(n_tiles: int, n_classes: int, chunk_bytes: int = CHUNK_BYTES) -> list[slice]:
     """Slices of tiles whose float32 weights take about ``chunk_bytes``."""
-    step = max(1024, chunk_bytes // max(4 * n_classes, 1))
+    step = max(MIN_CHUNK_ROWS, chunk_bytes // max(4 * n_classes, 1))
     return [slice(a, min(a + step, n_tiles)) for a in range(0, n_tiles, step)]
 
 
@@ -107,42 +114,74 @@ def score_head(table: HeadTable, values: np.ndarray, out: Optional[np.ndarray] =
             f"predict {table.num_classes}; the labels and the model must use the same label space"
         )
     v, d = photo_vectors(table.distribution, values)
-    d32 = d.astype(np.float32)[:, None]
     n_tiles = table.weights.shape[0]
     out = np.empty((v.shape[0], n_tiles), np.float32) if out is None else out
-    parts = tile_chunks(n_tiles, table.num_classes, CHUNK_BYTES)
-    half = table.weights.dtype == np.float16
-    widen = _Widen(parts[0].stop if parts else 0, table.num_classes) if half else None
-    for part in parts:
-        check_cancel(cancel)
-        w = widen(table.weights[part]) if widen else np.asarray(table.weights[part], dtype=np.float32)
-        block = out[:, part]
-        np.matmul(v, w.T, out=block)
-        block += table.const[part].astype(np.float32)  # float32 like the scores; -inf stays -inf
-        block += d32
+    many = v.shape[0] >= 16  # a product big enough to be compute-bound: larger chunks keep BLAS efficient
+    parts = tile_chunks(n_tiles, table.num_classes, CHUNK_BYTES * (4 if many else 1))
+    if parts:
+        with warnings.catch_warnings():  # here, not in the workers: the filters are process-wide
+            warnings.simplefilter("ignore", UserWarning)  # torch on a read-only memory map: it is only read
+            _score_chunks(table, v, d.astype(np.float32)[:, None], out, parts, cancel)
     return out
 
 
-class _Widen:
-    """float16 chunks -> float32 in one reused buffer, by torch when it is there (see the module docstring)."""
+def _score_chunks(table: HeadTable, v: np.ndarray, d32: np.ndarray, out: np.ndarray, parts: list[slice],
+                  cancel: CancelCheck | None) -> None:
+    """Fill ``out`` chunk by chunk: in torch worker threads when torch is there, else in numpy here."""
+    try:
+        import torch
+    except ImportError:  # the engine has torch; numpy is the slow but correct fallback
+        buffer = np.empty((parts[0].stop, table.num_classes), np.float32)
+        for part in parts:
+            check_cancel(cancel)
+            w = buffer[: part.stop - part.start]
+            np.copyto(w, table.weights[part])
+            np.matmul(v, w.T, out=out[:, part])
+            out[:, part] += table.const[part].astype(np.float32)  # float32 like the scores; -inf stays -inf
+            out[:, part] += d32
+        return
+    threads = torch.get_num_threads()
+    budget = max(1, min(threads, len(parts)))
+    spans = [parts[i::budget] for i in range(budget)]  # interleaved: equal work, neighbouring reads
+    if budget == 1:
+        _torch_worker(torch, table, v, d32, out, spans[0], cancel, single_thread=False)
+        return
+    from concurrent.futures import ThreadPoolExecutor
 
-    def __init__(self, rows: int, cols: int):
-        self.buffer = np.empty((rows, cols), np.float32)
-        try:
-            import torch
-        except ImportError:  # the engine has torch; numpy is the slow but correct fallback
-            torch = None
-        self.torch = torch
+    try:
+        with ThreadPoolExecutor(budget, thread_name_prefix="xview-score") as pool:
+            jobs = [pool.submit(_torch_worker, torch, table, v, d32, out, span, cancel) for span in spans]
+            for job in jobs:
+                job.result()  # re-raises a worker's error (Cancelled, ...)
+    finally:
+        torch.set_num_threads(threads)  # torch's default for new threads, as it was (see _torch_worker)
 
-    def __call__(self, chunk: np.ndarray) -> np.ndarray:
-        out = self.buffer[: len(chunk)]
-        if self.torch is None:
-            np.copyto(out, chunk)
-            return out
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # a read-only memory map: it is only read
-            self.torch.from_numpy(out).copy_(self.torch.from_numpy(np.asarray(chunk)))
-        return out
+
+def _torch_worker(torch: Any, table: HeadTable, v: np.ndarray, d32: np.ndarray, out: np.ndarray,
+                  parts: list[slice], cancel: CancelCheck | None, single_thread: bool = True) -> None:
+    """Score ``parts`` in this thread with one reused float32 buffer (see the module docstring).
+
+    ``torch.set_num_threads(1)`` changes this thread's OpenMP and MKL setting and torch's default for
+    threads not started yet; the caller puts the default back when the workers are done.
+    """
+    if single_thread:
+        torch.set_num_threads(1)
+    rows = max(p.stop - p.start for p in parts)
+    widen = table.weights.dtype != np.float32  # float32 chunks are used in place
+    buffer = torch.empty((rows if widen else 0, table.num_classes), dtype=torch.float32)
+    scores = torch.empty(v.shape[0] * rows, dtype=torch.float32)
+    vt, dt = torch.from_numpy(v), torch.from_numpy(d32)
+    for part in parts:
+        check_cancel(cancel)
+        n = part.stop - part.start
+        w = torch.from_numpy(np.asarray(table.weights[part]))
+        if widen:
+            w = buffer[:n].copy_(w)
+        block = scores[: v.shape[0] * n].view(v.shape[0], n)
+        torch.mm(vt, w.T, out=block)
+        block += torch.from_numpy(table.const[part].astype(np.float32))  # float32 like the scores; -inf stays
+        block += dt
+        np.copyto(out[:, part], block.numpy())
 
 
 def score_photos(tables: Mapping[str, HeadTable], values: Mapping[str, np.ndarray],

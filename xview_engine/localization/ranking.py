@@ -6,6 +6,7 @@ into candidates and heatmaps the same way whatever the method.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -46,3 +47,20 @@ def posterior(log_likelihood: np.ndarray) -> np.ndarray:
     x = x - x.max(axis=1, keepdims=True)
     e = np.exp(x)
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def top_percent_floors(scores: np.ndarray, percents: Sequence[float]) -> list[float]:
+    """Per percent p, the lowest score among the best p % of the finite scores (at least one tile).
+
+    Why: a heatmap read at a glance shows "the best 1 %, 5 %, 10 % of the tiles", which means the same
+    on every photo, where a ramp over raw log-likelihoods (-870 to 167) leaves the best few pale. A
+    tile tied with the floor counts in, as ties count against the query in ranks. NaN when no score is finite.
+    """
+    values = np.sort(np.asarray(scores, np.float64).ravel())
+    values = values[np.isfinite(values)][::-1]
+    for p in percents:
+        if not 0 < p <= 100:
+            raise ScoringError(f"percent {p} must be in (0, 100]")
+    if not values.size:
+        return [float("nan")] * len(percents)
+    return [float(values[max(1, math.ceil(p / 100 * values.size)) - 1]) for p in percents]

@@ -4,7 +4,9 @@
   likely, each cut out of the raster as a PNG chip (what the model saw there);
 * tile -> photos: for one overhead tile (a point on the map), the photos of a collection whose
   labels are most likely under that tile's predicted distributions: "what would I see here",
-  answered with real photos of similar predicted content.
+  answered with real photos of similar predicted content; with no photos or labels given, the
+  collection the model carries (a knn model's reference photos, ranked by the aerial features of
+  their tiles: ``localization/photo_search.py``), shown on a contact sheet PNG with a CSV beside it.
 
 Both read the same (P, T) log-likelihood: rows rank tiles for a photo, a column ranks photos for a
 tile (only that column is computed). ``retrieve(RetrieveParams)`` is `xview retrieve` minus parsing.
@@ -24,8 +26,8 @@ from xview_engine.errors import LabelFileError, OutputError
 from xview_engine.localization.index import TileIndex, check_index, load_index
 from xview_engine.localization.localize import photo_results, score_queries
 from xview_engine.localization.methods import PhotoOptions
+from xview_engine.localization.photo_search import contact_sheet, own_collection, photos_near_tile, write_hits_csv
 from xview_engine.localization.photos import Queries
-from xview_engine.localization.ranking import best_tiles
 from xview_engine.outputs import atomic_output, check_outputs_free
 
 
@@ -87,20 +89,36 @@ def _photos_to_tiles(params: RetrieveParams, index: TileIndex, out: Path) -> dic
 
 def _tile_to_photos(params: RetrieveParams, index: TileIndex, out: Path) -> dict[str, Any]:
     tile = tile_at_point(index, params.tile, params.tile_crs)  # type: ignore[arg-type]
-    chip = out / f"tile_{tile}.png"
-    _check_free(out, [chip], params.overwrite)
-    queries = _queries(params, index)
-    column = index.scorer.score_tile(index, tile, queries, params.heads, params.weights)
-    order = best_tiles(column[None, :], params.top_k)[0]
+    chip, sheet, table = out / f"tile_{tile}.png", out / f"tile_{tile}_photos.png", out / f"tile_{tile}_photos.csv"
+    _check_free(out, [chip, sheet, table], params.overwrite)
+    queries = _collection(params, index)
+    hits = photos_near_tile(index, tile, queries, params.top_k, params.heads, params.weights)
     with _ChipSource(index, params.raster) as source:
         write_chip(source, index, tile, chip)
     x, y = index.xy[tile]
     lon, lat = index.lonlat[tile]
-    report = {"direction": "tile->photos", "index": params.index, "chip": str(chip),
+    contact_sheet(hits, sheet, chip, f"tile {tile}")
+    write_hits_csv(hits, table)
+    report = {"direction": "tile->photos", "index": params.index, "chip": str(chip), "contact_sheet": str(sheet),
+              "csv": str(table),
               "tile": {"tile": tile, "x": float(x), "y": float(y), "lon": float(lon), "lat": float(lat)},
-              "photos": [{"rank": r + 1, "photo": str(queries.photos[i]), "score": float(column[i])}
-                         for r, i in enumerate(order)]}
+              "photos": [_finite(h.to_dict()) for h in hits]}
     return _write_json(out, report)
+
+
+def _collection(params: RetrieveParams, index: TileIndex) -> Queries:
+    """The photos given (or the label file's), else the collection the model carries (kNN references)."""
+    if not (params.photos or params.labels or params.teachers):
+        options = PhotoOptions(model=(index.header.get("model") or {}).get("path"), device=params.device)
+        own = own_collection(index, options)
+        if own is not None:
+            return own
+    return _queries(params, index)
+
+
+def _finite(entry: dict[str, Any]) -> dict[str, Any]:
+    """NaN (an unknown place) as null, so retrieve.json stays strict JSON."""
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in entry.items()}
 
 
 def tile_at_point(index: TileIndex, point: tuple[float, float], crs: Optional[str]) -> int:

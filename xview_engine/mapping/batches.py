@@ -3,8 +3,12 @@
 A ``TileReader`` thread walks the grid row by row, reads each row of tiles with *one* source read
 (longer rows in a few chunks, so memory does not grow with raster width), cuts the tiles, drops
 those with more than half no-data or outside the mask, normalises them as the manifest says and
-packs them into batches. The caller's thread runs the model (torch or onnxruntime) on each batch
-while the next strip is being read; GDAL and torch both release the GIL. ``predict_rows`` puts the
+packs them into batches. A source with ``read_window_codes`` (byte rasters) is read as uint8 and
+normalised by one table lookup per band (the source's scaling and the manifest's mean/std folded
+into 256 float32 values) straight into the batch; the kept tiles of a strip are copied in one
+gather (a strided view of the strip, indexed by the kept columns), not one by one. The caller's
+thread runs the model (torch or onnxruntime, ``model.device.thread_budget`` threads) on each batch
+while the next strip is being read; GDAL, numpy's gathers and the runtimes release the GIL. ``predict_rows`` puts the
 answers back in grid order and yields one row at a time, so memory stays flat however large the
 raster is.
 """
@@ -55,6 +59,7 @@ class TileReader(threading.Thread):
         self.source, self.grid, self.batch_size, self.tile_filter = source, grid, batch_size, tile_filter
         self.mean = np.asarray(mean, np.float32)[:, None, None]
         self.std = np.asarray(std, np.float32)[:, None, None]
+        self.table = _normalised_table(source, self.mean[:, :, 0], self.std[:, :, 0])
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.stopped = threading.Event()
         self._tiles: Optional[np.ndarray] = None  # the batch being filled, (batch_size, C, H, W)
@@ -104,29 +109,53 @@ class TileReader(threading.Thread):
 
     def _read_chunk(self, row: int, col0: int, col1: int, wanted: np.ndarray) -> int:
         bounds, shape = self.grid.strip(row, col0, col1)
-        pixels, valid = self.source.read_window(bounds, shape)
+        read = self.source.read_window_codes(bounds, shape) if self.table is not None else None  # type: ignore
+        pixels, valid = read if read is not None else self.source.read_window(bounds, shape)
         t, s = self.grid.tile_px, self.grid.stride_px
         offsets = np.arange(col1 - col0) * s
-        column_counts = np.concatenate([[0], np.cumsum(valid.sum(axis=0))])
-        fraction = (column_counts[offsets + t] - column_counts[offsets]) / (t * t)
-        keep = np.flatnonzero(wanted & (fraction >= MIN_VALID_FRACTION))
+        if valid is None:  # a source without nodata, wholly inside: every tile is whole
+            keep = np.flatnonzero(wanted)
+        else:
+            column_counts = np.concatenate([[0], np.cumsum(valid.sum(axis=0))])
+            fraction = (column_counts[offsets + t] - column_counts[offsets]) / (t * t)
+            keep = np.flatnonzero(wanted & (fraction >= MIN_VALID_FRACTION))
         if keep.size == 0:
             return 0
-        pixels -= self.mean
-        pixels /= self.std
-        pixels[:, ~valid] = 0.0  # no-data reads as the mean colour, not as black
-        for i in keep:
-            self._add(pixels[:, :, offsets[i]:offsets[i] + t], row, col0 + int(i))
+        masks = None
+        if read is None:
+            pixels -= self.mean
+            pixels /= self.std
+            if not valid.all():
+                pixels[:, ~valid] = 0.0  # no-data reads as the mean colour, not as black
+        elif valid is not None and not valid.all():
+            masks = _tiles_view(valid[None], t, s, col1 - col0)
+        self._add(_tiles_view(pixels, t, s, col1 - col0), masks, keep, row, col0)
         return int(keep.size)
 
-    def _add(self, tile: np.ndarray, row: int, col: int) -> None:
-        """Copy a tile into the batch now, so no strip stays alive waiting for its batch to fill."""
-        if self._tiles is None:
-            self._tiles = np.empty((self.batch_size, *tile.shape), np.float32)
-        self._tiles[len(self._where)] = tile
-        self._where.append((row, col))
-        if len(self._where) == self.batch_size:
-            self._flush()
+    def _add(self, tiles: np.ndarray, masks: Optional[np.ndarray], keep: np.ndarray, row: int, col0: int) -> None:
+        """Copy the kept tiles into batches now, so no strip stays alive waiting for its batch to fill.
+
+        ``tiles`` is normalised float32, or byte codes (then looked up in ``self.table``, and zeroed
+        where ``masks`` says invalid: no-data reads as the mean colour, not as black).
+        """
+        done = 0
+        while done < keep.size:
+            if self._tiles is None:
+                self._tiles = np.empty((self.batch_size, *tiles.shape[1:]), np.float32)
+            filled = len(self._where)
+            take = keep[done:done + self.batch_size - filled]
+            dest = self._tiles[filled:filled + take.size]
+            if self.table is None or tiles.dtype != np.uint8:
+                np.take(tiles, take, axis=0, out=dest, mode="clip")
+            else:
+                for band, table in enumerate(self.table):
+                    np.take(table, tiles[take, band], out=dest[:, band], mode="clip")
+                if masks is not None:
+                    np.copyto(dest, 0.0, where=~masks[take])
+            self._where.extend((row, col0 + int(i)) for i in take)
+            done += take.size
+            if len(self._where) == self.batch_size:
+                self._flush()
 
     def _flush(self) -> None:
         if self._tiles is None or not self._where:
@@ -150,6 +179,24 @@ def _map_large_allocations() -> None:
         return
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").mallopt(-3, MMAP_THRESHOLD)  # -3: M_MMAP_THRESHOLD
+
+
+def _normalised_table(source: RasterSource, mean: np.ndarray, std: np.ndarray) -> Optional[np.ndarray]:
+    """(C, 256) float32 of normalised values per byte code, or None when the source has no byte reads."""
+    table_of = getattr(source, "code_table", None)
+    table = table_of() if table_of is not None and hasattr(source, "read_window_codes") else None
+    if table is None:
+        return None
+    table -= mean  # the same float32 operations, in the same order, as on a float strip
+    table /= std
+    return table
+
+
+def _tiles_view(strip: np.ndarray, tile_px: int, stride_px: int, n: int) -> np.ndarray:
+    """(n, C, t, t) read-only view of a (C, t, W) strip: tile ``i`` is columns ``i * stride`` + [0, t)."""
+    sc, sh, sw = strip.strides
+    return np.lib.stride_tricks.as_strided(strip, (n, strip.shape[0], tile_px, tile_px),
+                                           (stride_px * sw, sc, sh, sw), writeable=False)
 
 
 class _Stopped(Exception):

@@ -17,13 +17,18 @@ Logic ``product`` (default; independent events): ``a & b = a*b``, ``a | b = a + 
 places365:park`` scores 0 where cars are unlikely and ranks the rest by how park-like they are.
 A count term may be weighted with ``&`` under the product logic (expected count x probability)
 but must be thresholded before ``|`` or ``!``. Without a head, a class must exist in exactly one head.
+
+Hostile queries stay errors: parentheses and ``!`` may nest ``MAX_DEPTH`` levels, a query holds at
+most ``MAX_TOKENS`` tokens, and the tree is walked without recursion (``_fold``), so a flat chain of
+thousands of ``&`` terms is evaluated, not a RecursionError.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -31,6 +36,8 @@ from xview_engine.errors import QueryError
 from xview_engine.model.manifest import Manifest
 
 LOGICS = ("product", "minmax")
+MAX_DEPTH = 64  # levels of parentheses and '!'
+MAX_TOKENS = 50_000
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)(?![\w/])"
                     r"|(?P<op>>=|<=|[><&|!():])|\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<name>[^\s&|!()<>=:\"']+))")
 
@@ -72,34 +79,64 @@ def parse_query(text: str, manifest: Manifest, logic: str = "product") -> Node:
     parser = _Parser(_tokens(text), manifest, text)
     node = parser.expr()
     if parser.pos != len(parser.tokens):
-        raise QueryError(f"query '{text}': unexpected '{parser.tokens[parser.pos][1]}'")
+        raise QueryError(f"query '{_shown(text)}': unexpected '{parser.tokens[parser.pos][1]}'")
     _check_kinds(node, logic, text)
     return node
 
 
 def heads_of(node: Node) -> set[str]:
     """Heads a query reads."""
-    if isinstance(node, Term):
-        return {node.head}
-    if isinstance(node, Binary):
-        return heads_of(node.left) | heads_of(node.right)
-    return heads_of(node.node)
+    return _fold(node, lambda n, parts: {n.head} if isinstance(n, Term) else set().union(*parts))
+
+
+_COMPARE = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
 
 
 def evaluate(node: Node, values: dict[str, np.ndarray], logic: str = "product") -> np.ndarray:
     """Score per tile; ``values`` maps head -> (n, K) class values (probabilities or expected counts)."""
-    if isinstance(node, Term):
-        return values[node.head][:, node.index].astype(np.float64)
-    if isinstance(node, Threshold):
-        x = evaluate(node.node, values, logic)
-        ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
-        return np.where(np.isnan(x), np.nan, ops[node.op](x, node.value).astype(np.float64))
-    if isinstance(node, Not):
-        return 1.0 - evaluate(node.node, values, logic)
-    a, b = evaluate(node.left, values, logic), evaluate(node.right, values, logic)
-    if node.op == "&":
-        return a * b if logic == "product" else np.minimum(a, b)
-    return a + b - a * b if logic == "product" else np.maximum(a, b)
+
+    def score(n: Node, parts: Sequence[np.ndarray]) -> np.ndarray:
+        if isinstance(n, Term):
+            return values[n.head][:, n.index].astype(np.float64)
+        if isinstance(n, Threshold):
+            return np.where(np.isnan(parts[0]), np.nan, _COMPARE[n.op](parts[0], n.value).astype(np.float64))
+        if isinstance(n, Not):
+            return 1.0 - parts[0]
+        a, b = parts
+        if n.op == "&":
+            return a * b if logic == "product" else np.minimum(a, b)
+        return a + b - a * b if logic == "product" else np.maximum(a, b)
+
+    return _fold(node, score)
+
+
+def _fold(node: Node, visit: Callable[[Node, list[Any]], Any]) -> Any:
+    """``visit(n, results of n's operands)`` from the leaves up, left before right, with a stack instead
+    of recursion: a chain of 5 000 ``&`` is a tree 5 000 deep."""
+    stack: list[tuple[Node, bool]] = [(node, False)]
+    done: list[Any] = []
+    while stack:
+        n, operands_done = stack.pop()
+        operands = _operands(n)
+        if operands_done:
+            split = len(done) - len(operands)
+            parts, done[split:] = done[split:], []
+            done.append(visit(n, parts))
+        else:
+            stack.append((n, True))
+            stack.extend((o, False) for o in reversed(operands))
+    return done[0]
+
+
+def _operands(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, Binary):
+        return node.left, node.right
+    return (node.node,) if isinstance(node, (Not, Threshold)) else ()
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """The query as an error message quotes it: a 5 000-term query is not repeated whole."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -109,11 +146,14 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             break
         match = _TOKEN.match(text, pos)
         if not match or match.end() == pos:
-            raise QueryError(f"query '{text}': cannot read '{text[pos:].strip()[:20]}'")
+            raise QueryError(f"query '{_shown(text)}': cannot read '{text[pos:].strip()[:20]}'")
         kind = match.lastgroup or "name"
         value = match.group(kind)
         tokens.append(("name" if kind in ("dq", "sq") else kind, value))
         pos = match.end()
+        if len(tokens) > MAX_TOKENS:
+            raise QueryError(f"query '{_shown(text)}' has more than {MAX_TOKENS:,} terms and operators; "
+                             "write a shorter query")
     if not tokens:
         raise QueryError("the query is empty; e.g. --query \"imagenet:car>0.3 & places365:park\"")
     return tokens
@@ -121,7 +161,8 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 class _Parser:
     def __init__(self, tokens: list[tuple[str, str]], manifest: Manifest, text: str):
-        self.tokens, self.manifest, self.text, self.pos = tokens, manifest, text, 0
+        self.tokens, self.manifest, self.text, self.pos = tokens, manifest, _shown(text), 0
+        self.depth = 0  # parentheses and '!' open around the current token
 
     def peek(self) -> tuple[str, str]:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else ("end", "")
@@ -150,16 +191,30 @@ class _Parser:
         return node
 
     def neg(self) -> Node:
-        if self.peek() == ("op", "!"):
+        nots = 0
+        while self.peek() == ("op", "!"):  # '!!!!a' without recursion
             self.take("op", "!")
-            return Not(self.neg())
-        return self.atom()
+            nots += 1
+            self.enter()
+        node = self.atom()
+        for _ in range(nots):
+            node = Not(node)
+        self.depth -= nots
+        return node
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(f"query '{self.text}' nests deeper than {MAX_DEPTH} levels of parentheses and '!'; "
+                             "write it flatter")
 
     def atom(self) -> Node:
         if self.peek() == ("op", "("):
             self.take("op", "(")
+            self.enter()
             node = self.expr()
             self.take("op", ")")
+            self.depth -= 1
         else:
             node = self.term()
         if self.peek()[0] == "op" and self.peek()[1] in (">", ">=", "<", "<="):
@@ -197,17 +252,18 @@ class _Parser:
 
 def _check_kinds(node: Node, logic: str, text: str) -> bool:
     """True when ``node`` is a raw count; refuse counts where only probabilities make sense."""
-    if isinstance(node, Term):
-        return node.count
-    if isinstance(node, Threshold):
-        _check_kinds(node.node, logic, text)
-        return False
-    if isinstance(node, Not):
-        if _check_kinds(node.node, logic, text):
+    text = _shown(text)
+
+    def is_count(n: Node, parts: list[bool]) -> bool:
+        if isinstance(n, Term):
+            return n.count
+        if isinstance(n, Not) and parts[0]:
             raise QueryError(f"query '{text}': '!' needs a probability; threshold the count first (e.g. !coco:car>=1)")
-        return False
-    left, right = _check_kinds(node.left, logic, text), _check_kinds(node.right, logic, text)
-    if (left or right) and (node.op == "|" or logic == "minmax"):
-        raise QueryError(f"query '{text}': an expected count can only be weighted with '&' under the product "
-                         "logic; threshold it first (e.g. coco:car>=1)")
-    return left or right
+        if not isinstance(n, Binary):
+            return False
+        if any(parts) and (n.op == "|" or logic == "minmax"):
+            raise QueryError(f"query '{text}': an expected count can only be weighted with '&' under the product "
+                             "logic; threshold it first (e.g. coco:car>=1)")
+        return any(parts)
+
+    return _fold(node, is_count)

@@ -114,10 +114,10 @@ def _load_runtime(params: GridParams, manifest: Manifest, plan: GridPlan, log: L
         f"= {grid.tile_px} px x {grid.gsd_m:g} m, stride {grid.stride_m:g} m, in {grid.describe()['crs']} "
         f"(ground scale {grid.scale_x:.5g} units/m)"
     )
-    runtime = load_runtime(params.model, params.runtime, params.device)
+    runtime = load_runtime(params.model, params.runtime, params.device, params.threads)
     if runtime.manifest.head_names != manifest.head_names:
         raise SourceError(f"{params.model}: the runtime's model does not match its manifest")
-    log(f"running on {runtime.description}")
+    log(runtime.description)
     return runtime
 
 
@@ -135,7 +135,7 @@ def _predict_to_store(plan: GridPlan, runtime: ModelRuntime, manifest: Manifest,
         store.write(np.ascontiguousarray(block, np.float32).tobytes())
         valid = ~np.isnan(block).any(axis=1)
         if valid.any():
-            sums += class_values(head, block[valid]).double().sum(0).numpy()
+            sums += class_values(head, block[valid]).sum(0, dtype=np.float64)
             tiles_run += int(valid.sum())
     if tiles_run == 0:
         raise SourceError(

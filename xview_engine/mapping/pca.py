@@ -142,7 +142,7 @@ def run_pca(params: PcaParams, progress: Optional[ProgressCallback] = None, canc
     with open_grid(params, manifest, source) as plan:
         grid = plan.grid
         log(f"{grid.count:,} tiles to describe ({grid.rows:,} x {grid.cols:,}), stride {grid.stride_m:g} m")
-        runtime = load_runtime(params.model, params.runtime, params.device)
+        runtime = load_runtime(params.model, params.runtime, params.device, params.threads)
         spec = manifest.input
         rows = predict_rows(plan.source, grid, runtime.run, spec.mean, spec.std, params.batch_size,
                             plan.tile_filter, progress, cancel)

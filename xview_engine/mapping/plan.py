@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from xview_engine.errors import TilingError
+from xview_engine.limits import DEFAULT_MAX_TILES, MAX_BATCH_BYTES, MAX_BATCH_SIZE, MAX_TILES, check_count
 from xview_engine.mapping.batches import TileFilter
 from xview_engine.model.manifest import Manifest
 from xview_engine.model.runtime import check_device
@@ -25,7 +26,7 @@ from xview_engine.raster.extent import (
     resolve_extent,
     work_crs_for,
 )
-from xview_engine.raster.grid import DEFAULT_MAX_TILES, TileGrid, make_grid
+from xview_engine.raster.grid import TileGrid, make_grid
 from xview_engine.raster.source import RasterioSource, RasterSource, bounded_block_cache, raster_crs_and_bounds
 
 
@@ -43,7 +44,8 @@ class GridParams:
     bands: tuple[int, ...] = ()  # 1-based source bands in model order; () = by colour interpretation
     device: str = "auto"
     batch_size: int = 32
-    runtime: str = "torch"
+    runtime: str = "auto"  # 'auto': onnxruntime on the CPU when installed, torch on CUDA
+    threads: Optional[int] = None  # model threads on the CPU; None: model.device.thread_budget
     max_tiles: int = DEFAULT_MAX_TILES
     overwrite: bool = False
     command: Optional[str] = None  # the command line, recorded in the outputs' metadata
@@ -61,11 +63,20 @@ class GridPlan:
 
 def check_params(params: GridParams) -> None:
     """Checks that need no file: numbers in range, the device and runtime present."""
-    if params.batch_size < 1:
-        raise TilingError(f"--batch-size {params.batch_size} must be at least 1")
-    if params.max_tiles < 1:
-        raise TilingError(f"--max-tiles {params.max_tiles} must be at least 1")
-    check_device(params.runtime, params.device)
+    check_count("--batch-size", params.batch_size, 1, MAX_BATCH_SIZE, TilingError)
+    check_count("--max-tiles", params.max_tiles, 1, MAX_TILES, TilingError)
+    if params.threads is not None:
+        check_count("--threads", params.threads, 1, 1024, TilingError)
+    check_device(params.runtime, params.device, params.model)
+
+
+def check_batch_memory(batch_size: int, manifest: Manifest) -> None:
+    """A batch of tiles is float32 pixels: refuse one that would not fit any sane machine, before reading."""
+    spec = manifest.input
+    need = batch_size * len(spec.bands) * spec.tile_px**2 * 4
+    if need > MAX_BATCH_BYTES:
+        raise TilingError(f"--batch-size {batch_size} of {spec.tile_px} px tiles needs {need / 2**30:.1f} GiB per "
+                          f"batch (at most {MAX_BATCH_BYTES / 2**30:.0f} GiB): lower --batch-size")
 
 
 @contextlib.contextmanager
@@ -75,6 +86,7 @@ def open_grid(params: GridParams, manifest: Manifest, source: Optional[RasterSou
     GDAL's block cache is bounded while the grid is open (``bounded_block_cache``), so that reading
     the source does not keep the decoded raster in memory: a run's memory does not grow with it.
     """
+    check_batch_memory(params.batch_size, manifest)
     with bounded_block_cache():
         with _open_plan(params, manifest, source) as plan:
             yield plan

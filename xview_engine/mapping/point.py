@@ -97,7 +97,7 @@ def point_outputs(source: RasterSource, run: Runner, spec: InputSpec, x: float, 
 
 def _summarise(head: HeadSpec, params: np.ndarray, top_n: int) -> HeadSummary:
     """Top ``top_n`` classes of one head from its (K,) parameters."""
-    values = class_values(head, params[None, :])[0].double().numpy()
+    values = class_values(head, params[None, :])[0].astype(np.float64)
     order = np.argsort(-values, kind="stable")[: max(1, top_n)]
     top = tuple((head.labels[int(i)], float(values[i])) for i in order)
     measure = "expected count" if head.distribution == "poisson" else "probability"

@@ -8,6 +8,9 @@ and the function that computes it from a block of parameters (rows of NaN = tile
 - ``concentration``: alpha_0 = sum of Dirichlet concentrations, the model's confidence;
 - ``entropy``: entropy in nats of the expected label distribution (high = mixed views);
 - ``count``: Poisson rate, the expected number of objects of a class in a photo taken there.
+
+The maths is numpy, in float32, the same formulas as ``model.distributions`` (tests hold them
+equal): mapping with an ONNX model then never imports torch (start-up), and rows need no copies.
 """
 
 from __future__ import annotations
@@ -16,10 +19,8 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
-import torch
 
 from xview_engine.errors import QueryError
-from xview_engine.model import distributions as dist
 from xview_engine.model.manifest import HeadSpec
 
 DEFAULT_TOP_CLASSES = 10
@@ -31,15 +32,29 @@ class ProductKind:
     distributions: tuple[str, ...]
     per_class: bool  # one band per chosen class, or a single band
     units: str
-    compute: Callable[[HeadSpec, torch.Tensor], torch.Tensor]  # (n, K) parameters -> (n, K) or (n,)
+    compute: Callable[[HeadSpec, np.ndarray], np.ndarray]  # (n, K) float32 parameters -> (n, K) or (n,)
 
 
-def class_values(head: HeadSpec, params: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """What a class 'is worth' at a tile: probability (Dirichlet mean / softmax) or expected count."""
-    params = torch.as_tensor(params, dtype=torch.float32)
+ALPHA_MIN = np.float32(1e-8)  # as model.distributions.ALPHA_MIN
+
+
+def class_values(head: HeadSpec, params: np.ndarray) -> np.ndarray:
+    """What a class 'is worth' at a tile (float32): probability (Dirichlet mean / softmax) or expected count."""
+    params = np.asarray(params, dtype=np.float32)
     if head.distribution == "dirichlet":
-        return dist.dirichlet_mean(params)
+        alpha = np.maximum(params, ALPHA_MIN)
+        return alpha / alpha.sum(axis=-1, keepdims=True)
     return params  # 'mean' heads already output probabilities, 'poisson' heads rates
+
+
+def _concentration(head: HeadSpec, params: np.ndarray) -> np.ndarray:
+    return np.maximum(params, ALPHA_MIN).sum(axis=-1)
+
+
+def _entropy(head: HeadSpec, params: np.ndarray) -> np.ndarray:
+    """Entropy in nats of the expected label distribution (0 log 0 = 0)."""
+    p = np.maximum(class_values(head, params), np.float32(0.0))
+    return -np.where(p > 0, p * np.log(np.maximum(p, np.float32(1e-30))), np.float32(0.0)).sum(axis=-1)
 
 
 PRODUCTS: dict[str, ProductKind] = {
@@ -48,11 +63,11 @@ PRODUCTS: dict[str, ProductKind] = {
         ProductKind("prob", ("dirichlet", "mean"), True, "probability (mean of the predicted distribution)",
                     class_values),
         ProductKind("top", ("dirichlet", "mean", "poisson"), False, "class index (see category names)",
-                    lambda head, p: torch.argmax(class_values(head, p), dim=-1)),
+                    lambda head, p: np.argmax(class_values(head, p), axis=-1)),
         ProductKind("concentration", ("dirichlet",), False, "alpha_0, sum of Dirichlet concentrations",
-                    lambda head, p: dist.dirichlet_concentration(p)),
+                    _concentration),
         ProductKind("entropy", ("dirichlet", "mean"), False, "nats, entropy of the expected label distribution",
-                    lambda head, p: dist.categorical_entropy(class_values(head, p))),
+                    _entropy),
         ProductKind("count", ("poisson",), True, "expected objects per photo (Poisson rate)", class_values),
     )
 }
@@ -94,6 +109,6 @@ def compute_product(name: str, head: HeadSpec, params: np.ndarray, classes: tupl
     valid = ~np.isnan(params).any(axis=1)
     out = np.full((params.shape[0], len(classes) if kind.per_class else 1), np.nan, np.float32)
     if valid.any():
-        values = kind.compute(head, torch.from_numpy(np.ascontiguousarray(params[valid]))).float().numpy()
+        values = kind.compute(head, np.ascontiguousarray(params[valid], np.float32)).astype(np.float32)
         out[valid] = values[:, list(classes)] if kind.per_class else values.reshape(-1, 1)
     return out

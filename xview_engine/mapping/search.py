@@ -63,8 +63,8 @@ def run_search(params: SearchParams, progress: Optional[ProgressCallback] = None
         grid = plan.grid
         log(f"{grid.count:,} tiles to run ({grid.rows:,} rows x {grid.cols:,} columns), "
             f"tile {grid.footprint_m:g} m, stride {grid.stride_m:g} m")
-        runtime = load_runtime(params.model, params.runtime, params.device)
-        log(f"running on {runtime.description}")
+        runtime = load_runtime(params.model, params.runtime, params.device, params.threads)
+        log(runtime.description)
         writer = GridRasterWriter(tmp, grid, spec)
         try:
             rows = predict_rows(plan.source, grid, runtime.run, manifest.input.mean, manifest.input.std,
@@ -87,5 +87,5 @@ def run_search(params: SearchParams, progress: Optional[ProgressCallback] = None
 def _score_row(node, heads, outputs: dict[str, np.ndarray], cols: int, logic: str) -> np.ndarray:
     if not outputs:
         return np.full(cols, np.nan)
-    values = {name: class_values(head, outputs[name]).numpy() for name, head in heads.items()}
+    values = {name: class_values(head, outputs[name]) for name, head in heads.items()}
     return evaluate(node, values, logic)

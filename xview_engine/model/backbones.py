@@ -7,6 +7,7 @@ start from a local torchvision ``.pth`` state dict with ``load_backbone_weights`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,15 +15,20 @@ import torch
 from torch import nn
 
 from xview_engine.errors import ManifestError, ModelFileError
+from xview_engine.model.manifest import bounded_int
 
 # name -> builder(in_channels, **options) -> (module, feature_dim)
 BackboneBuilder = Callable[..., "tuple[nn.Module, int]"]
 BACKBONES: dict[str, BackboneBuilder] = {}
+# name -> {option: (lowest, highest)}: every option is an integer checked before the builder runs
+BACKBONE_OPTIONS: dict[str, dict[str, tuple[int, int]]] = {}
 
 
-def register_backbone(name: str) -> Callable[[BackboneBuilder], BackboneBuilder]:
+def register_backbone(name: str, **option_bounds: tuple[int, int]) -> Callable[[BackboneBuilder], BackboneBuilder]:
+    """Register ``builder(in_channels, **options)`` under ``name``; ``option_bounds`` bound its integer options."""
     def decorator(builder: BackboneBuilder) -> BackboneBuilder:
         BACKBONES[name] = builder
+        BACKBONE_OPTIONS[name] = option_bounds
         return builder
 
     return decorator
@@ -31,11 +37,14 @@ def register_backbone(name: str) -> Callable[[BackboneBuilder], BackboneBuilder]
 def build_backbone(name: str, in_channels: int = 3, **options: Any) -> tuple[nn.Module, int]:
     """Build a registered backbone; returns the module and its feature width."""
     if name not in BACKBONES:
-        raise ManifestError(f"unknown backbone '{name}' (known: {', '.join(sorted(BACKBONES))})")
-    try:
-        return BACKBONES[name](in_channels, **options)
-    except TypeError as exc:
-        raise ManifestError(f"backbone '{name}' does not take these options {options}: {exc}") from None
+        raise ManifestError(f"unknown backbone {name!r} (known: {', '.join(sorted(BACKBONES))})")
+    bounds = BACKBONE_OPTIONS[name]
+    for key, value in options.items():
+        if key not in bounds:
+            accepted = ", ".join(sorted(bounds)) or "none"
+            raise ManifestError(f"backbone '{name}' has no option {key!r} (its options: {accepted})")
+        bounded_int(value, f"backbone.options.{key}", *bounds[key])
+    return BACKBONES[name](in_channels, **options)
 
 
 def _torchvision_resnet(arch: str, in_channels: int) -> tuple[nn.Module, int]:
@@ -65,7 +74,7 @@ def _mobilenet_v3_small(in_channels: int) -> tuple[nn.Module, int]:
     return nn.Sequential(net.features, net.avgpool, nn.Flatten(1)), 576
 
 
-@register_backbone("tiny_cnn")
+@register_backbone("tiny_cnn", width=(1, 1024), depth=(1, 8))
 def _tiny_cnn(in_channels: int, width: int = 16, depth: int = 3) -> tuple[nn.Module, int]:
     """A small strided CNN for tests, the synthetic default model and CPU-only training."""
     layers: list[nn.Module] = []
@@ -120,14 +129,17 @@ def load_strictly(backbone: nn.Module, state: dict[str, torch.Tensor], path: str
     backbone.load_state_dict(state, strict=True)
 
 
-def describe_state_mismatch(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> str:
-    """One line naming missing, unexpected and mis-shaped tensors ('' when they match)."""
+def describe_state_mismatch(expected: Mapping[str, Any], found: Mapping[str, Any]) -> str:
+    """One line naming missing, unexpected and mis-shaped tensors ('' when they match).
+
+    Values are tensors or plain shapes (a safetensors header's), so files are compared before loading.
+    """
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))
     shapes = [
-        f"{k} {tuple(found[k].shape)} != {tuple(expected[k].shape)}"
+        f"{k} is {_shape(found[k])}, expected {_shape(expected[k])}"
         for k in sorted(set(expected) & set(found))
-        if tuple(found[k].shape) != tuple(expected[k].shape)
+        if _shape(found[k]) != _shape(expected[k])
     ]
     parts = []
     for title, items in (("missing tensors", missing), ("unexpected tensors", extra), ("wrong shapes", shapes)):
@@ -135,3 +147,7 @@ def describe_state_mismatch(expected: dict[str, torch.Tensor], found: dict[str, 
             shown = ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
             parts.append(f"{title}: {shown}")
     return "; ".join(parts)
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    return tuple(value.shape) if hasattr(value, "shape") else tuple(value)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from typing import Optional
+
 import torch
 
 from xview_engine.errors import DeviceError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+READER_RESERVE_FROM = 3  # from this many cores on, one is left to the tile reader (and GDAL's decoding)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -45,3 +49,34 @@ def autocast_context(device: torch.device):
     if device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.float16)
     return contextlib.nullcontext()
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask, e.g. a container's or taskset's), not the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def thread_budget(threads: Optional[int] = None, cores: Optional[int] = None) -> int:
+    """Intra-op threads for the model: ``threads`` when given, else the cores less the tile reader's.
+
+    The reader thread (GDAL decoding, the table normalisation, the batch copy) runs beside the
+    model. An intra-op pool as wide as the machine makes every operator wait for its slowest
+    thread, and the reader's thread, sharing a core with one of them, made that the rule: slow
+    batches, up to 5x under load. From three cores on, one is left to the reader. On two cores
+    the reader's fast path needs a few percent of one, and a pool of one would halve a large
+    model's speed, so the model gets both (``--threads 1`` when something else runs too).
+    """
+    if threads is not None:
+        if threads < 1:
+            raise DeviceError(f"--threads {threads} must be at least 1")
+        return threads
+    cores = cores or available_cores()
+    return max(1, cores - 1) if cores >= READER_RESERVE_FROM else cores
+
+
+def apply_torch_threads(threads: int) -> None:
+    """Set torch's intra-op pool to ``threads`` (process-wide; inter-op work is not used here)."""
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

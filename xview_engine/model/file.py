@@ -1,32 +1,29 @@
 """Model files: one ``.safetensors`` file holding the tensors and the JSON manifest in its metadata.
 
-Nothing is ever unpickled. The header is checked by hand before safetensors touches the data so that
-each way a file can be wrong (a pickle renamed to .safetensors, a truncated download, bad JSON, an
-unknown format version, tensors that do not fit the manifest) gets its own precise message.
+Nothing is ever unpickled. The header is checked by hand (``model.header``) before safetensors
+touches the data so that each way a file can be wrong (a pickle renamed to .safetensors, a truncated
+download, bad JSON, an unknown format version) gets its own precise message; then the manifest's
+network is laid out on the ``meta`` device and its tensor shapes compared with the header's, so a
+manifest that disagrees with its tensors is refused before any real module or tensor exists.
 Loading is strict: a model with a missing or extra tensor is refused, never run half-random.
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from xview_engine.errors import ModelFileError
-from xview_engine.model.backbones import describe_state_mismatch
-from xview_engine.model.crossview import CrossViewModel
+from xview_engine.model.header import Header, read_header
 from xview_engine.model.manifest import Manifest
-from xview_engine.model.siamese import SiameseModel
 from xview_engine.outputs import atomic_output
 
+if TYPE_CHECKING:  # torch and the networks are imported where a network is built: reading a manifest needs neither
+    import torch
+    from torch import nn
+
 MANIFEST_KEY = "xview_manifest"
-_MAX_HEADER_BYTES = 100 * 1024 * 1024
-_PICKLE_MAGICS = (b"\x80", b"PK\x03\x04")  # pickle protocol >= 2; torch.save's zip container
 
 
 @dataclass
@@ -40,6 +37,9 @@ class LoadedModel:
 
 def build_network(manifest: Manifest) -> nn.Module:
     """The untrained network a manifest describes (its kind picks the architecture)."""
+    from xview_engine.model.crossview import CrossViewModel
+    from xview_engine.model.siamese import SiameseModel
+
     if manifest.kind == "siamese":
         return SiameseModel(manifest)
     if manifest.kind == "knn":
@@ -64,52 +64,41 @@ def save_model(model: nn.Module, manifest: Manifest, path: str | Path) -> Path:
     return path
 
 
-def read_header(path: str | Path) -> tuple[dict[str, Any], int]:
-    """The safetensors JSON header and the byte size of the data section, after sanity checks."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"model file {path} does not exist")
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} is not a file")
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        head = f.read(8)
-        if head.startswith(_PICKLE_MAGICS):
-            raise ModelFileError(
-                f"{path} is a pickled PyTorch checkpoint, not a safetensors model file; xview never "
-                "unpickles model files (convert the weights to an xview .safetensors model)"
-            )
-        if len(head) < 8:
-            raise ModelFileError(f"model file {path} is empty or truncated ({size} bytes)")
-        (header_len,) = struct.unpack("<Q", head)
-        if header_len > min(size - 8, _MAX_HEADER_BYTES):
-            raise ModelFileError(f"{path} is not a safetensors file or is truncated (header length {header_len})")
-        try:
-            header = json.loads(f.read(header_len))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise ModelFileError(f"{path} is not a safetensors file (its header is not JSON)") from None
-    if not isinstance(header, dict):
-        raise ModelFileError(f"{path} is not a safetensors file (its header is not a JSON object)")
-    data_size = size - 8 - header_len
-    ends = [info.get("data_offsets", [0, 0])[1] for k, info in header.items() if k != "__metadata__"]
-    if ends and max(ends) > data_size:
-        raise ModelFileError(
-            f"model file {path} is truncated: its tensors need {max(ends)} bytes but only {data_size} are "
-            "there (re-download or re-export it)"
-        )
-    return header, data_size
-
-
 def read_manifest(path: str | Path) -> Manifest:
-    """The manifest of a model file, without loading any tensor (cheap: for UI and `xview info`)."""
-    header, _ = read_header(path)
-    metadata = header.get("__metadata__") or {}
-    if MANIFEST_KEY not in metadata:
+    """The manifest of a model file, checked against its tensors' shapes without loading any tensor.
+
+    Cheap (the header only, and the network laid out on the ``meta`` device, which allocates
+    nothing), so the UI, `xview info` and every command call it before any work.
+    """
+    return _checked_manifest(Path(path), read_header(path))
+
+
+def _checked_manifest(path: Path, header: Header) -> Manifest:
+    if MANIFEST_KEY not in header.metadata:
         raise ModelFileError(f"{path} is a safetensors file but has no xview manifest (metadata '{MANIFEST_KEY}')")
+    import torch
+
+    from xview_engine.model.backbones import describe_state_mismatch
+
     try:
-        return Manifest.from_json(metadata[MANIFEST_KEY])
+        manifest = Manifest.from_json(header.metadata[MANIFEST_KEY])
+        with torch.device("meta"):
+            expected = build_network(manifest).state_dict()
     except ModelFileError as exc:
         raise type(exc)(f"{path}: {exc}") from None
+    problems = describe_state_mismatch(expected, {name: entry.shape for name, entry in header.tensors.items()})
+    if problems:
+        raise ModelFileError(f"{path}: tensors do not match the manifest ({manifest_sizes(manifest)}): {problems}")
+    return manifest
+
+
+def manifest_sizes(manifest: Manifest) -> str:
+    """The sizes a manifest sets, in a few words, so a shape mismatch says which one is off."""
+    options = ", ".join(f"{k}={v}" for k, v in manifest.backbone.options.items() if isinstance(v, int))
+    heads = ", ".join(f"{h.name} {h.num_classes} labels" for h in manifest.heads)
+    return "; ".join(part for part in (
+        f"{manifest.kind} model, backbone {manifest.backbone.name}" + (f" {options}" if options else ""),
+        f"{len(manifest.input.bands)} bands", f"hidden {manifest.hidden}", heads) if part)
 
 
 def feature_network(manifest: Manifest) -> torch.nn.Module:
@@ -124,16 +113,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+
     path = Path(path)
-    manifest = read_manifest(path)
+    manifest = read_manifest(path)  # shapes checked: the network built below is no larger than the file
     try:
         tensors = load_file(str(path), device="cpu")
     except SafetensorError as exc:
         raise ModelFileError(f"{path}: the tensor data cannot be read ({exc})") from None
     model = build_network(manifest)
-    problems = describe_state_mismatch(model.state_dict(), tensors)
-    if problems:
-        raise ModelFileError(f"{path}: tensors do not match the manifest: {problems}")
     model.load_state_dict(tensors, strict=True)
     model.to(device).eval()
     return LoadedModel(model=model, manifest=manifest, path=path)

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import reprlib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import Any
 
 from xview_engine.errors import ManifestError
+from xview_engine.model.header import parse_json_object
 
 FORMAT_VERSION = 1
 KINDS = ("distill", "twin", "siamese")
@@ -22,6 +27,21 @@ KINDS += ("knn",)  # off-the-shelf classifier features (model/feature_net.py)
 # dirichlet: alpha per class; poisson: rate per class; mean: a categorical mean only (the baseline).
 DISTRIBUTIONS = ("dirichlet", "poisson", "mean")
 HEADLESS_KINDS = ("twin", "siamese", "knn")  # embedding models: their outputs are not distributions
+# Every size a manifest sets is bounded before anything is built: a hand-edited or hostile manifest
+# must not make xview allocate more than the tensors of its file hold (``model.file`` checks those).
+MAX_TILE_PX = 4096
+MAX_BANDS = 64
+MAX_HEADS = 64
+MAX_CLASSES = 100_000
+MAX_HIDDEN = 65_536
+MAX_LABEL_CHARS = 256
+PLACEHOLDER_LABELS = ("N/A",)  # COCO's unused detector ids: the one label allowed to repeat
+# the band names a raster can say it has (GDAL colour interpretations and the usual spectral bands)
+BAND_NAMES = ("red", "green", "blue", "gray", "grey", "pan", "coastal", "rededge", "nir", "swir", "swir1", "swir2",
+              "mwir", "lwir", "tir", "other_ir", "hue", "saturation", "lightness", "cyan", "magenta", "yellow",
+              "black", "y", "cb", "cr", "sar_ka", "sar_k", "sar_ku", "sar_x", "sar_c", "sar_s", "sar_l", "sar_p",
+              "elevation")
+_HEAD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
 
 @dataclass(frozen=True)
@@ -44,18 +64,24 @@ class InputSpec:
         return self.tile_px * self.gsd_m
 
     def validate(self) -> None:
-        if not isinstance(self.tile_px, int) or self.tile_px < 8:
-            raise ManifestError(f"manifest input.tile_px must be an integer >= 8, got {self.tile_px!r}")
+        bounded_int(self.tile_px, "input.tile_px", 8, MAX_TILE_PX)
         if not _positive_number(self.gsd_m):
             raise ManifestError(f"manifest input.gsd_m must be a positive number of metres, got {self.gsd_m!r}")
         n = len(self.bands)
-        if n == 0 or len(self.mean) != n or len(self.std) != n:
+        if not 0 < n <= MAX_BANDS or len(self.mean) != n or len(self.std) != n:
             raise ManifestError(
-                f"manifest input: bands, mean and std must have the same non-zero length "
+                f"manifest input: bands, mean and std must have the same length, from 1 to {MAX_BANDS} "
                 f"(got {len(self.bands)}, {len(self.mean)}, {len(self.std)})"
             )
+        for band in self.bands:
+            if not isinstance(band, str) or band.lower() not in BAND_NAMES:
+                raise ManifestError(f"manifest input.bands: unknown band name {_short(band)} "
+                                    f"(known: {', '.join(BAND_NAMES)})")
+        _no_repeats([b.lower() for b in self.bands], "input.bands")
+        if not all(finite_number(m) for m in self.mean):
+            raise ManifestError(f"manifest input.mean must be finite numbers, got {_short(list(self.mean))}")
         if not all(_positive_number(s) for s in self.std):
-            raise ManifestError(f"manifest input.std must be positive numbers, got {list(self.std)}")
+            raise ManifestError(f"manifest input.std must be positive finite numbers, got {_short(list(self.std))}")
 
 
 @dataclass(frozen=True)
@@ -78,17 +104,26 @@ class HeadSpec:
         return index_of_label(self.labels, label, f"head '{self.name}'", ManifestError)
 
     def validate(self) -> None:
-        if not self.name or not isinstance(self.name, str):
-            raise ManifestError("manifest head name must be a non-empty string")
+        if not isinstance(self.name, str) or not _HEAD_NAME.match(self.name) or self.name in _reserved_names():
+            raise ManifestError(f"manifest head name {_short(self.name)} must be an identifier (letters, digits, _; "
+                                "at most 64, not starting with a digit) and not a reserved word such as 'keys'")
         if self.distribution not in DISTRIBUTIONS:
             raise ManifestError(
-                f"manifest head '{self.name}': unknown distribution '{self.distribution}' "
+                f"manifest head '{self.name}': unknown distribution {_short(self.distribution)} "
                 f"(known: {', '.join(DISTRIBUTIONS)})"
             )
-        if len(self.labels) < 1:
-            raise ManifestError(f"manifest head '{self.name}' has no labels")
+        if not 1 <= len(self.labels) <= MAX_CLASSES:
+            raise ManifestError(f"manifest head '{self.name}' must have 1 to {MAX_CLASSES} labels, "
+                                f"has {len(self.labels)}")
         if self.distribution != "poisson" and len(self.labels) < 2:
             raise ManifestError(f"manifest head '{self.name}': a {self.distribution} head needs >= 2 labels")
+        for label in self.labels:
+            if not (isinstance(label, str) and 0 < len(label) <= MAX_LABEL_CHARS and label.isprintable()):
+                raise ManifestError(f"manifest head '{self.name}': label {_short(label)} must be printable text "
+                                    f"of 1 to {MAX_LABEL_CHARS} characters")
+        _no_repeats([x for x in self.labels if x not in PLACEHOLDER_LABELS], f"head '{self.name}' labels")
+        if not isinstance(self.label_space, str):
+            raise ManifestError(f"manifest head '{self.name}': label_space must be a string")
 
 
 @dataclass(frozen=True)
@@ -124,22 +159,24 @@ class Manifest:
         return tuple(spec.name for spec in self.heads)
 
     def validate(self) -> None:
-        if self.format_version != FORMAT_VERSION:
-            raise ManifestError(
-                f"model file format version {self.format_version!r} is not supported by this xview "
-                f"(it reads version {FORMAT_VERSION}); upgrade xview or re-export the model"
-            )
+        _check_version(self.format_version)
         if self.kind not in KINDS:
-            raise ManifestError(f"manifest kind '{self.kind}' is unknown (known: {', '.join(KINDS)})")
-        if not isinstance(self.hidden, int) or self.hidden < 1:
-            raise ManifestError(f"manifest hidden must be a positive integer, got {self.hidden!r}")
+            raise ManifestError(f"manifest kind {_short(self.kind)} is unknown (known: {', '.join(KINDS)})")
+        bounded_int(self.hidden, "hidden", 1, MAX_HIDDEN)
+        if not isinstance(self.backbone.name, str) or not self.backbone.name:
+            raise ManifestError("manifest backbone.name must be a non-empty string")
+        for name, value in (("backbone.options", self.backbone.options), ("training", self.training),
+                            ("network", self.network)):
+            if not isinstance(value, Mapping):
+                raise ManifestError(f"manifest {name} must be a JSON object, got {_short(value)}")
         self.input.validate()
         if not self.heads and self.kind not in HEADLESS_KINDS:
             raise ManifestError("manifest has no heads")
+        if len(self.heads) > MAX_HEADS:
+            raise ManifestError(f"manifest has {len(self.heads)} heads; at most {MAX_HEADS} are supported")
         for spec in self.heads:
             spec.validate()
-        if len(set(self.head_names)) != len(self.heads):
-            raise ManifestError(f"manifest head names repeat: {list(self.head_names)}")
+        _no_repeats(list(self.head_names), "head names")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -156,60 +193,103 @@ class Manifest:
         """Build and validate; every structural problem names the field."""
         if not isinstance(data, Mapping):
             raise ManifestError("manifest must be a JSON object")
-        version = data.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ManifestError(
-                f"model file format version {version!r} is not supported by this xview "
-                f"(it reads version {FORMAT_VERSION}); upgrade xview or re-export the model"
-            )
-        try:
-            bb = data["backbone"]
-            backbone = BackboneSpec(name=str(bb["name"]), options=dict(bb.get("options", {})))
-            inp = data["input"]
-            input_spec = InputSpec(
-                tile_px=inp["tile_px"],
-                gsd_m=inp["gsd_m"],
-                bands=tuple(inp["bands"]),
-                mean=tuple(float(v) for v in inp["mean"]),
-                std=tuple(float(v) for v in inp["std"]),
-            )
-            heads = tuple(
-                HeadSpec(
-                    name=h["name"],
-                    distribution=h["distribution"],
-                    labels=tuple(str(x) for x in h["labels"]),
-                    label_space=str(h.get("label_space", "custom")),
-                )
-                for h in data["heads"]
-            )
-            manifest = cls(
-                kind=data["kind"],
-                backbone=backbone,
-                input=input_spec,
-                heads=heads,
-                hidden=data.get("hidden", 1024),
-                training=dict(data.get("training", {})),
-                format_version=version,
-                network=dict(data.get("network", {})),
-            )
-        except KeyError as exc:
-            raise ManifestError(f"manifest is missing the field {exc}") from None
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise ManifestError(f"manifest has a field of the wrong type ({exc})") from None
+        _check_version(data.get("format_version"))
+        bb, inp = _field(data, "backbone", dict), _field(data, "input", dict)
+        manifest = cls(
+            kind=_field(data, "kind", str),
+            backbone=BackboneSpec(_field(bb, "name", str, "backbone."), _field(bb, "options", dict, "backbone.", {})),
+            input=InputSpec(
+                tile_px=_field(inp, "tile_px", int, "input."),
+                gsd_m=_field(inp, "gsd_m", (int, float), "input."),
+                bands=tuple(_field(inp, "bands", list, "input.")),
+                mean=tuple(_field(inp, "mean", list, "input.")),
+                std=tuple(_field(inp, "std", list, "input.")),
+            ),
+            heads=tuple(_head(h, k) for k, h in enumerate(_field(data, "heads", list))),
+            hidden=_field(data, "hidden", int, "", 1024),
+            training=_field(data, "training", dict, "", {}),
+            format_version=data["format_version"],
+            network=_field(data, "network", dict, "", {}),
+        )
         manifest.validate()
         return manifest
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"manifest is not valid JSON ({exc.msg} at character {exc.pos})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json_object(text, "manifest", ManifestError))
+
+
+_MISSING = object()
+
+
+def _field(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str = "",
+           default: Any = _MISSING) -> Any:
+    """``data[key]`` when it has the JSON type ``kind`` (a bool is never a number); names the field when not."""
+    if key not in data:
+        if default is _MISSING:
+            raise ManifestError(f"manifest is missing the field '{where}{key}'")
+        return default
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        names = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
+        wanted = names.get(kind, "a number") if isinstance(kind, type) else "a number"
+        raise ManifestError(f"manifest field '{where}{key}' must be {wanted}, got {_short(value)}")
+    return value
+
+
+def _head(data: Any, k: int) -> HeadSpec:
+    if not isinstance(data, dict):
+        raise ManifestError(f"manifest heads[{k}] must be an object, got {_short(data)}")
+    where = f"heads[{k}]."
+    return HeadSpec(name=_field(data, "name", str, where), distribution=_field(data, "distribution", str, where),
+                    labels=tuple(_field(data, "labels", list, where)),
+                    label_space=_field(data, "label_space", str, where, "custom"))
+
+
+def _check_version(version: Any) -> None:
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise ManifestError(
+            f"model file format version {_short(version)} is not supported by this xview "
+            f"(it reads version {FORMAT_VERSION}); upgrade xview or re-export the model"
+        )
+
+
+def bounded_int(value: Any, name: str, low: int, high: int) -> int:
+    """``value`` when it is an integer (not a bool, not a float) in [low, high]; else the field is named."""
+    if type(value) is not int or not low <= value <= high:
+        raise ManifestError(f"manifest {name} must be an integer from {low} to {high}, got {_short(value)}")
+    return value
+
+
+def _no_repeats(names: list[str], what: str) -> None:
+    repeated = [name for name, n in Counter(names).items() if n > 1]
+    if repeated:
+        raise ManifestError(f"manifest {what} repeat: {', '.join(map(_short, repeated[:5]))}")
+
+
+@cache
+def _reserved_names() -> frozenset[str]:
+    """Attribute names of ``nn.ModuleDict``: a head called 'keys' or 'training' cannot be one of its entries."""
+    from torch import nn
+
+    return frozenset(dir(nn.ModuleDict()))
+
+
+def _short(value: Any) -> str:
+    return reprlib.repr(value)
+
+
+def finite_number(value: Any) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return False
 
 
 def _positive_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    return finite_number(value) and value > 0
 
 
 def default_heads() -> tuple[HeadSpec, ...]:

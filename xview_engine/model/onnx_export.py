@@ -4,14 +4,19 @@ The graph takes ``tiles`` (B, C, H, W) float32, normalised as the manifest says,
 batch axis, and has one output per head named after the head. The manifest rides along in
 ``metadata_props`` (key ``xview_manifest``), so the ONNX file configures xview just as the
 safetensors file does.
+
+``cached_export`` keeps one export per model *content* (the SHA-256 of the file) in a cache folder
+(``$XVIEW_HOME/onnx``, else ``$XDG_CACHE_HOME/xview/onnx``, else ``~/.cache/xview/onnx``), so
+`--runtime auto` / `onnx` export a .safetensors model once, not on every run (~2 s for ResNet-18).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import warnings
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from xview_engine.errors import DependencyError, ModelFileError
 from xview_engine.model.file import MANIFEST_KEY, load_model
@@ -20,26 +25,38 @@ from xview_engine.outputs import atomic_output
 
 INPUT_NAME = "tiles"
 OPSET = 17
+EXPORT_FORMAT = 1  # bump when the exported graph changes: older cached exports are then not reused
+HOME_ENV = "XVIEW_HOME"
 
 
-class _OrderedOutputs(torch.nn.Module):
+if TYPE_CHECKING:  # torch only where a model is exported: reading an exported file's manifest needs none
+    import torch
+
+
+def _ordered_outputs(model: torch.nn.Module, head_names: tuple[str, ...]) -> torch.nn.Module:
     """ONNX wants a tuple of outputs; keep the manifest's head order."""
+    import torch
 
-    def __init__(self, model: torch.nn.Module, head_names: tuple[str, ...]):
-        super().__init__()
-        self.model, self.head_names = model, head_names
+    class OrderedOutputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-    def forward(self, tiles: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.model(tiles)
-        return tuple(out[name] for name in self.head_names)
+        def forward(self, tiles: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            out = self.model(tiles)
+            return tuple(out[name] for name in head_names)
+
+    return OrderedOutputs()
 
 
 def export_onnx(model_path: str | Path, out_path: str | Path) -> Path:
     """Write the model at ``model_path`` as ONNX to ``out_path`` (atomically); returns the path."""
+    import torch
+
     onnx = _require("onnx")
     loaded = load_model(model_path, device="cpu")
     manifest = loaded.manifest
-    wrapper = _OrderedOutputs(loaded.model, manifest.head_names).eval()
+    wrapper = _ordered_outputs(loaded.model, manifest.head_names).eval()
     size = manifest.input.tile_px
     example = torch.zeros(2, len(manifest.input.bands), size, size)
     out_path = Path(out_path)
@@ -60,6 +77,37 @@ def export_onnx(model_path: str | Path, out_path: str | Path) -> Path:
         entry.key, entry.value = MANIFEST_KEY, manifest.to_json()
         onnx.save(proto, str(tmp))
     return out_path
+
+
+def onnx_cache_dir() -> Path:
+    """Where cached exports live: ``$XVIEW_HOME/onnx``, ``$XDG_CACHE_HOME/xview/onnx`` or ``~/.cache/xview/onnx``."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]) / "onnx"
+    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "xview" / "onnx"
+
+
+def model_digest(path: str | Path) -> str:
+    """SHA-256 of a model file's bytes: the cache key (a renamed or copied file still hits, an edited one misses)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cached_export(model_path: str | Path, cache_dir: str | Path | None = None) -> tuple[Path, bool]:
+    """The ONNX export of ``model_path`` from the cache, exported (atomically) first if missing.
+
+    Returns ``(path, exported_now)``. Two processes exporting the same model at once both write a
+    complete file under a temporary name and rename it: the last rename wins, and either is whole.
+    """
+    folder = Path(cache_dir) if cache_dir is not None else onnx_cache_dir()
+    target = folder / f"{model_digest(model_path)}-opset{OPSET}-v{EXPORT_FORMAT}.onnx"
+    if target.is_file():
+        return target, False
+    folder.mkdir(parents=True, exist_ok=True)
+    return export_onnx(model_path, target), True
 
 
 def read_onnx_manifest(path: str | Path) -> Manifest:

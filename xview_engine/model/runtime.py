@@ -2,23 +2,26 @@
 
 ``torch``: the safetensors model on CPU (channels_last memory, inference_mode) or CUDA (pinned host
 memory, non-blocking copies, float16 autocast). ``onnx``: the exported ONNX graph in onnxruntime
-(an .onnx file, or a safetensors file exported on the fly to a temporary file). The device is never
-chosen silently: the description says what really runs.
+(an .onnx file, or a safetensors file exported once into the cache, ``onnx_export.cached_export``).
+``auto`` (the default) picks onnxruntime on the CPU when it is installed (1.5-1.6x torch's CPU
+forward for ResNets here) and torch on CUDA. Both use ``device.thread_budget`` threads. The device
+is never chosen silently: the description says which runtime, how many threads, and where.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
 from xview_engine.errors import DependencyError, DeviceError
 from xview_engine.model.manifest import Manifest
 
-RUNTIMES = ("torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx")
 
 
 @dataclass
@@ -27,8 +30,9 @@ class ModelRuntime:
 
     manifest: Manifest
     run: Callable[[np.ndarray], dict[str, np.ndarray]]
-    runtime: str
-    description: str
+    runtime: str  # what runs: 'torch' or 'onnx', never 'auto'
+    description: str  # 'runtime onnx, 2 threads (onnxruntime 1.x with CPUExecutionProvider; ...)'
+    threads: int = 0  # intra-op threads on the CPU; 0 on a GPU
 
 
 def read_model_manifest(path: str | Path) -> Manifest:
@@ -42,40 +46,83 @@ def read_model_manifest(path: str | Path) -> Manifest:
     return read_manifest(path)
 
 
-def load_runtime(model_path: str | Path, runtime: str = "torch", device: str = "auto") -> ModelRuntime:
-    """Load ``model_path`` for ``runtime`` ('torch' or 'onnx') on ``device`` ('auto', 'cpu', 'cuda')."""
-    if runtime == "torch":
-        return _torch_runtime(Path(model_path), device)
-    if runtime == "onnx":
-        return _onnx_runtime(Path(model_path), device)
-    raise DeviceError(f"unknown runtime '{runtime}' (choose from {', '.join(RUNTIMES)})")
+def load_runtime(model_path: str | Path, runtime: str = "auto", device: str = "auto",
+                 threads: Optional[int] = None) -> ModelRuntime:
+    """Load ``model_path`` for ``runtime`` ('auto', 'torch', 'onnx') on ``device`` ('auto', 'cpu', 'cuda').
+
+    ``threads``: intra-op threads on the CPU (default: ``device.thread_budget``).
+    """
+    path = Path(model_path)
+    chosen = choose_runtime(runtime, device, path)
+    if chosen == "torch":
+        return _torch_runtime(path, device, threads)
+    if runtime == "auto":
+        try:
+            return _onnx_runtime(path, device, threads)
+        except DependencyError:
+            raise
+        except Exception as exc:  # a network the exporter cannot trace: torch runs it, and says why
+            fallback = _torch_runtime(path, device, threads)
+            fallback.description += f"; onnx export failed ({type(exc).__name__}), so torch"
+            return fallback
+    return _onnx_runtime(path, device, threads)
 
 
-def check_device(runtime: str, device: str) -> None:
+def choose_runtime(runtime: str, device: str, model_path: str | Path) -> str:
+    """'auto' -> 'onnx' for an .onnx file, 'torch' on CUDA, 'onnx' on the CPU when onnxruntime is installed."""
+    if runtime not in RUNTIMES:
+        raise DeviceError(f"unknown runtime '{runtime}' (choose from {', '.join(RUNTIMES)})")
+    if runtime != "auto":
+        return runtime
+    if Path(model_path).suffix.lower() == ".onnx":
+        return "onnx"
+    name = (device or "auto").lower()
+    if name.startswith("cuda"):
+        return "torch"
+    if name == "auto":
+        from xview_engine.model.device import resolve_device
+
+        if resolve_device("auto").type == "cuda":
+            return "torch"
+    return "onnx" if _onnx_installed() else "torch"
+
+
+def _onnx_installed() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
+def check_device(runtime: str, device: str, model_path: str | Path = "") -> None:
     """Fail fast, before any work, when the runtime or device asked for is not there."""
+    runtime = choose_runtime(runtime, device, model_path)
     if runtime == "torch":
         from xview_engine.model.device import resolve_device
 
         resolve_device(device)
-    elif runtime == "onnx":
+    else:
         try:
             import onnxruntime as ort
         except ImportError:
             raise DependencyError("onnxruntime is not installed; install it with: pip install onnxruntime") from None
         _onnx_providers(ort, device)
-    else:
-        raise DeviceError(f"unknown runtime '{runtime}' (choose from {', '.join(RUNTIMES)})")
 
 
-def _torch_runtime(path: Path, device_name: str) -> ModelRuntime:
+def _torch_runtime(path: Path, device_name: str, threads: Optional[int]) -> ModelRuntime:
     import torch
 
-    from xview_engine.model.device import autocast_context, describe_device, resolve_device
+    from xview_engine.model.device import (
+        apply_torch_threads,
+        autocast_context,
+        describe_device,
+        resolve_device,
+        thread_budget,
+    )
     from xview_engine.model.file import load_model
 
     if path.suffix.lower() == ".onnx":
         raise DeviceError(f"{path} is an ONNX model; run it with --runtime onnx")
     device = resolve_device(device_name)
+    n = thread_budget(threads)
+    apply_torch_threads(n)  # also on CUDA: the host side (copies, the reader's numpy) shares the cores
     loaded = load_model(path, device=device)
     model = loaded.model.to(memory_format=torch.channels_last)
 
@@ -88,25 +135,39 @@ def _torch_runtime(path: Path, device_name: str) -> ModelRuntime:
             out = model(x)
         return {name: value.float().cpu().numpy() for name, value in out.items()}
 
-    return ModelRuntime(loaded.manifest, run, "torch", f"torch {torch.__version__} on {describe_device(device)}")
+    on_cpu = device.type == "cpu"
+    what = f"runtime torch, {_threads(n)}" if on_cpu else "runtime torch"
+    detail = f"torch {torch.__version__} on {describe_device(device)}"
+    return ModelRuntime(loaded.manifest, run, "torch", f"{what} ({detail})", n if on_cpu else 0)
 
 
-def _onnx_runtime(path: Path, device_name: str) -> ModelRuntime:
+def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> ModelRuntime:
     try:
         import onnxruntime as ort
     except ImportError:
         raise DependencyError("onnxruntime is not installed; install it with: pip install onnxruntime") from None
-    from xview_engine.model.onnx_export import INPUT_NAME, export_onnx, read_onnx_manifest
+    from xview_engine.model.device import thread_budget
+    from xview_engine.model.onnx_export import INPUT_NAME, cached_export, export_onnx
 
     providers = _onnx_providers(ort, device_name)
+    n = thread_budget(threads)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = n
+    options.inter_op_num_threads = 1  # one graph, run operator after operator: no second pool
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     if path.suffix.lower() == ".onnx":
-        manifest = read_onnx_manifest(path)
-        session = ort.InferenceSession(str(path), providers=providers)
+        onnx_path, note = path, "ONNX file"
     else:
+        try:
+            onnx_path, exported = cached_export(path)
+            note = f"export {'written to' if exported else 'reused from'} {onnx_path.parent}"
+        except OSError:  # a read-only home: export for this run only
+            onnx_path, note = None, "export for this run only (the cache folder is not writable)"
+    if onnx_path is None:
         with tempfile.TemporaryDirectory(prefix="xview-onnx-") as tmp:
-            onnx_path = export_onnx(path, Path(tmp) / "model.onnx")
-            manifest = read_onnx_manifest(onnx_path)
-            session = ort.InferenceSession(str(onnx_path), providers=providers)
+            manifest, session = _session(ort, export_onnx(path, Path(tmp) / "model.onnx"), options, providers)
+    else:
+        manifest, session = _session(ort, onnx_path, options, providers)
     names = [o.name for o in session.get_outputs()]
 
     def run(tiles: np.ndarray) -> dict[str, np.ndarray]:
@@ -114,7 +175,21 @@ def _onnx_runtime(path: Path, device_name: str) -> ModelRuntime:
         return {name: np.asarray(value, np.float32) for name, value in zip(names, outputs)}
 
     used = session.get_providers()[0]
-    return ModelRuntime(manifest, run, "onnx", f"onnxruntime {ort.__version__} with {used}")
+    on_cpu = used == "CPUExecutionProvider"
+    what = f"runtime onnx, {_threads(n)}" if on_cpu else "runtime onnx"
+    return ModelRuntime(manifest, run, "onnx", f"{what} (onnxruntime {ort.__version__} with {used}; {note})",
+                        n if on_cpu else 0)
+
+
+def _session(ort: object, onnx_path: Path, options: object, providers: list[str]) -> tuple[Manifest, object]:
+    from xview_engine.model.onnx_export import read_onnx_manifest
+
+    manifest = read_onnx_manifest(onnx_path)
+    return manifest, ort.InferenceSession(str(onnx_path), options, providers=providers)  # type: ignore[attr-defined]
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"
 
 
 def _onnx_providers(ort: object, device_name: str) -> list[str]:

@@ -14,6 +14,9 @@ The manifest's ``network`` says ``shared`` (bool), the ground input ``photo_px``
 
 from __future__ import annotations
 
+import math
+import reprlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,7 +25,7 @@ from torch import nn
 
 from xview_engine.errors import ManifestError
 from xview_engine.model.backbones import build_backbone
-from xview_engine.model.manifest import BackboneSpec, InputSpec, Manifest
+from xview_engine.model.manifest import MAX_TILE_PX, BackboneSpec, InputSpec, Manifest, bounded_int, finite_number
 
 EMBEDDING = "embedding"
 PHOTO_CHANNELS = 3  # ground photos are RGB
@@ -77,12 +80,29 @@ def check_siamese_manifest(manifest: Manifest) -> None:
         raise ManifestError(f"a Siamese model needs a manifest of kind 'siamese', not '{manifest.kind}'")
     if not isinstance(net.get("shared"), bool):
         raise ManifestError("Siamese manifest network.shared must be true (shared weights) or false (domain-specific)")
-    px = net.get("photo_px")
-    if not (isinstance(px, (list, tuple)) and len(px) == 2 and all(isinstance(v, int) and v >= 8 for v in px)):
-        raise ManifestError(f"Siamese manifest network.photo_px must be [height, width] >= 8 pixels, got {px!r}")
+    _check_photo_input(net)
+    calibration = net.get("calibration")
+    if calibration is not None and not (isinstance(calibration, Mapping) and
+                                        all(finite_number(calibration.get(k)) for k in ("intercept", "slope"))):
+        raise ManifestError("Siamese manifest network.calibration must hold finite numbers 'intercept' and 'slope'")
     if net["shared"] and len(manifest.input.bands) != PHOTO_CHANNELS:
         raise ManifestError(f"shared Siamese branches need {PHOTO_CHANNELS}-band tiles like the RGB photos "
                             f"(the model has {len(manifest.input.bands)} bands); train with domain-specific weights")
+
+
+def _check_photo_input(net: Mapping[str, Any]) -> None:
+    """photo_px bounded like a tile (it sets the size photos are resized to), finite mean, positive std."""
+    px = net.get("photo_px")
+    if not (isinstance(px, (list, tuple)) and len(px) == 2):
+        raise ManifestError(f"Siamese manifest network.photo_px must be [height, width], got {reprlib.repr(px)}")
+    for value in px:
+        bounded_int(value, "network.photo_px", 8, MAX_TILE_PX)
+    for key, low in (("photo_mean", -math.inf), ("photo_std", 0.0)):
+        values = net.get(key)
+        if not (isinstance(values, (list, tuple)) and len(values) == PHOTO_CHANNELS
+                and all(finite_number(v) and v > low for v in values)):
+            raise ManifestError(f"Siamese manifest network.{key} must be {PHOTO_CHANNELS} finite numbers"
+                                f"{' > 0' if low == 0 else ''}, got {reprlib.repr(values)}")
 
 
 def siamese_manifest(backbone: BackboneSpec, tile_px: int, gsd_m: float, dim: int, shared: bool,

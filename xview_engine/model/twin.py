@@ -24,11 +24,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from xview_engine.errors import ManifestError
-from xview_engine.model.manifest import BackboneSpec, InputSpec, Manifest
+from xview_engine.model.manifest import BackboneSpec, InputSpec, Manifest, bounded_int
 from xview_engine.model.polar import polar_grid, polar_transform
 
 CHANNELS = 16
 VGG_LAYERS = 23  # torchvision VGG16 features[:23]: conv1_1 .. conv4_3 and its ReLU
+MAX_PANORAMA_PX = 4096  # polar panorama height and width
 OVERHEAD = "overhead"  # the runtime output: (B, CHANNELS * h * w) flattened overhead maps
 
 
@@ -113,7 +114,8 @@ def branch_spec(manifest: Manifest) -> Branch:
 def panorama_size(manifest: Manifest) -> tuple[int, int]:
     """(height, width) in pixels of the polar panorama and of a 360-degree ground photo."""
     options = manifest.backbone.options
-    return int(options.get("polar_h", 32)), int(options.get("polar_w", 128))
+    return (bounded_int(options.get("polar_h", 32), "backbone.options.polar_h", 1, MAX_PANORAMA_PX),
+            bounded_int(options.get("polar_w", 128), "backbone.options.polar_w", 1, MAX_PANORAMA_PX))
 
 
 def ground_width_px(manifest: Manifest, fov_deg: float) -> int:

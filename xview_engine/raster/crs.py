@@ -19,6 +19,7 @@ import math
 import os
 
 import rasterio
+from rasterio._err import CPLE_BaseError  # GDAL/PROJ errors (not re-exported by rasterio.errors)
 from rasterio.crs import CRS
 from rasterio.env import PROJDataFinder, set_proj_data_search_path
 from rasterio.warp import transform as warp_transform
@@ -81,14 +82,18 @@ def to_lonlat(crs: str | CRS, xs: list[float], ys: list[float]) -> tuple[list[fl
 
 
 def ground_metres(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
-    """Length in metres of a short step between two nearby points on the WGS84 ellipsoid."""
+    """Length in metres of a short step between two nearby points on the WGS84 ellipsoid.
+
+    The longitude step is unwrapped: 179.999 to -179.999 is 0.002 degrees across the antimeridian,
+    not 359.998 the other way round.
+    """
     e2 = _WGS84_F * (2 - _WGS84_F)
     phi = math.radians((lat0 + lat1) / 2)
     w = math.sqrt(1 - e2 * math.sin(phi) ** 2)
     radius_meridian = _WGS84_A * (1 - e2) / w**3
     radius_normal = _WGS84_A / w
     north = radius_meridian * math.radians(lat1 - lat0)
-    east = radius_normal * math.cos(phi) * math.radians(lon1 - lon0)
+    east = radius_normal * math.cos(phi) * math.radians((lon1 - lon0 + 180.0) % 360.0 - 180.0)
     return math.hypot(north, east)
 
 
@@ -102,7 +107,14 @@ def ground_scale(crs: str | CRS, x: float, y: float, reference: float = 1000.0) 
     if crs.is_geographic:
         raise SourceError("ground_scale needs a projected CRS; reproject geographic data to a metric CRS first")
     h = reference * _STEP
-    lon, lat = to_lonlat(crs, [x - h, x + h, x, x], [y, y, y - h, y + h])
+    try:
+        lon, lat = to_lonlat(crs, [x - h, x + h, x, x], [y, y, y - h, y + h])
+    except CPLE_BaseError as exc:  # PROJ: "Point outside of projection domain"
+        raise SourceError(
+            f"the area's centre ({x:.6g}, {y:.6g}) lies outside where {crs_label(crs)} is defined ({exc}); the "
+            "raster's georeferencing (its pixel size or origin) is probably wrong, or choose an --extent inside "
+            "the CRS's area of use"
+        ) from None
     metres_x = ground_metres(lon[0], lat[0], lon[1], lat[1])
     metres_y = ground_metres(lon[2], lat[2], lon[3], lat[3])
     if not (metres_x > 0 and metres_y > 0 and math.isfinite(metres_x + metres_y)):

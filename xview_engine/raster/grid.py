@@ -20,10 +20,10 @@ from typing import Any, Optional
 import numpy as np
 
 from xview_engine.errors import TilingError
+from xview_engine.limits import DEFAULT_MAX_TILES, MAX_STRIDE_M
 from xview_engine.raster import crs as geo
 
 Bounds = tuple[float, float, float, float]
-DEFAULT_MAX_TILES = 500_000
 _EPS = 1e-9
 
 
@@ -145,8 +145,8 @@ def _stride_px(footprint: float, gsd_m: float, stride_m: Optional[float], overla
         stride_m = footprint * (1 - overlap)
     if stride_m is None:
         stride_m = footprint / 2
-    if not (math.isfinite(stride_m) and stride_m > 0):
-        raise TilingError(f"--stride-m {stride_m} must be a positive number of metres")
+    if not (math.isfinite(stride_m) and 0 < stride_m <= MAX_STRIDE_M):
+        raise TilingError(f"--stride-m {stride_m:g} must be a positive number of metres, at most {MAX_STRIDE_M:,.0f}")
     if stride_m < gsd_m / 2:  # would round to zero model pixels: finer than the model can see
         raise TilingError(
             f"stride {stride_m:g} m is finer than one model pixel ({gsd_m:g} m); use --stride-m {gsd_m:g} or more"

@@ -10,6 +10,16 @@ a mask, scales bytes by 1/255 and other types by a per-band 2-98 % percentile st
 on a decimated read, and hides geometry problems behind a GDAL warped view: a geographic raster is
 served in a metric CRS (the caller picks it, normally the UTM zone of the extent) and a rotated or
 south-up raster in a north-up grid of its own CRS.
+
+Byte rasters also offer ``read_window_codes`` for windows at native resolution (pixel-aligned,
+one source pixel per output pixel, within ``NATIVE_TOLERANCE_PX`` over the window, where GDAL's
+float32 read gives the bytes themselves): the window as raw uint8 codes, plus ``code_table``
+mapping each code to what ``read_window`` returns, so codes looked up in the table are exactly
+``read_window``'s pixels, at a quarter of the memory and without the resampler or the float
+passes; the tile reader folds the model's mean/std into the table. (Resampled windows are not
+offered: GDAL's float32 resampling of a multi-band read is not rounded to bytes.) A raster
+without nodata, alpha or mask skips the mask read (every pixel inside it is valid; the mask is
+then ``None``).
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import rasterio
-from rasterio.enums import ColorInterp, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import from_bounds
 
@@ -32,6 +42,7 @@ from xview_engine.raster.bands import BandChoice, choose_bands
 Bounds = tuple[float, float, float, float]  # xmin, ymin, xmax, ymax in the source CRS
 _STATS_PX = 1024  # longest side of the decimated read used for the stretch and the emptiness check
 _EPS = 1e-6
+NATIVE_TOLERANCE_PX = 1e-4  # window offset and size off whole pixels by less: GDAL reads the pixels as they are
 READ_CACHE_BYTES = 64 * 2**20  # GDAL block cache while a grid is read: a few rows of blocks, not the raster
 
 
@@ -92,6 +103,9 @@ class RasterioSource:
         self.choice: BandChoice = choose_bands(self._file, n_bands, band_names, bands, str(self.path))
         self.crs = self._ds.crs.to_wkt()
         self.bounds: Bounds = tuple(self._ds.bounds)
+        self._bytes = all(self._ds.dtypes[i - 1] == "uint8" for i in self.choice.indexes)
+        self._all_valid = self._ds.nodata is None and all(
+            self._ds.mask_flag_enums[i - 1] == [MaskFlags.all_valid] for i in range(1, self._ds.count + 1))
         lo, hi, scaling = self._measure_scaling()
         self._lo, self._inv_range = lo.astype(np.float32), (1.0 / (hi - lo)).astype(np.float32)
         self.info = {
@@ -116,41 +130,90 @@ class RasterioSource:
 
     def read_window(self, bounds: Bounds, out_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Pixels of ``bounds`` resampled to ``out_shape`` (average when shrinking, bilinear when enlarging)."""
+        data, mask = self._read_padded(bounds, out_shape, self._read, np.float32)
+        return data, np.ones(out_shape, bool) if mask is None else mask
+
+    def read_window_codes(self, bounds: Bounds,
+                          out_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """``read_window`` as uint8 codes (C, H, W) and a mask (None: all valid), or None.
+
+        None unless every band is bytes and the window is at native resolution (see the module
+        docstring); then ``code_table()[band][codes]`` equals ``read_window``'s pixels.
+        """
+        if not self._bytes:
+            return None
+        return self._read_padded(bounds, out_shape, self._native_codes, np.uint8)
+
+    def code_table(self) -> np.ndarray | None:
+        """(C, 256) float32: band ``c``'s code ``v`` as ``read_window`` scales it (same float32 operations)."""
+        if not self._bytes:
+            return None
+        table = np.repeat(np.arange(256, dtype=np.float32)[None, :], len(self.choice.indexes), axis=0)
+        table -= self._lo[:, None]
+        table *= self._inv_range[:, None]
+        return np.clip(table, 0.0, 1.0, out=table)
+
+    def _read_padded(self, bounds: Bounds, out_shape: tuple[int, int], reader: Any,
+                     dtype: type) -> Any:
+        """The part of ``bounds`` inside the raster read by ``reader``, padded with invalid zeros to ``out_shape``."""
         h, w = out_shape
+        n = len(self.choice.indexes)
         inner = _inside_pixels(bounds, out_shape, self.bounds)
         if inner is None:
-            return np.zeros((len(self.choice.indexes), h, w), np.float32), np.zeros((h, w), bool)
+            return np.zeros((n, h, w), dtype), np.zeros((h, w), bool)
         r0, r1, c0, c1 = inner
         xmin, _, xmax, ymax = bounds
         px_w, px_h = (xmax - xmin) / w, (bounds[3] - bounds[1]) / h
         sub = (xmin + c0 * px_w, ymax - r1 * px_h, xmin + c1 * px_w, ymax - r0 * px_h)
-        data, mask = self._read(sub, (r1 - r0, c1 - c0), px_w > abs(self._ds.res[0]) * (1 + _EPS))
+        read = reader(sub, (r1 - r0, c1 - c0), px_w > abs(self._ds.res[0]) * (1 + _EPS))
+        if read is None:
+            return None
+        data, mask = read
         if (r0, r1, c0, c1) == (0, h, 0, w):  # wholly inside (the common case): no second strip-sized array
             return data, mask
-        pixels = np.zeros((len(self.choice.indexes), h, w), np.float32)
+        pixels = np.zeros((n, h, w), dtype)
         valid = np.zeros((h, w), bool)
         pixels[:, r0:r1, c0:c1] = data
-        valid[r0:r1, c0:c1] = mask
+        valid[r0:r1, c0:c1] = True if mask is None else mask
         return pixels, valid
 
-    def _read(self, sub: Bounds, shape: tuple[int, int], shrinking: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _native_codes(self, sub: Bounds, shape: tuple[int, int],
+                      shrinking: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
+        window = from_bounds(*sub, transform=self._ds.transform)
+        ends = (window.col_off, window.row_off, window.col_off + window.width, window.row_off + window.height)
+        aligned = all(abs(v - round(v)) < NATIVE_TOLERANCE_PX for v in ends)
+        if not aligned or (round(window.height), round(window.width)) != tuple(shape):
+            return None
+        return self._gdal_read(sub, shape, shrinking, np.uint8)
+
+    def _gdal_read(self, sub: Bounds, shape: tuple[int, int], shrinking: bool,
+                   dtype: type = np.uint8) -> tuple[np.ndarray, np.ndarray | None]:
+        """Bands resampled by GDAL into ``dtype``, and the mask (None when the raster has none)."""
         window = from_bounds(*sub, transform=self._ds.transform)
         resampling = Resampling.average if shrinking else Resampling.bilinear
         try:
             with rasterio.Env():  # per call: reads run in the reader thread, and Env is thread-local
                 data = self._ds.read(list(self.choice.indexes), window=window,
                                      out_shape=(len(self.choice.indexes), *shape),
-                                     resampling=resampling, out_dtype=np.float32)
+                                     resampling=resampling, out_dtype=dtype)
+                if self._all_valid:
+                    return data, None
                 # nearest: GDAL scales non-byte alpha masks to 0..1, so only 'any' is a safe test
                 mask = self._ds.dataset_mask(window=window, out_shape=shape, resampling=Resampling.nearest) > 0
         except rasterio.errors.RasterioError as exc:
             raise _read_error(self.path, exc) from None
-        finite = np.isfinite(data).all(axis=0)
+        return data, mask
+
+    def _read(self, sub: Bounds, shape: tuple[int, int], shrinking: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        data, mask = self._gdal_read(sub, shape, shrinking, np.float32)
+        finite = None if self._bytes else np.isfinite(data).all(axis=0)  # bytes are always finite
         data -= self._lo[:, None, None]  # in place, float32: a strip is the largest array of a run
         data *= self._inv_range[:, None, None]
         np.clip(data, 0.0, 1.0, out=data)
+        if finite is None:
+            return data, mask
         data[:, ~finite] = 0.0
-        return data, mask & finite
+        return data, finite if mask is None else mask & finite
 
     def _measure_scaling(self) -> tuple[np.ndarray, np.ndarray, str]:
         """Byte rasters: /255. Others: per-band 2-98 % percentiles of the valid pixels of a decimated read."""

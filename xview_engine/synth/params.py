@@ -6,9 +6,11 @@ caller gets the same one-line messages.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from xview_engine.errors import SynthError
+from xview_engine.limits import MAX_PHOTOS, MAX_SEED, check_count
 
 # The default world sits on a real coast (Adriatic, near Split) in its real UTM zone.
 DEFAULT_CRS = "EPSG:32633"
@@ -30,6 +32,8 @@ class SynthParams:
     water_photo_share: float = 0.12  # share of photos taken afloat (boats, piers, ferries)
 
     def __post_init__(self) -> None:
+        if not math.isfinite(self.size_m) or not math.isfinite(self.gsd):
+            raise SynthError(f"--size-m {self.size_m:g} and --gsd {self.gsd:g} must be finite numbers")
         if not self.size_m > 0:
             raise SynthError(f"--size-m must be positive, got {self.size_m:g}")
         if not self.gsd > 0:
@@ -44,10 +48,11 @@ class SynthParams:
                 f"--size-m {self.size_m:g} at --gsd {self.gsd:g} gives {self.size_m / self.gsd:.0f} pixels a side; "
                 "keep it under 40000 (raise --gsd)"
             )
-        if self.photos < 0:
-            raise SynthError(f"--photos must be 0 or more, got {self.photos}")
-        if not 0 < self.fov <= 360:
-            raise SynthError(f"--fov must be in (0, 360] degrees (e.g. 360, 90, 70), got {self.fov:g}")
+        check_count("--photos", self.photos, 0, MAX_PHOTOS, SynthError)
+        check_count("--seed", self.seed, 0, MAX_SEED, SynthError)
+        if not (0 < self.fov < 180 or self.fov == 360):
+            raise SynthError(f"--fov {self.fov:g} is not a field of view synth can render: a perspective photo "
+                             "(a pinhole camera) needs less than 180 degrees, e.g. 90 or 70; 360 is a panorama")
         if self.photo_width < 0 or 0 < self.photo_width < 32:
             raise SynthError(f"photo width must be at least 32 pixels, got {self.photo_width}")
         if not 0 <= self.water_photo_share <= 1:

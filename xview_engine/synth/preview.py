@@ -15,6 +15,7 @@ import rasterio
 from PIL import Image, ImageDraw
 from rasterio.enums import Resampling
 
+from xview_engine.data.images import read_rgb
 from xview_engine.outputs import atomic_output
 from xview_engine.synth.files import CLASS_COLOURS
 
@@ -53,7 +54,7 @@ def write_preview(world_dir: str | os.PathLike, out_dir: str | os.PathLike, max_
 
 
 def _contact_sheet(world: Path, rows: list[dict]) -> Image.Image:
-    thumbs = [Image.open(world / r["path"]).convert("RGB") for r in rows]
+    thumbs = [Image.fromarray(read_rgb(world / r["path"])) for r in rows]
     w, h = thumbs[0].size
     per_row = 2 if w > h * 2 else 4
     n_rows = int(np.ceil(len(thumbs) / per_row))

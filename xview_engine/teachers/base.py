@@ -45,17 +45,13 @@ class Teacher(Protocol):
 
 
 def read_photo(path: str | Path) -> np.ndarray:
-    """A photo as an RGB uint8 (H, W, 3) array; unreadable files name themselves."""
-    from PIL import Image, UnidentifiedImageError
+    """A photo as an RGB uint8 (H, W, 3) array; unreadable files and decompression bombs name themselves."""
+    from xview_engine.data.images import read_rgb
 
     path = Path(path)
     if not path.is_file():
         raise TeacherError(f"photo {path} does not exist (check the photo column of the pairs CSV)")
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise TeacherError(f"photo {path} cannot be read as an image ({exc})") from None
+    return read_rgb(path, TeacherError)
 
 
 def to_tensor(images: list[np.ndarray], size: tuple[int, int], mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:

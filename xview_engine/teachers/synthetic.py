@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from xview_engine.errors import TeacherError
+from xview_engine.model.photo_cnn import PhotoCNN
 from xview_engine.outputs import atomic_output
 from xview_engine.teachers.base import KINDS, TeacherInfo, file_identity, to_tensor
 
@@ -74,29 +74,11 @@ class SyntheticTeacherSpec:
         return spec
 
 
-class SyntheticTeacherNet(nn.Module):
-    """Strided conv stack, average + max pooled, then a two-layer head per label space."""
+class SyntheticTeacherNet(PhotoCNN):
+    """The teacher file's network (``model/photo_cnn.py``), shaped by its manifest."""
 
     def __init__(self, spec: SyntheticTeacherSpec):
-        super().__init__()
-        layers: list[nn.Module] = []
-        channels = 3
-        for level in range(spec.depth):
-            out = spec.channels * 2 ** min(level, 3)
-            layers += [nn.Conv2d(channels, out, 3, stride=2, padding=1), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
-            channels = out
-        self.features = nn.Sequential(*layers)
-        self.heads = nn.ModuleDict({
-            h.name: nn.Sequential(nn.Linear(2 * channels, spec.hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(spec.hidden, len(h.labels)))
-            for h in spec.heads
-        })
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Raw outputs: logits for categorical heads, pre-softplus rates for count heads."""
-        f = self.features(x)
-        pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
-        return {name: head(pooled) for name, head in self.heads.items()}
+        super().__init__({h.name: len(h.labels) for h in spec.heads}, spec.channels, spec.depth, spec.hidden)
 
 
 def activate(kind: str, raw: torch.Tensor) -> torch.Tensor:

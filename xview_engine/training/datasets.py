@@ -74,15 +74,14 @@ def cut_raster_tiles(raster: str | Path, lon: np.ndarray, lat: np.ndarray, spec:
 
 def image_tiles(paths: tuple[Path, ...], spec: InputSpec) -> np.ndarray:
     """Tiles from image files (already cut around each photo), resized to the model's tile size."""
-    from PIL import Image
+    from xview_engine.data.images import read_rgb
 
     out = np.zeros((len(paths), len(spec.bands), spec.tile_px, spec.tile_px), np.float32)
     for i, path in enumerate(paths):
         if not path.is_file():
             raise TrainingError(f"tile image {path} (tile column of the pairs CSV) does not exist")
-        with Image.open(path) as img:
-            rgb = img.convert("RGB").resize((spec.tile_px, spec.tile_px), Image.BILINEAR)
-        out[i] = np.asarray(rgb, np.float32).transpose(2, 0, 1)[: len(spec.bands)] / 255.0
+        rgb = read_rgb(path, TrainingError, size=(spec.tile_px, spec.tile_px))
+        out[i] = rgb.astype(np.float32).transpose(2, 0, 1)[: len(spec.bands)] / 255.0
     return out
 
 

@@ -33,10 +33,9 @@ def guess_label_space(names: tuple[str, ...]) -> str:
 
 def is_synthetic(raster: str | Path) -> bool:
     """``xview synth`` tags its rasters SYNTHETIC=yes; a model trained on one says so in its manifest."""
-    import rasterio
+    from xview_engine.model.provenance import is_synthetic_raster
 
-    with rasterio.open(raster) as ds:
-        return ds.tags().get("SYNTHETIC") == "yes"
+    return is_synthetic_raster(raster)
 
 
 def select_heads(labels: LabelFile, heads: tuple[str, ...] | None) -> tuple[str, ...]:

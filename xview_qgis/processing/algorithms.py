@@ -31,6 +31,9 @@ from qgis.core import (
 from xview_qgis.common import engine_input
 from xview_qgis.processing.postprocess import load_styled, style_when_loaded
 
+HEAD_WRAPPER = "xview_qgis.processing.widgets.HeadWrapper"  # by name: qgis_process never imports the GUI
+CLASSES_WRAPPER = "xview_qgis.processing.widgets.ClassesWrapper"
+
 DEVICES = ("auto", "cpu", "cuda")
 PRODUCT_NAMES = ("prob", "top", "concentration", "entropy", "count")
 Behavior = QgsProcessingParameterFile.Behavior
@@ -102,9 +105,12 @@ class MapAlgorithm(XviewAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.add_raster_and_model()
-        self.addParameter(QgsProcessingParameterString("HEAD", "Head (empty: the first)", optional=True))
-        self.addParameter(QgsProcessingParameterString("CLASSES", "Classes, comma separated (empty: top 10)",
-                                                       optional=True))
+        head = QgsProcessingParameterString("HEAD", "Head (empty: the first)", optional=True)
+        head.setMetadata({"widget_wrapper": {"class": HEAD_WRAPPER}})  # a drop-down of the model's heads
+        self.addParameter(head)
+        classes = QgsProcessingParameterString("CLASSES", "Classes, comma separated (empty: top 10)", optional=True)
+        classes.setMetadata({"widget_wrapper": {"class": CLASSES_WRAPPER}})  # a tick list of the head's classes
+        self.addParameter(classes)
         self.addParameter(QgsProcessingParameterEnum("PRODUCTS", "Products (none: all that fit the head)",
                                                      options=list(PRODUCT_NAMES), allowMultiple=True, optional=True))
         self.addParameter(QgsProcessingParameterNumber("STRIDE", "Stride in metres (empty: half a tile)",

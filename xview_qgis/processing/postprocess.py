@@ -4,7 +4,7 @@ QGIS loads an algorithm's result layers after the run (``QgsProcessingContext`` 
 completion") and then hands each to its ``QgsProcessingLayerPostProcessorInterface``, on the main
 thread. ``StyleResult`` applies ``xview_qgis.styling`` there: probability / count rasters get a colour
 ramp and a legend with class names, top-class rasters a palette with class names, heatmaps the
-transparent-to-hot ramp. Nothing about the style is guessed: the band descriptions
+best 1 / 5 / 10 % of tiles coloured, the rest transparent. Nothing about the style is guessed: the band descriptions
 (``head:product:class``) written by the engine say what each raster is.
 
 QGIS does not own a Python post-processor, so each one is kept in ``_ALIVE`` until it has run.
@@ -33,7 +33,7 @@ class StyleResult(QgsProcessingLayerPostProcessorInterface):
         try:
             if isinstance(layer, QgsRasterLayer) and layer.isValid():
                 if self.heatmap:
-                    styling.style_heatmap(layer, band=1)
+                    styling.style_geolocation(layer, band=1)
                 else:
                     styling.style_layer(layer, band=1)
         finally:
