@@ -1,7 +1,8 @@
 """Point layers for geolocation results: the top-k candidates and the photo's true position.
 
 Memory layers (``memory`` provider) styled so that they read on top of the heatmap: numbered
-candidates from best (large, white ring) to worst, and the truth as a star. Values come straight
+candidates from best (large, white ring) to worst, and the truth as a star, each with a heading
+arrow where the method (or the photo's EXIF) gives one (``heading_style``). Values come straight
 from the engine's ``Candidate`` objects; nothing is computed here.
 """
 
@@ -18,6 +19,7 @@ from qgis.core import (
 )
 
 from xview_qgis.compat import field
+from xview_qgis.heading_style import draw_headings
 
 FIELDS = (("rank", "Int"), ("score", "Double"), ("posterior", "Double"), ("heading", "Double"), ("lon", "Double"),
           ("lat", "Double"))
@@ -40,6 +42,7 @@ def candidate_layer(candidates, crs) -> QgsVectorLayer:
     layer.updateExtents()
     layer.renderer().setSymbol(QgsMarkerSymbol.createSimple(
         {"name": "circle", "color": "#1f77b4", "outline_color": "#ffffff", "outline_width": "0.6", "size": "4"}))
+    draw_headings(layer)
     _label_with(layer, "rank")
     return layer
 
@@ -49,16 +52,17 @@ def truth_layer(truth: dict) -> QgsVectorLayer:
     layer = QgsVectorLayer("Point?crs=EPSG:4326", "true location", "memory")
     provider = layer.dataProvider()
     provider.addAttributes([field("rank", "Int"), field("source", "String"),
-                            field("best_candidate_distance_m", "Double")])
+                            field("best_candidate_distance_m", "Double"), field("heading", "Double")])
     layer.updateFields()
     feature = QgsFeature(layer.fields())
     feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(truth["lon"], truth["lat"])))
     rank = (truth.get("rank") or {}).get("combined")
-    feature.setAttributes([rank, truth.get("source"), truth.get("best_candidate_distance_m")])
+    feature.setAttributes([rank, truth.get("source"), truth.get("best_candidate_distance_m"), truth.get("heading_deg")])
     provider.addFeatures([feature])
     layer.updateExtents()
     layer.renderer().setSymbol(QgsMarkerSymbol.createSimple(
         {"name": "star", "color": "#2ca02c", "outline_color": "#000000", "outline_width": "0.4", "size": "6"}))
+    draw_headings(layer)
     return layer
 
 

@@ -84,3 +84,20 @@ def test_summarize_hand_case() -> None:
     assert s["cdf"]["share"][-1] == 1.0 and len(s["cdf"]["percent"]) == len(s["cdf"]["share"])
     rnd = metrics.random_ranking_expectation(200)
     assert rnd == {"top_1": 0.005, "top_1pct": 0.01, "median_rank": 100.5}
+
+
+def test_heading_errors_wrap_around_north() -> None:
+    errors = metrics.heading_error_deg(np.array([350.0, 10.0, 0.0, 90.0, 271.0, np.nan]),
+                                       np.array([10.0, 350.0, 180.0, 450.0, 89.0, 5.0]))
+    np.testing.assert_allclose(errors[:5], [20.0, 20.0, 180.0, 0.0, 178.0])
+    assert np.isnan(errors[5])
+
+
+def test_heading_summary_hand_case() -> None:
+    """Panorama: +-10 % of 360 is 36 degrees; 32 azimuth bins of 11.25 -> exact when off by <= 5.625."""
+    s = metrics.heading_summary(np.array([5.0, 20.0, 36.0, 40.0, np.nan]), fov_deg=360.0, bin_deg=11.25)
+    assert s["queries"] == 4 and s["median_error_deg"] == 28.0 and s["mean_error_deg"] == 25.25
+    assert s["within_10pct_fov"] == 0.75 and s["exact_bin"] == 0.25
+    assert s["random"] == {"median_error_deg": 90.0, "within_10pct_fov": 0.2, "exact_bin": 11.25 / 360}
+    narrow = metrics.heading_summary(np.array([7.0, 7.5, 2.0, 3.0]), fov_deg=70.0, bin_deg=6.0)
+    assert narrow["within_10pct_fov"] == 0.75 and narrow["exact_bin"] == 0.5  # 7 deg tolerance; 3 deg half-bin

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from xview_engine.errors import IndexFileError, LabelFileError
-from xview_engine.localization.azimuth import heading_deg, match_tiles
+from xview_engine.localization.azimuth import heading_deg, match_tiles, overhead_arrays
 from xview_engine.localization.build import IndexParams, build_index
 from xview_engine.localization.index import load_index
 from xview_engine.localization.localize import LocalizeParams, localize
@@ -31,7 +32,7 @@ def test_a_ground_map_cut_from_a_tile_is_found_there_at_its_shift(cols, shift):
     truth = 17
     ground = overhead[truth][None, :, :, (shift + np.arange(cols)) % 32] * 3.0  # scale does not matter
     valid = np.ones(50, bool)
-    cosine, best = match_tiles(ground, overhead, valid)
+    cosine, best = match_tiles(ground, *overhead_arrays(overhead), valid)
     assert int(np.argmax(cosine[0])) == truth
     assert cosine[0, truth] == pytest.approx(1.0, abs=1e-5)
     assert best[0, truth] == shift
@@ -42,7 +43,7 @@ def test_a_ground_map_cut_from_a_tile_is_found_there_at_its_shift(cols, shift):
 def test_correlation_matches_a_loop_over_tiles_and_shifts():
     overhead, ground = _maps(6, 1), _maps(2, 2)[:, :, :, :9]
     valid = np.array([True, True, False, True, True, True])
-    cosine, best = match_tiles(ground, overhead, valid)
+    cosine, best = match_tiles(ground, *overhead_arrays(overhead), valid)
     for p in range(2):
         g = ground[p] / np.linalg.norm(ground[p])
         for t in range(6):
@@ -58,11 +59,11 @@ def test_correlation_matches_a_loop_over_tiles_and_shifts():
 def test_scoring_float16_maps_and_a_subset_of_tiles_agree():
     overhead, ground = _maps(40, 3), _maps(3, 4)[:, :, :, :12]
     valid = np.ones(40, bool)
-    full, shift = match_tiles(ground, overhead, valid)
-    some, some_shift = match_tiles(ground, overhead, valid, tiles=np.array([39, 4, 5]))
+    full, shift = match_tiles(ground, *overhead_arrays(overhead), valid)
+    some, some_shift = match_tiles(ground, *overhead_arrays(overhead), valid, tiles=np.array([39, 4, 5]))
     np.testing.assert_allclose(some, full[:, [39, 4, 5]], atol=1e-5)
     np.testing.assert_array_equal(some_shift, shift[:, [39, 4, 5]])
-    half, _ = match_tiles(ground, overhead.astype(np.float16), valid)
+    half, _ = match_tiles(ground, *(a.astype(np.float16) for a in overhead_arrays(overhead)), valid)
     np.testing.assert_allclose(half, full, atol=3e-3)
     assert score_from_cosine(np.array([1.0, -np.inf])).tolist() == [0.0, -np.inf]
 
@@ -79,14 +80,18 @@ def twin_world(tmp_path_factory):
     return {"dir": out, "model": model, "index": out / "index", "photos": photos, "manifest": manifest}
 
 
-def test_twin_index_holds_overhead_maps(twin_world):
+def test_twin_index_holds_spectra_of_unit_overhead_maps(twin_world):
+    """The stored spectrum turned back into maps has unit norm and the stored per-column energy."""
     index = load_index(twin_world["index"])
     header = json.loads((twin_world["index"] / "index.json").read_text())
-    assert index.method == "twin" and header["twin"]["azimuth_bins"] == 32
-    maps = index.arrays["overhead"]
-    assert maps.shape == (index.n_tiles, *feature_shape(twin_world["manifest"]))
-    norms = np.linalg.norm(np.asarray(maps[index.valid]).reshape(index.n_valid, -1), axis=1)
-    np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+    assert index.method == "twin" and header["twin"]["azimuth_bins"] == 32 and header["twin"]["bin_deg"] == 11.25
+    c, h, w = feature_shape(twin_world["manifest"])
+    spectrum, energy = np.asarray(index.arrays["spectrum"]), np.asarray(index.arrays["column_energy"])
+    assert spectrum.shape == (index.n_tiles, w // 2 + 1, 2 * c * h) and energy.shape == (index.n_tiles, w)
+    packed = spectrum[index.valid]
+    maps = np.fft.irfft(packed[:, :, :c * h] + 1j * packed[:, :, c * h:], n=w, axis=1)  # (n, w, C h)
+    np.testing.assert_allclose(np.linalg.norm(maps.reshape(index.n_valid, -1), axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose((maps ** 2).sum(axis=2), energy[index.valid], atol=1e-5)
 
 
 def test_localize_a_twin_index_gives_headings_per_candidate(twin_world, tmp_path):
@@ -117,3 +122,32 @@ def test_twin_photos_need_a_model_and_its_index_refuses_distill_photos(twin_worl
 
     with pytest.raises(IndexFileError, match="'twin' model"):
         check_method(index, "distill")
+
+
+def test_evaluate_a_twin_index_reports_heading_errors_at_the_true_tile(twin_world, tmp_path):
+    """The FOV comes from the pairs CSV (90); errors in queries.csv are the wrapped differences of the
+    heading found at the true tile and the pairs' heading, and metrics.json summarises exactly those."""
+    import csv
+
+    from xview_engine.localization.evaluate import EvaluateParams, evaluate
+    from xview_engine.localization.metrics import heading_error_deg
+
+    pairs = twin_world["dir"] / "world" / "pairs.csv"
+    report = evaluate(EvaluateParams(index=str(twin_world["index"]), photos=str(pairs), out_dir=str(tmp_path / "r"),
+                                     device="cpu"))
+    heading = report["heading"]["heading_deg"]
+    assert heading["fov_deg"] == 90.0 and heading["bin_deg"] == 11.25
+    truth = {r["path"]: float(r["heading"]) for r in csv.DictReader(pairs.open())}
+    rows = [r for r in csv.DictReader((tmp_path / "r" / "queries.csv").open()) if r["heading_deg"]]
+    assert len(rows) == heading["queries"] == report["queries_total"] - report["queries_outside_area"] > 0
+    errors = []
+    for r in rows:
+        true_heading = truth[str(Path(r["photo"]).relative_to(pairs.parent))]
+        assert float(r["true_heading"]) == pytest.approx(true_heading, abs=0.01)
+        found = float(r["heading_deg"])
+        assert ((found - 45.0) / 11.25) == pytest.approx(round((found - 45.0) / 11.25), abs=1e-3)  # a bin centre
+        errors.append(float(heading_error_deg(found, true_heading)))
+        assert float(r["heading_deg_error"]) == pytest.approx(errors[-1], abs=0.01)
+    assert heading["median_error_deg"] == pytest.approx(np.median(errors), abs=0.01)
+    assert heading["within_10pct_fov"] == pytest.approx(np.mean(np.array(errors) <= 9.0 + 1e-9), abs=1e-6)
+    assert heading["exact_bin"] == pytest.approx(np.mean(np.array(errors) <= 5.625 + 1e-9), abs=1e-6)

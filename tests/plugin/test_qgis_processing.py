@@ -152,6 +152,25 @@ def test_heatmap_and_search_open_styled_when_asked(provider, world, tmp_path, qg
     del context
 
 
+def test_localize_algorithm_on_a_twin_index_gives_headings(provider, world, tmp_path):
+    """Through the method seam: a twin model's index, localized with a field of view, gives each
+    candidate a heading (a bin centre of the 90-degree photo's map) and the truth its EXIF heading."""
+    from xview_engine.data.exif import read_geotag
+    from xview_engine.model.file import save_model
+    from xview_engine.model.twin import build_twin, twin_manifest
+
+    manifest = twin_manifest(tile_px=32, gsd_m=1.0)
+    model = save_model(build_twin(manifest, seed=0), manifest, tmp_path / "twin.safetensors")
+    index = _run("xview:index", {"INPUT": str(world["raster"]), "MODEL": str(model), "STRIDE": 16,
+                                 "OUTPUT": str(tmp_path / "twin-index")})["OUTPUT"]
+    out = _run("xview:localize", {"PHOTO": str(world["photo"]), "INDEX": index, "TOP_K": 4, "FOV": 90,
+                                  "OUTPUT": str(tmp_path / "twin-heat.tif")})
+    [result] = json.loads(out["RESULTS"])
+    headings = [c["extras"]["heading_deg"] for c in result["candidates"]]
+    assert len(headings) == 4 and all(0 <= h < 360 and ((h - 45) / 11.25) % 1 < 1e-4 for h in headings)
+    assert result["truth"]["heading_deg"] == pytest.approx(read_geotag(world["photo"]).heading, abs=0.01)
+
+
 def test_map_dialog_offers_the_models_heads_and_classes(provider, world, tmp_path, qgis_iface, monkeypatch):
     """The real Processing dialog: HEAD and CLASSES follow the MODEL file, with the dock's defaults."""
     from processing.gui.AlgorithmDialog import AlgorithmDialog

@@ -4,14 +4,15 @@ Localizes every photo of the pairs CSV (optionally one --split) against the inde
 metrics.json (top-1, top-5, top-10, top-1 %, the full CDF, median and mean rank, accuracy within
 25/50/100/250/500/1000 m, per head and combined, and what a random ranking scores), queries.csv
 (one row per photo) and cdf.png (the seed's Fig. 5, one curve per head and the combination).
-Rank convention: 1-based, ties count against the query.
+Rank convention: 1-based, ties count against the query. For a method that finds headings (twin), also
+the heading error at the true tile where the pairs CSV gives the true heading.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from xview_engine.cli.localize import add_photo_label_arguments, parse_weights, split_list
+from xview_engine.cli.localize import add_fov_argument, add_photo_label_arguments, parse_weights, split_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--photos", required=True, help="pairs CSV (path, lat, lon[, split]) of the query photos")
     parser.add_argument("--split", help="evaluate only this split of the pairs CSV, e.g. test")
     add_photo_label_arguments(parser)
+    add_fov_argument(parser, "the pairs CSV's fov column, else 360")
     parser.add_argument("-o", "--out-dir", required=True, help="report folder (created if missing)")
     parser.add_argument("--overwrite", action="store_true", help="replace report files that exist")
     parser.set_defaults(func=run)
@@ -32,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     params = EvaluateParams(index=args.index, photos=args.photos, out_dir=args.out_dir, labels=args.labels,
                             teachers=args.teachers, split=args.split, heads=split_list(args.heads),
-                            weights=parse_weights(args.weights), device=args.device, overwrite=args.overwrite)
+                            weights=parse_weights(args.weights), device=args.device, overwrite=args.overwrite,
+                            fov_deg=args.fov)
     report = evaluate(params, progress=TerminalProgress("xview evaluate", unit="photos"))
     print(f"{report['queries_total'] - report['queries_outside_area']} photos ranked among "
           f"{report['candidates']:,} tiles ({report['queries_outside_area']} outside the area)")
@@ -42,5 +45,9 @@ def run(args: argparse.Namespace) -> int:
               f"{m['median_rank']:8.1f} {m['mean_rank']:9.1f}")
     rnd = report["random_ranking"]
     print(f"{'random':<12} {rnd['top_1']:7.3f} {'':>7} {'':>7} {rnd['top_1pct']:7.3f} {rnd['median_rank']:8.1f}")
+    for name, h in report.get("heading", {}).items():
+        print(f"{name} at the true tile ({h['queries']} photos, FOV {h['fov_deg']:g}): median error "
+              f"{h['median_error_deg']:.1f} deg, within +-{0.1 * h['fov_deg']:g} deg {h['within_10pct_fov']:.3f}, "
+              f"exact {h['bin_deg']:g}-deg bin {h['exact_bin']:.3f}")
     print(f"report in {args.out_dir}")
     return 0

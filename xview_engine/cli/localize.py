@@ -15,7 +15,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from xview_engine.cli._numbers import count, positive
+from xview_engine.cli._numbers import count, number, positive
 from xview_engine.limits import MAX_STRIDE_M, MAX_TOP_K, MAX_WEIGHT, check_number
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--stride-m", type=positive(MAX_STRIDE_M),
                         help="tile stride for --raster indexing (default half a tile)")
+    add_fov_argument(parser, "360, panoramas")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     parser.set_defaults(func=run)
 
@@ -46,6 +47,12 @@ def add_photo_label_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heads", help="comma list of heads to use (default: all heads the labels have)")
     parser.add_argument("--weights", help="combination weights, e.g. scene=1,count=0.5 (default 1 each)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+
+def add_fov_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    """The photos' field of view: a twin index slides a map of FOV / 360 of the panorama width."""
+    parser.add_argument("--fov", type=number(0, 360, low_open=True), metavar="DEG",
+                        help=f"the photos' horizontal field of view in degrees, for a twin index (default: {default})")
 
 
 def parse_weights(text: str | None) -> dict[str, float]:
@@ -78,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         photos=tuple(args.photos), out=args.out, index=args.index, raster=args.raster, model=args.model,
         labels=args.labels, teachers=args.teachers, heads=split_list(args.heads),
         weights=parse_weights(args.weights), top_k=args.top_k, device=args.device, stride_m=args.stride_m,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, fov_deg=args.fov,
     )
     results = localize(params, progress=TerminalProgress("xview localize"))
     if args.json:
@@ -92,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
 def print_result(result: PhotoResult) -> None:
     print(f"{result.photo} -> {result.heatmap}")
     for c in result.candidates:
+        extras = "".join(f"  {k} {v:.1f}" for k, v in c.extras.items())
         print(f"  {c.rank:3d}  score {c.score:12.3f}  posterior {c.posterior:.4f}  x {c.x:.1f} y {c.y:.1f}  "
-              f"lon {c.lon:.6f} lat {c.lat:.6f}")
+              f"lon {c.lon:.6f} lat {c.lat:.6f}{extras}")
     truth = result.truth
     if truth and truth.get("rank"):
         ranks = ", ".join(f"{h} {r}" for h, r in truth["rank"].items())

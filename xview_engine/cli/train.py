@@ -1,5 +1,5 @@
-"""`xview train distill|siamese|teacher`: train a cross-view distillation model, a Siamese embedding, or the
-synthetic world's teacher."""
+"""`xview train distill|twin|siamese|teacher`: train a cross-view distillation model, a twin network with
+orientation, a Siamese embedding, or the synthetic world's teacher."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="what", metavar="WHAT", parser_class=type(parser))
     sub.required = True
     _distill_parser(sub)
+    _twin_parser(sub)
     _siamese_parser(sub)
     _teacher_parser(sub)
 
@@ -96,6 +97,40 @@ def _siamese_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run_siamese)
+
+
+def _twin_parser(sub: argparse._SubParsersAction) -> None:
+    from xview_engine.training.twin_params import TWIN_BRANCH_NAMES, TwinParams
+
+    d = TwinParams()
+    p = sub.add_parser("twin", help="twin network with orientation (DSM): soft-margin triplet over polar tiles")
+    p.add_argument("pairs", help="pairs CSV (path, lat, lon, split[, heading, fov, tile])")
+    p.add_argument("--raster", help="overhead raster cut at the model GSD around each photo (else the tile column: "
+                   "one overhead image per photo, centred on it, north up)")
+    p.add_argument("-o", "--out", required=True, help="model file to write (.safetensors); log CSV and PNG beside it")
+    p.add_argument("--branch", default=d.branch, choices=TWIN_BRANCH_NAMES,
+                   help=f"both branches' architecture (default {d.branch}; vgg16 for real photos)")
+    p.add_argument("--backbone-weights", help="torchvision VGG16 .pth to initialise both vgg16 branches from")
+    p.add_argument("--tile-px", type=count(1, MAX_TILE_PX), default=d.tile_px,
+                   help=f"overhead tile size in pixels (default {d.tile_px})")
+    p.add_argument("--gsd", type=positive(MAX_GSD_M), default=d.gsd_m, help=f"model ground sample distance in metres "
+                   f"(default {d.gsd_m:g})")
+    p.add_argument("--polar", default=f"{d.polar_h},{d.polar_w}",
+                   help=f"polar panorama HEIGHT,WIDTH in pixels (default {d.polar_h},{d.polar_w}; DSM 128,512)")
+    p.add_argument("--fov", type=number(0, 360, low_open=True), default=d.train_fov,
+                   help="cut panoramas to this field of view at training time (default 360)")
+    p.add_argument("--alpha", type=positive(1000.0), default=d.alpha, help=f"soft-margin weight (default {d.alpha:g})")
+    p.add_argument("--epochs", type=EPOCHS, default=d.epochs)
+    p.add_argument("--patience", type=count(1, MAX_EPOCHS), default=d.patience,
+                   help="epochs without a better validation loss")
+    p.add_argument("--lr", type=positive(10.0), default=d.lr,
+                   help=f"Adam learning rate (default {d.lr:g}; DSM 1e-5 for vgg16)")
+    p.add_argument("--batch-size", type=count(2, MAX_BATCH_SIZE), default=d.batch_size)
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=run_twin)
 
 
 def _teacher_parser(sub: argparse._SubParsersAction) -> None:
@@ -194,6 +229,32 @@ def run_siamese(args: argparse.Namespace) -> int:
     c = result.calibration
     print(f"wrote {result.model_path} (best epoch {result.best_epoch}; P(same place) = "
           f"1 / (1 + exp(-({c['intercept']:.3f} {c['slope']:+.3f} d)))), {result.log_csv}, {result.loss_png}")
+    return 0
+
+
+def run_twin(args: argparse.Namespace) -> int:
+    from xview_engine.errors import TrainingError
+    from xview_engine.model.device import describe_device, resolve_device
+    from xview_engine.model.twin import MAX_PANORAMA_PX
+    from xview_engine.progress import TerminalProgress
+    from xview_engine.training.twin import train_twin
+    from xview_engine.training.twin_params import TwinParams
+
+    try:
+        polar_h, polar_w = (check_count("--polar", int(v), 1, MAX_PANORAMA_PX) for v in args.polar.split(","))
+    except ValueError:
+        raise TrainingError(f"--polar '{args.polar}' must be HEIGHT,WIDTH, e.g. 32,128") from None
+    device = resolve_device(args.device)
+    params = TwinParams(branch=args.branch, tile_px=args.tile_px, gsd_m=args.gsd, polar_h=polar_h, polar_w=polar_w,
+                        train_fov=args.fov, alpha=args.alpha, epochs=args.epochs, patience=args.patience, lr=args.lr,
+                        batch_size=args.batch_size, seed=args.seed, backbone_weights=args.backbone_weights)
+    print(f"training on {describe_device(device)}")
+    result = train_twin(args.pairs, args.raster, args.out, params, device, resume=args.resume,
+                        overwrite=args.overwrite, progress=TerminalProgress("tiles"),
+                        on_epoch=lambda r: print(f"epoch {r['epoch']}: train {r['train_loss']:.4f}, "
+                                                 f"validation {r['val_loss']:.4f}"))
+    print(f"wrote {result['model']} (best epoch {result['best_epoch']} of {result['epochs_run']}), "
+          f"{result['log_csv']}, {result['loss_png']}")
     return 0
 
 

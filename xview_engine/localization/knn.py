@@ -111,8 +111,8 @@ class KnnAveraged:
         k = int(loaded.manifest.backbone.options.get("k", 30))
         query = knn_average(feats, net.reference_photos.double().cpu().numpy(),
                             net.reference_tiles.double().cpu().numpy(), k)
-        truth, source = photo_truths(paths, options.use_exif)
-        return Queries(paths, {HEAD: query}, {HEAD: loaded.manifest.heads[0].labels}, truth, source)
+        return Queries(paths, {HEAD: query}, {HEAD: loaded.manifest.heads[0].labels},
+                       *photo_truths(paths, options.use_exif))
 
     def reference_queries(self, options: PhotoOptions) -> Optional[Queries]:
         """The photo collection the model carries: its reference photos, each described by the features

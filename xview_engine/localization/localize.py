@@ -102,10 +102,12 @@ def score_queries(index: TileIndex, queries: Queries, heads: Sequence[str] = (),
 
 
 def truth_report(index: TileIndex, scores: Mapping[str, np.ndarray], p: int, tile: int, lonlat: np.ndarray,
-                 best: int, source: str) -> dict[str, Any]:
-    """Ranks of the true tile per head and combined, its best-x %, and how far the best candidate is."""
+                 best: int, source: str, heading: float = float("nan")) -> dict[str, Any]:
+    """Ranks of the true tile per head and combined, its best-x %, how far the best candidate is, and
+    the true heading (degrees clockwise from north) when the photo's EXIF or label file gives it."""
     report: dict[str, Any] = {"lon": float(lonlat[0]), "lat": float(lonlat[1]), "source": source,
-                              "tile": int(tile) if tile >= 0 else None, "candidates": index.n_valid}
+                              "tile": int(tile) if tile >= 0 else None, "candidates": index.n_valid,
+                              "heading_deg": float(heading) if np.isfinite(heading) else None}
     if tile < 0:
         report["note"] = "the true position lies outside the indexed tiles"
     else:
@@ -130,7 +132,7 @@ def photo_results(index: TileIndex, queries: Queries, scores: Scores, top_k: int
         truth = None
         if np.isfinite(queries.truth_lonlat[p]).all():
             truth = truth_report(index, scores.heads, p, int(truths[p]), queries.truth_lonlat[p], int(top[p, 0]),
-                                 queries.truth_source[p])
+                                 queries.truth_source[p], queries.truth_heading[p])
         results.append(PhotoResult(str(photo), cands, truth=truth))
     return results
 

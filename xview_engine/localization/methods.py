@@ -9,7 +9,8 @@ A method says three things, and nothing outside it branches on the kind:
   file or the teachers, or the photos' own embeddings from the model's ground branch;
 * how photos are scored against every tile (``score``, higher is better) and against one tile
   (``score_tile``, the column retrieval ranks photos by), plus what extra a candidate carries
-  (``Scores.extras``, e.g. the best heading of a twin match).
+  (``Scores.extras``, e.g. the best heading of a twin match) and which extras are headings
+  (``Scores.headings``), so evaluation measures heading errors without knowing the method.
 
 Two optional members, looked up with ``getattr`` by ``localization.photo_search``: a method whose
 model carries its own photo collection offers ``reference_queries(options)`` (the kNN method's
@@ -77,10 +78,15 @@ class PhotoOptions:
 
 @dataclass
 class Scores:
-    """(P, T) scores per head and ``'combined'`` (higher is better); extras (P, T) per candidate."""
+    """(P, T) scores per head and ``'combined'`` (higher is better); extras (P, T) per candidate.
+
+    ``headings`` names the extras that are headings (degrees clockwise from true north, NaN where
+    none) with the width in degrees of the bins they come in (a twin index's azimuth columns).
+    """
 
     heads: dict[str, np.ndarray]
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    headings: dict[str, float] = field(default_factory=dict)
 
 
 class LocalizationMethod(Protocol):

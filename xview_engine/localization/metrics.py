@@ -11,6 +11,10 @@ Conventions (design brief, "Ranks and metrics"):
   every top-k % (a share of a small test set can be under one tile); the CDF uses the same cutoff, so
   ``top_percent(r, n, 1.0) == rank_cdf(r, n, [1.0])[0]``.
 * distances are geodesic metres on the WGS84 ellipsoid (pyproj.Geod).
+* heading errors wrap around north: 350 vs 10 degrees is 20 degrees off (DSM's script ignored the
+  wrap, so its errors near north were up to 360). A heading is "within 10 % of the FOV" when it is
+  off by at most 0.1 x FOV (36 degrees for a panorama, 7 for a 70-degree photo) and "in the exact
+  bin" when the truth lies in the azimuth bin centred on the prediction (off by at most half a bin).
 """
 
 from __future__ import annotations
@@ -110,3 +114,24 @@ def random_ranking_expectation(n_candidates: int) -> dict[str, float]:
         "top_1pct": percent_cutoff(n_candidates, 1.0) / n_candidates,
         "median_rank": (n_candidates + 1) / 2.0,
     }
+
+
+def heading_error_deg(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Absolute heading difference in degrees, wrapped to [0, 180]; NaN where either is unknown."""
+    d = np.abs(np.asarray(predicted, np.float64) - np.asarray(truth, np.float64)) % 360.0
+    return np.minimum(d, 360.0 - d)
+
+
+def heading_summary(errors_deg: np.ndarray, fov_deg: float, bin_deg: float) -> dict[str, float]:
+    """Median / mean error, share within +-10 % of the FOV and in the exact bin, over known errors."""
+    e = np.asarray(errors_deg, np.float64)
+    e = e[np.isfinite(e)]
+
+    def share(tolerance: float) -> float:
+        return float(np.mean(e <= tolerance + 1e-9)) if e.size else float("nan")
+
+    return {"queries": int(e.size), "median_error_deg": float(np.median(e)) if e.size else float("nan"),
+            "mean_error_deg": float(np.mean(e)) if e.size else float("nan"), "fov_deg": float(fov_deg),
+            "within_10pct_fov": share(0.1 * fov_deg), "bin_deg": float(bin_deg), "exact_bin": share(bin_deg / 2),
+            "random": {"median_error_deg": 90.0, "within_10pct_fov": min(1.0, 0.2 * fov_deg / 360.0),
+                       "exact_bin": min(1.0, bin_deg / 360.0)}}

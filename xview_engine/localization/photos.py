@@ -5,7 +5,8 @@ The photo side of localization. Distributions come from a label file (``xview sy
 photos. Heads are matched to the index's model *by name*, and label columns by label name (a file
 listing the same labels in another order is reordered; different labels are refused), so a photo is
 never scored against the wrong classes. Truth positions come from each photo's EXIF GPS, else from
-the label file's lat/lon columns.
+the label file's lat/lon columns; the true heading (degrees clockwise from true north) from the EXIF
+GPSImgDirection, else the label file's heading column.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from xview_engine.errors import LabelFileError
 from xview_engine.model.manifest import Manifest
 from xview_engine.progress import CancelCheck, ProgressCallback
+
+if TYPE_CHECKING:
+    from xview_engine.data.exif import GeoTag
 
 
 @dataclass
@@ -32,6 +36,11 @@ class Queries:
     labels: dict[str, tuple[str, ...]]
     truth_lonlat: np.ndarray  # (P, 2), NaN where unknown
     truth_source: list[str] = field(default_factory=list)  # per photo: 'exif', 'labels' or ''
+    truth_heading: Optional[np.ndarray] = None  # (P,) degrees clockwise from true north, NaN where unknown
+
+    def __post_init__(self) -> None:
+        if self.truth_heading is None:
+            self.truth_heading = np.full(len(self.photos), np.nan)
 
     def __len__(self) -> int:
         return len(self.photos)
@@ -39,7 +48,7 @@ class Queries:
     def subset(self, rows: np.ndarray) -> Queries:
         rows = np.asarray(rows)
         return Queries([self.photos[i] for i in rows], {h: v[rows] for h, v in self.values.items()}, self.labels,
-                       self.truth_lonlat[rows], [self.truth_source[i] for i in rows])
+                       self.truth_lonlat[rows], [self.truth_source[i] for i in rows], self.truth_heading[rows])
 
 
 def from_label_file(path: str | os.PathLike, photos: Optional[Sequence[str | os.PathLike]] = None,
@@ -60,9 +69,10 @@ def from_label_file(path: str | os.PathLike, photos: Optional[Sequence[str | os.
     table_lonlat = np.full((len(lf), 2), np.nan)
     if "lon" in lf.table and "lat" in lf.table:
         table_lonlat = np.column_stack([lf.table["lon"], lf.table["lat"]]).astype(np.float64)
+    table_heading = np.asarray(lf.table["heading"], np.float64) if "heading" in lf.table else np.full(len(lf), np.nan)
     chosen = [paths[i] for i in rows]
-    truth, source = _truths(chosen, table_lonlat[rows], use_exif)
-    return Queries(chosen, {h: v[rows] for h, v in lf.heads.items()}, dict(lf.names), truth, source)
+    return Queries(chosen, {h: v[rows] for h, v in lf.heads.items()}, dict(lf.names),
+                   *_truths(chosen, table_lonlat[rows], use_exif, table_heading[rows]))
 
 
 def _match_photos(paths: list[Path], wanted: list[Path], label_file: Path) -> np.ndarray:
@@ -92,31 +102,35 @@ def photos_for_model(photos: Sequence[str | os.PathLike], model: Optional[str], 
     return [Path(p) for p in photos]
 
 
-def photo_truths(photos: list[Path], use_exif: bool = True) -> tuple[np.ndarray, list[str]]:
-    """Where each photo was taken by its EXIF GPS (NaN and '' where it has none), for photos without a table."""
-    return _truths(photos, np.full((len(photos), 2), np.nan), use_exif)
+Truths = tuple[np.ndarray, list[str], np.ndarray]  # (P, 2) lon/lat, source per photo, (P,) heading
 
 
-def _truths(photos: list[Path], table_lonlat: np.ndarray, use_exif: bool) -> tuple[np.ndarray, list[str]]:
+def photo_truths(photos: list[Path], use_exif: bool = True) -> Truths:
+    """Where each photo was taken and which way it looked by its EXIF GPS (NaN and '' where it has none)."""
+    return _truths(photos, np.full((len(photos), 2), np.nan), use_exif, np.full(len(photos), np.nan))
+
+
+def _truths(photos: list[Path], table_lonlat: np.ndarray, use_exif: bool, table_heading: np.ndarray) -> Truths:
     truth = np.full((len(photos), 2), np.nan)
+    heading = np.array(table_heading, np.float64)
     source = [""] * len(photos)
     for i, photo in enumerate(photos):
-        tag = exif_lonlat(photo) if use_exif else None
+        tag = exif_geotag(photo) if use_exif else None
         if tag is not None:
-            truth[i], source[i] = tag, "exif"
+            truth[i], source[i] = (tag.lon, tag.lat), "exif"
+            heading[i] = np.nan if tag.heading is None else tag.heading
         elif np.isfinite(table_lonlat[i]).all():
             truth[i], source[i] = table_lonlat[i], "labels"
-    return truth, source
+    return truth, source, heading
 
 
-def exif_lonlat(photo: Path) -> Optional[tuple[float, float]]:
-    """(lon, lat) from a photo's EXIF GPS, None without GPS or when the file is not there."""
+def exif_geotag(photo: Path) -> Optional[GeoTag]:
+    """A photo's EXIF GPS position and heading, None without GPS or when the file is not there."""
     from xview_engine.data.exif import read_geotag
 
     if not photo.is_file():
         return None
-    tag = read_geotag(photo)
-    return None if tag is None else (tag.lon, tag.lat)
+    return read_geotag(photo)
 
 
 def from_teachers(spec: str, photos: Sequence[str | os.PathLike], device: str = "cpu",
@@ -132,8 +146,7 @@ def from_teachers(spec: str, photos: Sequence[str | os.PathLike], device: str = 
             raise LabelFileError(f"photo {p} does not exist")
     teachers = load_teachers(spec, device=resolve_device(device))
     values = teachers.label_photos(paths, progress=progress, cancel=cancel, cache_dir=cache_dir)
-    truth, source = photo_truths(paths)
-    return Queries(paths, values, dict(teachers.labels), truth, source)
+    return Queries(paths, values, dict(teachers.labels), *photo_truths(paths))
 
 
 def align_to_model(queries: Queries, manifest: Manifest,

@@ -58,9 +58,8 @@ class SiameseEmbedding:
 
         loaded = load_model(options.model, device=resolve_device(options.device))
         values = embed_photos(loaded.model, paths, progress, cancel)
-        truth, source = photo_truths(paths, options.use_exif)
         return Queries(paths, {EMBEDDING: values}, {EMBEDDING: tuple(f"e{i}" for i in range(values.shape[1]))},
-                       truth, source)
+                       *photo_truths(paths, options.use_exif))
 
     def score(self, index: TileIndex, queries: Queries, heads: Sequence[str] = (),
               weights: Optional[Mapping[str, float]] = None, keep_heads: bool = True,

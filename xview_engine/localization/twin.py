@@ -1,10 +1,12 @@
 """The twin network as a localization method: where was the photo taken, and which way does it look.
 
 An index stores each tile's 16-channel overhead map (the overhead branch on the tile's polar
-transform, ``model.twin``), L2-normalised. A photo is described by the ground branch on the photo
-resized to ``fov / 360`` of the panorama width, and scored against every tile by circular
-correlation over azimuth (``localization.azimuth``): the best shift gives the heading, the cosine
-at that shift the match. The score is ``-alpha x distance`` with DSM's distance 2 - 2 cos and the
+transform, ``model.twin``), L2-normalised, as what scoring reads: its spectrum along the azimuth and
+its per-column energy (``azimuth.overhead_arrays``), so no tile is transformed again per photo. A
+photo is described by the ground branch on the photo resized to ``fov / 360`` of the panorama
+width, and scored against every tile by circular correlation over azimuth
+(``localization.azimuth``): the best shift gives the heading, the cosine at that shift the match.
+The score is ``-alpha x distance`` with DSM's distance 2 - 2 cos and the
 training loss's alpha = 10, so the posterior over tiles (a softmax of scores) has the logistic
 scale the network was trained at. Each candidate carries ``heading_deg`` (clockwise from north).
 """
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from xview_engine.errors import LabelFileError, ModelFileError
-from xview_engine.localization.azimuth import heading_deg, match_tiles
+from xview_engine.localization.azimuth import heading_deg, match_tiles, overhead_arrays
 from xview_engine.localization.methods import ArraySpec, PhotoOptions, Scores, finite_rows, register_method
 from xview_engine.localization.photos import Queries, photo_truths, photos_for_model
 from xview_engine.localization.ranking import COMBINED
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 ALPHA = 10.0  # the soft-margin triplet loss's weight (DSM, WITW): scores are -ALPHA x distance
 GROUND = "ground"  # Queries.values: (P, 16, h, g) ground maps
 FOV = "fov_deg"  # Queries.values: (P,) field of view of each photo
+SPECTRUM, ENERGY = "spectrum", "column_energy"  # index arrays: (T, F, 2 C h) and (T, w)
+HEADING = "heading_deg"  # the per-candidate extra: degrees clockwise from north
 PHOTO_BATCH = 16
 
 
@@ -45,11 +49,15 @@ class TwinCorrelation:
     description = "cosine of the photo's ground map and each tile's polar overhead map at the best azimuth shift"
 
     def index_arrays(self, manifest: Manifest, dtype: str) -> list[ArraySpec]:
-        return [ArraySpec(OVERHEAD, feature_shape(manifest), dtype, 0.0)]
+        c, h, w = feature_shape(manifest)
+        return [ArraySpec(SPECTRUM, (w // 2 + 1, 2 * c * h), dtype, 0.0), ArraySpec(ENERGY, (w,), dtype, 0.0)]
 
     def index_header(self, manifest: Manifest, dtype: str) -> dict[str, Any]:
         c, h, w = feature_shape(manifest)
-        return {"twin": {"maps": f"{OVERHEAD}.npy", "channels": c, "rows": h, "azimuth_bins": w,
+        return {"twin": {"spectrum": f"{SPECTRUM}.npy", "column_energy": f"{ENERGY}.npy",
+                         "spectrum_layout": "rfft along the azimuth of each (channel, row) of the unit-norm map: "
+                                            "(frequency, [real | imaginary] x channel x row)",
+                         "channels": c, "rows": h, "azimuth_bins": w,
                          "bin_deg": 360.0 / w, "column_0": "north, columns clockwise",
                          "panorama_px": list(panorama_size(manifest)), "score": f"-{ALPHA:g} x (2 - 2 cos)"}}
 
@@ -61,7 +69,8 @@ class TwinCorrelation:
         ok, rows = ran
         maps = rows.astype(np.float64)
         maps /= np.maximum(np.linalg.norm(maps, axis=1, keepdims=True), 1e-12)  # the match is scale-free
-        return ok, {OVERHEAD: maps.reshape(-1, *feature_shape(manifest)).astype(dtype)}
+        spectrum, energy = overhead_arrays(maps.reshape(-1, *feature_shape(manifest)).astype(np.float32))
+        return ok, {SPECTRUM: spectrum.astype(dtype), ENERGY: energy.astype(dtype)}
 
     def describe_photos(self, photos: Sequence[str | Path], options: PhotoOptions,
                         progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> Queries:
@@ -69,8 +78,8 @@ class TwinCorrelation:
                                  "branch: give --model M (the model file the index was built with)")
         fov = float(options.fov_deg or 360.0)
         maps = ground_maps(options.model, paths, fov, options.device, progress, cancel)
-        truth, source = photo_truths(paths, options.use_exif)
-        return Queries(paths, {GROUND: maps, FOV: np.full(len(paths), fov)}, {GROUND: (), FOV: ()}, truth, source)
+        return Queries(paths, {GROUND: maps, FOV: np.full(len(paths), fov)}, {GROUND: (), FOV: ()},
+                       *photo_truths(paths, options.use_exif))
 
     def score(self, index: TileIndex, queries: Queries, heads: Sequence[str] = (),
               weights: Optional[Mapping[str, float]] = None, keep_heads: bool = True,
@@ -84,10 +93,12 @@ class TwinCorrelation:
     def _score(self, index: TileIndex, queries: Queries, tiles: Optional[np.ndarray],
                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> Scores:
         ground, fov = _query_maps(queries)
-        overhead = index.arrays[OVERHEAD]
-        cosine, shift = match_tiles(ground, overhead, index.valid, tiles, progress, cancel)
-        heading = heading_deg(shift, overhead.shape[-1], fov)
-        return Scores({COMBINED: score_from_cosine(cosine)}, {"heading_deg": heading.astype(np.float32)})
+        energy = index.arrays[ENERGY]
+        cosine, shift = match_tiles(ground, index.arrays[SPECTRUM], energy, index.valid, tiles, progress, cancel)
+        width = energy.shape[-1]
+        heading = heading_deg(shift, width, fov)
+        return Scores({COMBINED: score_from_cosine(cosine)}, {HEADING: heading.astype(np.float32)},
+                      headings={HEADING: 360.0 / width})
 
 
 def _query_maps(queries: Queries) -> tuple[np.ndarray, float]:

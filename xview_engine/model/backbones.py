@@ -100,6 +100,12 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
     ``{'state_dict': ...}`` checkpoints and ``module.`` prefixes are accepted. Any other missing,
     extra or mis-shaped tensor is an error: a silently random backbone is worse than none.
     """
+    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(("fc.", "classifier."))}
+    load_strictly(backbone, state, path)
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A ``.pth`` state dict read with ``weights_only`` (never unpickled), ``module.`` prefixes stripped."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"backbone weights file {path} does not exist")
@@ -111,8 +117,11 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise ModelFileError(f"{path} does not hold a state dict")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier."))}
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_strictly(backbone: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Load ``state`` into ``backbone`` only when every tensor fits; else one error naming the misfits."""
     own = backbone.state_dict()
     problems = describe_state_mismatch(own, state)
     if problems:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -27,6 +28,7 @@ from xview_engine.model.manifest import BackboneSpec, InputSpec, Manifest, bound
 from xview_engine.model.polar import polar_grid, polar_transform
 
 CHANNELS = 16
+VGG_LAYERS = 23  # torchvision VGG16 features[:23]: conv1_1 .. conv4_3 and its ReLU
 MAX_PANORAMA_PX = 4096  # polar panorama height and width
 OVERHEAD = "overhead"  # the runtime output: (B, CHANNELS * h * w) flattened overhead maps
 
@@ -69,7 +71,7 @@ def _vgg16(in_channels: int, circular: bool) -> nn.Module:
 
     if in_channels != 3:
         raise ManifestError(f"the vgg16 twin branch takes 3 bands, the manifest gives {in_channels}")
-    features = torchvision.models.vgg16(weights=None).features[:23]
+    features = torchvision.models.vgg16(weights=None).features[:VGG_LAYERS]
     if circular:
         for k, layer in enumerate(features):
             if isinstance(layer, nn.Conv2d):
@@ -84,6 +86,22 @@ def _vgg16(in_channels: int, circular: bool) -> nn.Module:
 
 
 TWIN_BRANCHES: dict[str, Branch] = {"twin_small": Branch(_small, (8, 4)), "vgg16": Branch(_vgg16, (32, 8))}
+
+
+def load_vgg16_weights(model: nn.Module, path: str | Path) -> None:
+    """Torchvision VGG16 ImageNet weights (``features.0`` .. ``features.21``) into both vgg16 branches.
+
+    The rest of the file (conv5, the classifier) is not used; a file that lacks a tensor of conv1_1 ..
+    conv4_3 or has one of another shape is refused (strict), never loaded partly.
+    """
+    from xview_engine.model.backbones import load_strictly, read_state_dict
+
+    if model.manifest.backbone.name != "vgg16":
+        raise ManifestError(f"VGG16 weights need the vgg16 twin branch, not '{model.manifest.backbone.name}'")
+    state = {k.removeprefix("features."): v for k, v in read_state_dict(path).items()
+             if k.startswith("features.") and int(k.split(".")[1]) < VGG_LAYERS}
+    for branch in (model.overhead_branch, model.ground_branch):
+        load_strictly(branch[0], state, path)
 
 
 def branch_spec(manifest: Manifest) -> Branch:

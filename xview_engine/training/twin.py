@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from xview_engine.errors import TrainingError
-from xview_engine.localization.azimuth import chunk_match, ground_spectrum
+from xview_engine.localization.azimuth import ground_weights, inverse_basis, match_chunk, tile_spectra
 from xview_engine.model.device import autocast_context
 from xview_engine.model.manifest import Manifest
-from xview_engine.model.twin import TwinModel, build_twin, twin_manifest
+from xview_engine.model.twin import TwinModel, build_twin, load_vgg16_weights, twin_manifest
 from xview_engine.outputs import atomic_output, check_outputs_free
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 from xview_engine.training.checkpoint import read_checkpoint, run_epochs
@@ -34,37 +34,20 @@ from xview_engine.training.distill import checkpoint_path
 from xview_engine.training.log import plot_loss_curves
 from xview_engine.training.loop import epoch_generator
 from xview_engine.training.twin_data import TwinData, shift_and_crop
+from xview_engine.training.twin_params import TwinParams
 
 EpochCallback = Callable[[dict[str, Any]], None]
 VAL_SEED_OFFSET = 7_919  # validation crops: drawn once from (seed + offset), never from the epoch
 
 
-@dataclass(frozen=True)
-class TwinParams:
-    branch: str = "twin_small"
-    tile_px: int = 64
-    gsd_m: float = 1.0
-    polar_h: int = 32
-    polar_w: int = 128
-    train_fov: float = 360.0  # panoramas are cut to this field of view at training time
-    alpha: float = 10.0
-    epochs: int = 10
-    patience: int = 3
-    lr: float = 1e-4  # DSM uses 1e-5 for VGG16 from ImageNet; the small branch starts from scratch
-    batch_size: int = 16
-    seed: int = 0
-
-    def check(self) -> None:
-        if self.epochs < 1 or self.patience < 1 or self.batch_size < 2 or not self.lr > 0 or not self.alpha > 0:
-            raise TrainingError("--epochs and --patience must be >= 1, --batch-size >= 2, --lr and --alpha > 0")
-        if not 0 < self.train_fov <= 360:
-            raise TrainingError(f"--fov must be in (0, 360] degrees, got {self.train_fov:g}")
-
-
 def pair_distances(ground: torch.Tensor, overhead: torch.Tensor) -> torch.Tensor:
     """(B, B) distance 2 - 2 cos of photo i's map to tile j's map at the best azimuth shift."""
     ground, overhead = ground.float(), overhead.float()
-    best, _ = chunk_match(ground_spectrum(ground, overhead.shape[-1]), ground.shape[-1], overhead)
+    width = overhead.shape[-1]
+    norm = overhead.flatten(1).norm(dim=1).clamp_min(1e-12)
+    spectra, energy = tile_spectra(overhead / norm[:, None, None, None])  # as the index stores them
+    basis = inverse_basis(width, device=overhead.device)
+    best, _ = match_chunk(ground_weights(ground, width), basis, spectra, energy, ground.shape[-1])
     return 2.0 - 2.0 * best
 
 
@@ -82,7 +65,10 @@ class TwinTrainer:
     def __init__(self, manifest: Manifest, params: TwinParams, data: TwinData, out: Path, device: torch.device):
         params.check()
         self.manifest, self.params, self.out, self.device = manifest, params, Path(out), device
-        self.model: TwinModel = build_twin(manifest, seed=params.seed).to(device)
+        self.model: TwinModel = build_twin(manifest, seed=params.seed)
+        if params.backbone_weights:
+            load_vgg16_weights(self.model, params.backbone_weights)
+        self.model = self.model.to(device)
         self.train, self.val = data.subset("train"), data.subset("val")
         if len(self.train) < 2 or len(self.val) < 2:
             raise TrainingError(f"twin training needs at least 2 train and 2 val photos (got {len(self.train)}, "
@@ -166,11 +152,12 @@ def twin_outputs(out: Path) -> list[Path]:
     return [out, out.with_suffix(".log.csv"), out.with_suffix(".loss.png"), checkpoint_path(out)]
 
 
-def train_twin(pairs_csv: str | Path, raster: str | Path, out: str | Path, params: TwinParams,
+def train_twin(pairs_csv: str | Path, raster: str | Path | None, out: str | Path, params: TwinParams,
                device: torch.device | str = "cpu", resume: bool = False, overwrite: bool = False,
                progress: ProgressCallback | None = None, on_epoch: EpochCallback | None = None,
                cancel: CancelCheck | None = None) -> dict[str, Any]:
-    """Train a twin model on a pairs CSV and raster; writes the model, log CSV, loss PNG; returns a summary."""
+    """Train a twin model on a pairs CSV and a raster (or the CSV's tile images); writes the model, log CSV,
+    loss PNG; returns a summary."""
     from xview_engine.data.pairs import read_pairs
     from xview_engine.model.file import save_model
     from xview_engine.training.run import is_synthetic
@@ -187,7 +174,8 @@ def train_twin(pairs_csv: str | Path, raster: str | Path, out: str | Path, param
         trainer.load_checkpoint()
     log_csv = run_epochs(trainer, out, lambda: not trainer.done, lambda: trainer.run_epoch(cancel), on_epoch)
     loss_png = out.with_suffix(".loss.png")
-    training = {"pairs": Path(pairs_csv).name, "overhead": Path(raster).name, "synthetic": is_synthetic(raster),
+    training = {"pairs": Path(pairs_csv).name, "overhead": Path(raster).name if raster else "tile images",
+                "synthetic": bool(raster) and is_synthetic(raster),
                 "recipe": "DSM soft-margin triplet, every in-batch pair a negative both ways", **asdict(params),
                 "photo_fov": data.fov_deg, "best_epoch": trainer.best_epoch, "best_val_loss": trainer.best_val,
                 "train_pairs": len(trainer.train), "val_pairs": len(trainer.val)}

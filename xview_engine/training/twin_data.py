@@ -21,7 +21,7 @@ from xview_engine.errors import TrainingError
 from xview_engine.model.manifest import Manifest
 from xview_engine.model.twin import ground_width_px, panorama_size
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
-from xview_engine.training.datasets import MIN_VALID_FRACTION, assign_splits, cut_raster_tiles
+from xview_engine.training.datasets import MIN_VALID_FRACTION, assign_splits, cut_raster_tiles, image_tiles
 
 
 @dataclass
@@ -52,14 +52,21 @@ def photo_fov(pairs: Pairs) -> float:
     return float(known[0]) if known.size else 360.0
 
 
-def build_twin_data(pairs: Pairs, manifest: Manifest, raster: str | Path, seed: int = 0,
+def build_twin_data(pairs: Pairs, manifest: Manifest, raster: str | Path | None, seed: int = 0,
                     progress: ProgressCallback | None = None, cancel: CancelCheck | None = None) -> TwinData:
-    """Tiles, photos and headings of the pairs; photos whose tile is mostly off the raster are dropped."""
+    """Tiles (cut from the raster, else the pairs' tile images), photos and headings of the pairs; photos
+    whose tile is mostly off the raster are dropped."""
     from xview_engine.teachers.base import read_photo, to_tensor
 
     fov = photo_fov(pairs)
-    tiles, valid = cut_raster_tiles(raster, pairs.columns["lon"], pairs.columns["lat"], manifest.input,
-                                    progress, cancel)
+    if raster is not None:
+        tiles, valid = cut_raster_tiles(raster, pairs.columns["lon"], pairs.columns["lat"], manifest.input,
+                                        progress, cancel)
+    elif pairs.tiles is not None:  # one overhead image per pair (CVUSA's aerial chips), centred on the photo
+        tiles, valid = image_tiles(pairs.tiles, manifest.input), np.ones(len(pairs))
+    else:
+        raise TrainingError(f"give --raster R, or a 'tile' column in {pairs.csv_path} naming each photo's "
+                            "overhead image")
     keep = valid >= MIN_VALID_FRACTION
     if not keep.any():
         raise TrainingError(f"no photo of {pairs.csv_path} lies inside the overhead raster {raster}")

@@ -200,8 +200,12 @@ class LocalizeAlgorithm(XviewAlgorithm):
         self.addParameter(QgsProcessingParameterFile("LABELS", "Label file of the photo", optional=True))
         self.addParameter(QgsProcessingParameterString("TEACHERS", "or a teacher spec", optional=True))
         self.addParameter(QgsProcessingParameterNumber("TOP_K", "Candidates", defaultValue=10, minValue=1))
+        self.addParameter(QgsProcessingParameterNumber("FOV", "Photo field of view in degrees (twin index; empty: 360)",
+                                                       QgsProcessingParameterNumber.Type.Double, optional=True,
+                                                       minValue=1.0, maxValue=360.0))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Heatmap"))
-        self.addOutput(QgsProcessingOutputString("RESULTS", "Candidates and truth (JSON)"))
+        self.addOutput(QgsProcessingOutputString("RESULTS", "Candidates (with a heading when the method finds one) "
+                                                            "and truth (JSON)"))
 
     def processAlgorithm(self, parameters, context, feedback):
         import json
@@ -214,7 +218,8 @@ class LocalizeAlgorithm(XviewAlgorithm):
             index=self.parameterAsFile(parameters, "INDEX", context),
             labels=self.parameterAsFile(parameters, "LABELS", context) or None,
             teachers=self.parameterAsString(parameters, "TEACHERS", context) or None,
-            top_k=self.parameterAsInt(parameters, "TOP_K", context))
+            top_k=self.parameterAsInt(parameters, "TOP_K", context),
+            fov_deg=self.parameterAsDouble(parameters, "FOV", context) if parameters.get("FOV") is not None else None)
         results = self.call(lambda: localize(params, **self.hooks(feedback)))
         style_when_loaded(context, out, heatmap=True)
         return {"OUTPUT": out, "RESULTS": json.dumps([r.to_dict() for r in results])}
