@@ -23,7 +23,7 @@ from qgis.core import QgsProject, QgsRasterLayer
 from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QPixmap
-from qgis.PyQt.QtWidgets import QComboBox, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget
+from qgis.PyQt.QtWidgets import QDoubleSpinBox, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget
 
 from xview_qgis import styling
 from xview_qgis.common import (
@@ -40,7 +40,6 @@ from xview_qgis.elide import elide_middle
 from xview_qgis.points import candidate_layer, truth_layer
 from xview_qgis.tasks import XviewTask, report_error, report_success, report_warning, start_task
 
-METHODS = ("Distillation likelihood", "Twin network (needs a twin model)")
 THUMB_PX = 160
 
 
@@ -59,10 +58,16 @@ class GeolocateTab(QWidget):
         self.exif_label = QLabel("", self)
         self.exif_label.setObjectName("XviewPhotoExif")
         self.exif_label.setWordWrap(True)
-        self.method = QComboBox(self)
-        self.method.setObjectName("XviewGeolocateMethod")
-        self.method.addItems(METHODS)
-        self.method.model().item(1).setEnabled(False)  # the engine has no twin model runtime yet
+        # The method is the model's or the index's (twin, Siamese, kNN, distillation); what the tab needs
+        # from the user is the photo's field of view, which a twin model's heading search depends on.
+        self.fov = QDoubleSpinBox(self)
+        self.fov.setObjectName("XviewPhotoFov")
+        self.fov.setRange(1.0, 360.0)
+        self.fov.setDecimals(0)
+        self.fov.setValue(360.0)
+        self.fov.setSuffix(" °")
+        self.fov.setToolTip("the photo's horizontal field of view: 360 for a panorama (twin models use it "
+                            "to search headings; other methods ignore it)")
         self.labels = _file_widget(self, "XviewPhotoLabels", "Label files (*.json *.jsonl *.csv *.npz)")
         self.teachers = QLineEdit(self)
         self.teachers.setObjectName("XviewTeachers")
@@ -88,7 +93,7 @@ class GeolocateTab(QWidget):
         form.addRow("Photo", self.photo)
         form.addRow("", self.thumbnail)
         form.addRow("EXIF", self.exif_label)
-        form.addRow("Method", self.method)
+        form.addRow("Field of view", self.fov)
         form.addRow("Photo labels", self.labels)
         form.addRow("", self.teachers)
         form.addRow("Raster layer", self.layer_combo)
@@ -151,6 +156,7 @@ class GeolocateTab(QWidget):
             index=index, raster=raster if source is None else None, model=self.model_panel.model_path or None,
             labels=self.labels.filePath() or None, teachers=self._teacher_spec(),
             top_k=self.top_k.value(), device=self.model_panel.device,
+            fov_deg=None if self.fov.value() >= 360.0 else float(self.fov.value()),
         )
         return params, source
 

@@ -184,6 +184,10 @@ def test_geolocate_adds_heatmap_candidates_and_truth(plugin, world, qtbot):
     assert not tab.thumbnail.pixmap().isNull()
     tab.labels.setFilePath(str(world["labels"]))
     tab.index.setFilePath(str(world["index"]))
+    assert tab.build_params(Path(str(world["index"])).parent)[0].fov_deg is None  # 360: a panorama
+    tab.fov.setValue(70)
+    assert tab.build_params(Path(str(world["index"])).parent)[0].fov_deg == 70.0
+    tab.fov.setValue(360)
     task = _run_and_wait(qtbot, tab)
     assert task.error is None, task.error
     truth, candidates, heatmap = tab.last_layers
