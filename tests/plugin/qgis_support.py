@@ -136,3 +136,14 @@ class XyzWorld:
                 path = self.folder / str(z) / str(tx) / f"{ty}.png"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(rgba, "RGBA").save(path)
+
+
+def dock_into_window(qgis_iface, qgis_parent, bar, monkeypatch) -> None:
+    """The pytest-qgis iface docking and adding toolbars into the real main window, with ``bar`` as its
+    message bar (a real QgsMessageBar, not pytest-qgis' recording stand-in) and menus ignored."""
+    monkeypatch.setattr(qgis_iface, "messageBar", lambda: bar, raising=False)
+    monkeypatch.setattr(qgis_iface, "addDockWidget", qgis_parent.addDockWidget, raising=False)
+    monkeypatch.setattr(qgis_iface, "removeDockWidget", qgis_parent.removeDockWidget, raising=False)
+    monkeypatch.setattr(qgis_iface, "addToolBar", qgis_parent.addToolBar, raising=False)
+    monkeypatch.setattr(qgis_iface, "addPluginToRasterMenu", lambda *a: None, raising=False)
+    monkeypatch.setattr(qgis_iface, "removePluginRasterMenu", lambda *a: None, raising=False)

@@ -19,7 +19,7 @@ from qgis.core import (
 )
 from qgis.gui import QgsMessageBar
 from qgis.PyQt.QtCore import Qt
-from qgis_support import SHARED_DATA, world_files
+from qgis_support import SHARED_DATA, dock_into_window, world_files
 
 from xview_qgis import tasks
 from xview_qgis.plugin import XviewPlugin
@@ -32,12 +32,7 @@ def iface(qgis_iface, qgis_parent, monkeypatch):
     """The pytest-qgis iface docking into the real main window (as in test_plugin_load.py), with a real
     QgsMessageBar in that window instead of pytest-qgis' recording stand-in."""
     bar = QgsMessageBar(qgis_parent)
-    monkeypatch.setattr(qgis_iface, "messageBar", lambda: bar, raising=False)
-    monkeypatch.setattr(qgis_iface, "addDockWidget", qgis_parent.addDockWidget, raising=False)
-    monkeypatch.setattr(qgis_iface, "removeDockWidget", qgis_parent.removeDockWidget, raising=False)
-    monkeypatch.setattr(qgis_iface, "addToolBar", qgis_parent.addToolBar, raising=False)
-    monkeypatch.setattr(qgis_iface, "addPluginToRasterMenu", lambda *a: None, raising=False)
-    monkeypatch.setattr(qgis_iface, "removePluginRasterMenu", lambda *a: None, raising=False)
+    dock_into_window(qgis_iface, qgis_parent, bar, monkeypatch)
     yield qgis_iface
     bar.clearWidgets()
     bar.deleteLater()

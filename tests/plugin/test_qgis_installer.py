@@ -19,6 +19,7 @@ from qgis.core import QgsApplication, QgsSettings
 from qgis.gui import QgsMessageBar
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QApplication, QHBoxLayout, QPushButton, QWidget
+from qgis_support import dock_into_window
 
 from xview_engine.install.plan import site_dir
 from xview_engine.install.requirements import ENGINE_REQUIREMENTS, Requirement
@@ -121,12 +122,7 @@ def test_diagnostics_report_and_copy(qtbot):
 
 @pytest.fixture
 def iface(qgis_iface, qgis_parent, bar, monkeypatch):
-    monkeypatch.setattr(qgis_iface, "messageBar", lambda: bar, raising=False)
-    monkeypatch.setattr(qgis_iface, "addDockWidget", qgis_parent.addDockWidget, raising=False)
-    monkeypatch.setattr(qgis_iface, "removeDockWidget", qgis_parent.removeDockWidget, raising=False)
-    monkeypatch.setattr(qgis_iface, "addToolBar", qgis_parent.addToolBar, raising=False)
-    monkeypatch.setattr(qgis_iface, "addPluginToRasterMenu", lambda *a: None, raising=False)
-    monkeypatch.setattr(qgis_iface, "removePluginRasterMenu", lambda *a: None, raising=False)
+    dock_into_window(qgis_iface, qgis_parent, bar, monkeypatch)
     QgsSettings().remove(NOTICE_KEY)
     yield qgis_iface
     QgsSettings().remove(NOTICE_KEY)

@@ -37,20 +37,30 @@ class Pairs:
         return self.columns["split"] == split
 
 
+def csv_rows(path: Path, required: tuple[str, ...], error: type[Exception], what: str, hint: str,
+             fix: str = "") -> list[dict[str, str]]:
+    """The rows of a CSV that must exist, have the ``required`` columns and at least one row; each
+    failure is ``error`` naming the file (``what`` says which kind, ``hint`` what it holds, ``fix`` what
+    to write when columns are missing)."""
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist ({hint})")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        columns = reader.fieldnames or []
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise error(f"{what} {path} lacks the column(s) {', '.join(missing)} "
+                        f"(it has: {', '.join(columns) or 'nothing'}){fix}")
+        rows = list(reader)
+    if not rows:
+        raise error(f"{what} {path} has no rows")
+    return rows
+
+
 def read_pairs(path: str | Path) -> Pairs:
     """Read and check a pairs CSV; errors name the file, the row and the column."""
     path = Path(path)
-    if not path.is_file():
-        raise PairsError(f"pairs CSV {path} does not exist (xview synth writes one; columns path, lat, lon, ...)")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise PairsError(f"pairs CSV {path} lacks the column(s) {', '.join(missing)} "
-                             f"(it has: {', '.join(reader.fieldnames or [])})")
-        rows = list(reader)
-    if not rows:
-        raise PairsError(f"pairs CSV {path} has no rows")
+    rows = csv_rows(path, REQUIRED, PairsError, "pairs CSV", "xview synth writes one; columns path, lat, lon, ...")
     columns = {c: np.array([_number(r.get(c), path, i, c) for i, r in enumerate(rows)]) for c in NUMBERS}
     columns["split"] = np.array([(r.get("split") or "").strip() for r in rows])
     folder = path.parent

@@ -12,7 +12,6 @@ user's label for it, e.g. ``usable`` / ``closeup`` or the region it was taken in
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from xview_engine.data.pairs import csv_rows
 from xview_engine.errors import LabelFileError
 from xview_engine.outputs import atomic_output
 
@@ -87,18 +87,8 @@ def read_photo_features(path: str | Path) -> PhotoFeatures:
 
 def read_photo_labels(path: str | Path) -> tuple[list[str], list[str]]:
     """(photos, labels) of a label CSV; errors name the file, the row and what to fix."""
-    path = Path(path)
-    if not path.is_file():
-        raise LabelFileError(f"label CSV {path} does not exist (columns photo,label)")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in LABEL_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise LabelFileError(f"label CSV {path} lacks the column(s) {', '.join(missing)} (it has: "
-                                 f"{', '.join(reader.fieldnames or []) or 'nothing'}); write photo,label")
-        rows = list(reader)
-    if not rows:
-        raise LabelFileError(f"label CSV {path} has no rows")
+    rows = csv_rows(Path(path), LABEL_COLUMNS, LabelFileError, "label CSV", "columns photo,label",
+                    fix="; write photo,label")
     photos, labels = [], []
     for i, row in enumerate(rows):
         photo, label = (row.get("photo") or "").strip(), (row.get("label") or "").strip()
