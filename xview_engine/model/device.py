@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from typing import Optional
-
-import torch
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 from xview_engine.errors import DeviceError
+
+if TYPE_CHECKING:  # torch is imported where a device is used: the ONNX runtime's thread budget needs none
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 READER_RESERVE_FROM = 3  # from this many cores on, one is left to the tile reader (and GDAL's decoding)
 
 
+# Device nodes a GPU torch needs on Linux: NVIDIA's driver, WSL2's GPU bridge, ROCm's kernel driver.
+GPU_DEVICE_NODES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg", "/dev/kfd")
+
+
+def gpu_may_be_present() -> bool:
+    """False when torch surely sees no GPU, found without importing torch (1-3 s of start-up).
+
+    A CPU build of torch (its ``version.py`` names no CUDA or HIP version) or, on Linux, no GPU driver
+    node means no GPU. Anything else is a maybe, for torch itself to settle: the ONNX runtime on a
+    CPU machine then starts without torch ever loading.
+    """
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    try:
+        text = (Path(next(iter(spec.submodule_search_locations))) / "version.py").read_text(encoding="utf-8")
+    except (OSError, StopIteration):
+        return True
+    builds = re.findall(r"^(cuda|hip)\b[^=\n]*=\s*(.+?)\s*$", text, re.M)
+    if builds and all(value == "None" for _, value in builds):
+        return False
+    if sys.platform.startswith("linux"):
+        return any(Path(node).exists() for node in GPU_DEVICE_NODES)
+    return True
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """'auto' -> CUDA when present, else CPU; 'cuda' (or 'cuda:N') without CUDA is an error."""
+    import torch
+
     name = (name or "auto").lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -36,6 +69,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def describe_device(device: torch.device) -> str:
     """What a person should read in the UI, e.g. 'CPU, 2 threads' or 'CUDA: NVIDIA H100 (80 GB)'."""
+    import torch
+
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return f"CUDA: {props.name} ({props.total_memory / 2**30:.0f} GB)"
@@ -45,6 +80,8 @@ def describe_device(device: torch.device) -> str:
 def autocast_context(device: torch.device):
     """Mixed precision on CUDA (float16 autocast); a no-op context on the CPU."""
     import contextlib
+
+    import torch
 
     if device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.float16)
@@ -78,5 +115,7 @@ def thread_budget(threads: Optional[int] = None, cores: Optional[int] = None) ->
 
 def apply_torch_threads(threads: int) -> None:
     """Set torch's intra-op pool to ``threads`` (process-wide; inter-op work is not used here)."""
+    import torch
+
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

@@ -76,12 +76,20 @@ def read_manifest(path: str | Path) -> Manifest:
 def _checked_manifest(path: Path, header: Header) -> Manifest:
     if MANIFEST_KEY not in header.metadata:
         raise ModelFileError(f"{path} is a safetensors file but has no xview manifest (metadata '{MANIFEST_KEY}')")
+    from xview_engine.model.shape_memo import already_checked, memo_key, record_checked
+
+    try:
+        manifest = Manifest.from_json(header.metadata[MANIFEST_KEY])
+    except ModelFileError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+    key = memo_key(header, header.metadata[MANIFEST_KEY])
+    if already_checked(key):
+        return manifest
     import torch
 
     from xview_engine.model.backbones import describe_state_mismatch
 
     try:
-        manifest = Manifest.from_json(header.metadata[MANIFEST_KEY])
         with torch.device("meta"):
             expected = build_network(manifest).state_dict()
     except ModelFileError as exc:
@@ -89,6 +97,7 @@ def _checked_manifest(path: Path, header: Header) -> Manifest:
     problems = describe_state_mismatch(expected, {name: entry.shape for name, entry in header.tensors.items()})
     if problems:
         raise ModelFileError(f"{path}: tensors do not match the manifest ({manifest_sizes(manifest)}): {problems}")
+    record_checked(key)
     return manifest
 
 

@@ -15,7 +15,6 @@ import reprlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from typing import Any
 
 from xview_engine.errors import ManifestError
@@ -104,9 +103,9 @@ class HeadSpec:
         return index_of_label(self.labels, label, f"head '{self.name}'", ManifestError)
 
     def validate(self) -> None:
-        if not isinstance(self.name, str) or not _HEAD_NAME.match(self.name) or self.name in _reserved_names():
+        if not isinstance(self.name, str) or not _HEAD_NAME.match(self.name) or reserved_head_name(self.name):
             raise ManifestError(f"manifest head name {_short(self.name)} must be an identifier (letters, digits, _; "
-                                "at most 64, not starting with a digit) and not a reserved word such as 'keys'")
+                                "at most 64, not starting with a digit or _) and not a reserved word such as 'keys'")
         if self.distribution not in DISTRIBUTIONS:
             raise ManifestError(
                 f"manifest head '{self.name}': unknown distribution {_short(self.distribution)} "
@@ -267,12 +266,26 @@ def _no_repeats(names: list[str], what: str) -> None:
         raise ManifestError(f"manifest {what} repeat: {', '.join(map(_short, repeated[:5]))}")
 
 
-@cache
-def _reserved_names() -> frozenset[str]:
-    """Attribute names of ``nn.ModuleDict``: a head called 'keys' or 'training' cannot be one of its entries."""
-    from torch import nn
+# The public attributes of ``nn.ModuleDict`` (torch 2.14), which holds the heads: a head called 'keys' or
+# 'training' cannot be one of its entries; every name starting with '_' is reserved too. Written out so
+# that validating a manifest never imports torch (tests/model check it against the installed torch).
+MODULE_DICT_ATTRIBUTES = frozenset((
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "clear",
+    "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
+    "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "items", "keys", "load_state_dict",
+    "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
+    "pop", "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
+    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
+    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "update",
+    "values", "xpu", "zero_grad",
+))
 
-    return frozenset(dir(nn.ModuleDict()))
+
+def reserved_head_name(name: str) -> bool:
+    """Whether ``name`` cannot name a head: an attribute of the heads' ``nn.ModuleDict``, or private."""
+    return name.startswith("_") or name in MODULE_DICT_ATTRIBUTES
 
 
 def _short(value: Any) -> str:

@@ -13,7 +13,6 @@ safetensors file does.
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,11 +21,11 @@ from xview_engine.errors import DependencyError, ModelFileError
 from xview_engine.model.file import MANIFEST_KEY, load_model
 from xview_engine.model.manifest import Manifest
 from xview_engine.outputs import atomic_output
+from xview_engine.resources import cache_dir
 
 INPUT_NAME = "tiles"
 OPSET = 17
 EXPORT_FORMAT = 1  # bump when the exported graph changes: older cached exports are then not reused
-HOME_ENV = "XVIEW_HOME"
 
 
 if TYPE_CHECKING:  # torch only where a model is exported: reading an exported file's manifest needs none
@@ -81,10 +80,7 @@ def export_onnx(model_path: str | Path, out_path: str | Path) -> Path:
 
 def onnx_cache_dir() -> Path:
     """Where cached exports live: ``$XVIEW_HOME/onnx``, ``$XDG_CACHE_HOME/xview/onnx`` or ``~/.cache/xview/onnx``."""
-    if os.environ.get(HOME_ENV):
-        return Path(os.environ[HOME_ENV]) / "onnx"
-    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "xview" / "onnx"
+    return cache_dir("onnx")
 
 
 def model_digest(path: str | Path) -> str:

@@ -80,9 +80,9 @@ def choose_runtime(runtime: str, device: str, model_path: str | Path) -> str:
     if name.startswith("cuda"):
         return "torch"
     if name == "auto":
-        from xview_engine.model.device import resolve_device
+        from xview_engine.model.device import gpu_may_be_present, resolve_device
 
-        if resolve_device("auto").type == "cuda":
+        if gpu_may_be_present() and resolve_device("auto").type == "cuda":
             return "torch"
     return "onnx" if _onnx_installed() else "torch"
 
