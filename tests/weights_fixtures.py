@@ -2,10 +2,11 @@
 
 ``LoopbackFiles`` serves byte strings on 127.0.0.1 from a thread (``http.server``), answering Range
 requests with 206 like download.pytorch.org does; it records every request's path and Range header,
-can cut a body short once (``cut_after``: an interrupted download) and can trickle it (``trickle_s``
-per 64 KiB: time to press Cancel). ``silent_server`` is a socket that accepts connections and never
-answers. ``registered`` puts a test file into the weights registry under a real name, with the
-test file's own digest and a loopback URL.
+can cut a body short once (``cut_after``: an interrupted download), trickle it (``trickle_s`` per
+64 KiB: time to press Cancel), ignore ranges (``ranges``) or answer the wrong one
+(``range_shift``). ``silent_server`` is a socket that accepts connections and never answers.
+``registered`` puts a test file into the weights registry under a real name, with the test file's
+own digest and a loopback URL.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class LoopbackFiles:
         self.cut_after: int | None = None
         self.trickle_s = 0.0
         self.ranges = True
+        self.range_shift = 0  # answer a Range request from this many bytes later than asked (a broken server)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -60,7 +62,7 @@ class LoopbackFiles:
                 self._send(files.files[name], self.headers.get("Range"))
 
             def _send(self, data: bytes, ranged: str | None) -> None:
-                start = int(ranged[6:].split("-")[0]) if ranged and files.ranges else 0
+                start = int(ranged[6:].split("-")[0]) + files.range_shift if ranged and files.ranges else 0
                 if start >= len(data) > 0:
                     self.send_error(416, "Range Not Satisfiable")
                     return

@@ -83,6 +83,38 @@ def test_a_server_that_ignores_ranges_starts_again(loopback, online, monkeypatch
     assert fetch("imagenet:resnet18").read_bytes() == DATA
 
 
+def test_a_server_that_answers_another_range_loses_the_part(loopback, online, monkeypatch):  # noqa: F811
+    entry = registered(monkeypatch, "imagenet:resnet18", DATA, loopback)
+    partial = partial_path(entry)
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(DATA[:1000])
+    loopback.range_shift = 10
+    with pytest.raises(WeightsError, match="answered a range from byte 1010, not the 1,000 asked for.*starts again"):
+        fetch("imagenet:resnet18")
+    assert not partial.exists()
+    loopback.range_shift = 0
+    assert fetch("imagenet:resnet18").read_bytes() == DATA
+
+
+def test_a_read_only_cache_is_hashed_at_each_use(online, monkeypatch):  # noqa: F811
+    from xview_engine.weights import store
+
+    entry = registered(monkeypatch, "imagenet:resnet50", DATA, url=closed_port_url())
+    path = cached_path(entry)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(DATA)  # filled by an administrator; no stamp can be written beside it
+
+    def read_only(target):
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(store, "atomic_output", read_only)
+    hashed: list = []
+    real = store.file_sha256
+    monkeypatch.setattr(store, "file_sha256", lambda p, cancel=None: hashed.append(p) or real(p, cancel))
+    assert weights_path("imagenet:resnet50") == weights_path("imagenet:resnet50") == path
+    assert hashed == [path, path] and not (path.parent / (path.name + ".verified")).exists()
+
+
 def test_a_server_that_never_answers_times_out(online, monkeypatch, capsys):  # noqa: F811
     with silent_server() as url:
         entry = registered(monkeypatch, "imagenet:vgg16", DATA, url=url)

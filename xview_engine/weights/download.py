@@ -42,7 +42,11 @@ def download(url: str, partial: Path, *, timeout: float = DEFAULT_TIMEOUT_S,
     if response is None:  # 416: nothing beyond what we have; the digest check decides
         return partial
     with response:
-        resumed = offset > 0 and response.status == 206 and _range_start(response) == offset
+        resumed = offset > 0 and response.status == 206
+        if resumed and _range_start(response) != offset:
+            partial.unlink()
+            raise DownloadFailed(f"{_host(url)} answered a range from byte {_range_start(response)}, not the "
+                                 f"{offset:,} asked for; the part was dropped, the next fetch starts again")
         offset = offset if resumed else 0
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else size

@@ -101,9 +101,10 @@ def _checked_digest(entry: WeightFile, path: Path, what: str, cancel: Optional[C
 
 
 def write_stamp(path: Path, digest: str) -> None:
-    """Record that ``path`` as it is now (size, modification time) hashes to ``digest``."""
+    """Record that ``path`` as it is now (size, modification time) hashes to ``digest``. Best effort: in a
+    read-only cache (one an administrator filled) the file is simply hashed again at its next use."""
     stat = path.stat()
-    with atomic_output(_stamp_path(path)) as tmp:
+    with contextlib.suppress(OSError), atomic_output(_stamp_path(path)) as tmp:
         tmp.write_text(json.dumps({"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}),
                        encoding="utf-8")
 
