@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 export QT_QPA_PLATFORM ?= offscreen
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test lint demo bench plugin-zip install-engine-check clean
+.PHONY: setup test lint demo bench plugin-zip install-engine-check weights-check clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,15 @@ install-engine-check:
 	  --build $(ENGINE_BUILD) --torch-index $(TORCH_INDEX) && \
 	PYTHONPATH=$(CURDIR) /usr/bin/python3 -m xview_engine doctor --profile "$$tmp/profile" | tee "$$tmp/doctor.txt" && \
 	grep -q "ready: yes" "$$tmp/doctor.txt" && du -sh "$$folder"
+
+# The registry of published weights against the real servers (needs internet; about 1.5 GB downloaded into a
+# temporary folder): sizes and full SHA-256s printed beside the recorded ones, each file loaded into the
+# architecture that uses it. Not part of `make test`. WEIGHTS="imagenet:resnet18 ..." checks some only;
+# WEIGHTS_CHECK_ARGS=--keep moves the files that match into the weights cache.
+WEIGHTS ?=
+WEIGHTS_CHECK_ARGS ?=
+weights-check: setup
+	$(PY) tools/weights_check.py $(WEIGHTS) $(WEIGHTS_CHECK_ARGS)
 
 clean:
 	rm -rf dist build demo_out bench_out .pytest_cache .ruff_cache

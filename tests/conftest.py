@@ -9,14 +9,19 @@ import pytest
 
 @pytest.fixture(autouse=True, scope="session")
 def _xview_home(tmp_path_factory):
-    """Keep the ONNX export cache (and anything else under XVIEW_HOME) out of the home folder.
+    """Keep the ONNX export cache and the weights cache (all under XVIEW_HOME) out of the home folder, and
+    downloads of published weights off (XVIEW_OFFLINE): no test reaches the internet. The download tests
+    turn downloads on for themselves, against a loopback server.
 
     Set in os.environ, so the CLI subprocesses the tests start inherit it too.
     """
-    old = os.environ.get("XVIEW_HOME")
+    names = ("XVIEW_HOME", "XVIEW_OFFLINE")
+    old = {name: os.environ.get(name) for name in names}
     os.environ["XVIEW_HOME"] = str(tmp_path_factory.mktemp("xview-home"))
+    os.environ["XVIEW_OFFLINE"] = "1"
     yield
-    if old is None:
-        os.environ.pop("XVIEW_HOME", None)
-    else:
-        os.environ["XVIEW_HOME"] = old
+    for name, value in old.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

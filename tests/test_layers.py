@@ -14,7 +14,8 @@ import pytest
 ENGINE = Path(__file__).resolve().parents[1] / "xview_engine"
 # Lowest first. A module may import its own layer and any layer below it.
 LAYERS = (
-    ("__init__", "errors", "limits", "progress", "outputs", "resources"),
+    ("__init__", "errors", "limits", "progress", "outputs", "resources", "cache"),
+    ("weights",),
     ("install",),
     ("raster",),
     ("model",),

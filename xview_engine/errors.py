@@ -82,3 +82,8 @@ class PairsError(XviewError):
 
 class IndexFileError(XviewError):
     """A localization index is missing, damaged, stale (its raster changed) or built with another model."""
+
+
+class WeightsError(XviewError):
+    """A published weight file is unknown, missing on an offline machine, failed to download, or does not match
+    its published digest (then it is removed, never loaded)."""

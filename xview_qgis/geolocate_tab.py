@@ -11,6 +11,10 @@ point for the truth, and zooms to the best candidate.
 With the shipped synthetic default model, photo -> distributions defaults to the synthetic teacher
 shipped beside it (the teacher it was distilled from, so head names and classes match): the teacher
 spec is filled in while it is empty, and taken out again when another model is chosen.
+
+"Get weights" under the teacher spec lists the published teachers (``xview_engine.weights``,
+cached or not); choosing one downloads it in a task (the tab's progress bar and Cancel follow it;
+the engine resumes, checks the SHA-256 and caches) and then names it in the spec.
 """
 
 from __future__ import annotations
@@ -23,7 +27,16 @@ from qgis.core import QgsProject, QgsRasterLayer
 from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QPixmap
-from qgis.PyQt.QtWidgets import QDoubleSpinBox, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget
+from qgis.PyQt.QtWidgets import (
+    QDoubleSpinBox,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from xview_qgis import styling
 from xview_qgis.common import (
@@ -38,7 +51,7 @@ from xview_qgis.common import (
 )
 from xview_qgis.elide import elide_middle
 from xview_qgis.points import candidate_layer, truth_layer
-from xview_qgis.tasks import XviewTask, report_error, report_success, report_warning, start_task
+from xview_qgis.tasks import XviewTask, log, report_error, report_success, report_warning, start_task
 
 THUMB_PX = 160
 
@@ -73,6 +86,14 @@ class GeolocateTab(QWidget):
         self.teachers.setObjectName("XviewTeachers")
         self.teachers.setPlaceholderText("or a teacher spec, e.g. synthetic=teacher.safetensors")
         self.teachers_elide = elide_middle(self.teachers, "teacher spec:\n")
+        self.get_weights = QToolButton(self)
+        self.get_weights.setObjectName("XviewGetWeights")
+        self.get_weights.setText("Get weights")
+        self.get_weights.setToolTip("download a published teacher (Places365, ImageNet, COCO) into the weights "
+                                    "cache, checked against its SHA-256, and name it in the teacher spec")
+        self.get_weights.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.get_weights.setMenu(QMenu(self.get_weights))
+        self.get_weights.menu().aboutToShow.connect(self.fill_weights_menu)
         self.layer_combo = raster_combo(self, "XviewGeolocateLayer")
         self.index = _file_widget(self, "XviewIndex", "")
         self.index.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
@@ -96,6 +117,7 @@ class GeolocateTab(QWidget):
         form.addRow("Field of view", self.fov)
         form.addRow("Photo labels", self.labels)
         form.addRow("", self.teachers)
+        form.addRow("", self.get_weights)  # under the spec it fills: beside it, a 300 px dock squeezes the spec
         form.addRow("Raster layer", self.layer_combo)
         form.addRow("Reuse index", self.index)
         form.addRow("Candidates", self.top_k)
@@ -135,6 +157,41 @@ class GeolocateTab(QWidget):
         elif current == spec:
             self.teachers.clear()
         return self.teachers.text()
+
+    def fill_weights_menu(self) -> list:
+        """One entry per published file (each is a teacher), saying whether it is cached; returns the actions."""
+        from xview_engine.weights import cache_states
+
+        menu = self.get_weights.menu()
+        menu.clear()
+        for state in cache_states():
+            entry = state.entry
+            size = f"{entry.size / 2**20:.0f} MiB" if entry.size else "size unknown"
+            note = "cached" if state.state == "cached" else size
+            action = menu.addAction(f"{entry.name}  ({note})")
+            action.setToolTip(entry.description)
+            action.setData(entry.name)
+            action.triggered.connect(lambda _checked=False, name=entry.name: self.fetch_weights(name))
+        return menu.actions()
+
+    def fetch_weights(self, name: str):
+        """Download (or only check, when cached) a published teacher in a task, then name it in the spec."""
+        from xview_engine.weights import fetch
+
+        task = XviewTask(f"xview: get weights {name}",
+                         lambda progress, cancel: fetch(name, progress=progress, cancel=cancel, log=log),
+                         self._weights_fetched)
+        task.weights_name = name
+        self.controls.follow(task)
+        return start_task(task)
+
+    def _weights_fetched(self, task) -> None:
+        self.controls.done()
+        if task.error is not None:
+            report_error(self._bar(), task.error, task.details)
+            return
+        self.teachers.setText(with_teacher(self.teachers.text(), task.weights_name))
+        report_success(self._bar(), f"{task.weights_name} is ready: {task.result}")
 
     def build_params(self, out_dir: Path):
         """The engine's ``LocalizeParams`` and, for non-file layers without an index, the source to index."""
@@ -236,6 +293,14 @@ def _work(params, source):
             return localize(dataclasses.replace(params, index=index, raster=None), None, cancel)
 
     return work
+
+
+def with_teacher(spec: str, name: str) -> str:
+    """The spec with ``name`` (``family:arch``) in place of any teacher of the same family."""
+    family = name.split(":")[0]
+    kept = [part.strip() for part in spec.split(",")
+            if part.strip() and part.split("=")[0].split(":")[0].strip() != family]
+    return ",".join([*kept, name])
 
 
 def describe_result(result) -> str:

@@ -24,7 +24,8 @@ def _loaded_after(code: str) -> list[str]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["map", "--help"], ["map", "r.tif"], ["frobnicate"]])
+@pytest.mark.parametrize("argv", [["--help"], ["map", "--help"], ["map", "r.tif"], ["frobnicate"],
+                                  ["weights", "list"], ["weights", "path", "imagenet:resnet50"]])
 def test_help_and_argument_errors_import_nothing_heavy(argv) -> None:
     code = f"from xview_engine.cli.main import main\nrc = main({argv!r})\nassert rc in (0, 2), rc"
     assert _loaded_after(code) == []

@@ -232,3 +232,25 @@ def test_backbone_weights_from_a_torchvision_pth(tmp_path) -> None:
     torch.save(torchvision.models.resnet34(weights=None).state_dict(), wrong)
     with pytest.raises(ModelFileError, match="unexpected tensors: layer1.2"):
         load_backbone_weights(model.backbone, wrong)
+
+
+def test_backbone_weights_by_published_name(tmp_path, monkeypatch) -> None:
+    import io
+
+    import torchvision
+    from weights_fixtures import closed_port_url, registered
+
+    from xview_engine.errors import WeightsError
+    from xview_engine.weights import cached_path
+
+    reference = torchvision.models.resnet18(weights=None)
+    buffer = io.BytesIO()
+    torch.save(reference.state_dict(), buffer)
+    entry = registered(monkeypatch, "imagenet:resnet18", buffer.getvalue(), url=closed_port_url())
+    model = build_model(tiny_manifest(backbone=BackboneSpec("resnet18")))
+    with pytest.raises(WeightsError, match=rf"XVIEW_OFFLINE is set.*place it at {cached_path(entry)}"):
+        load_backbone_weights(model.backbone, "imagenet:resnet18")
+    cached_path(entry).parent.mkdir(parents=True, exist_ok=True)
+    cached_path(entry).write_bytes(buffer.getvalue())
+    load_backbone_weights(model.backbone, "imagenet:resnet18")
+    torch.testing.assert_close(model.backbone.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)

@@ -99,3 +99,26 @@ def test_twin_manifest_refuses_an_unknown_branch_and_a_bad_panorama():
         twin_manifest(branch="resnet50")
     with pytest.raises(ManifestError, match="multiple"):
         build_twin(twin_manifest(polar_h=30))
+
+
+def test_vgg16_branches_start_from_the_published_vgg16_by_name(monkeypatch):
+    import io
+
+    import torchvision
+    from weights_fixtures import closed_port_url, registered
+
+    from xview_engine.model.twin import VGG_LAYERS, load_vgg16_weights
+    from xview_engine.weights import cached_path
+
+    torch.manual_seed(6)
+    features = torchvision.models.vgg16(weights=None).features  # conv5 and the classifier are not read
+    buffer = io.BytesIO()
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, buffer)
+    entry = registered(monkeypatch, "imagenet:vgg16", buffer.getvalue(), url=closed_port_url())
+    cached_path(entry).parent.mkdir(parents=True, exist_ok=True)
+    cached_path(entry).write_bytes(buffer.getvalue())
+    model = build_twin(twin_manifest("vgg16", tile_px=64), seed=0)
+    load_vgg16_weights(model, "imagenet:vgg16")
+    for branch in (model.overhead_branch, model.ground_branch):
+        torch.testing.assert_close(branch[0][0].weight, features[0].weight)
+        torch.testing.assert_close(branch[0][VGG_LAYERS - 2].weight, features[VGG_LAYERS - 2].weight)

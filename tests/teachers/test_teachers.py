@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
 import torchvision
 from PIL import Image
+from weights_fixtures import closed_port_url, loopback, online, registered  # noqa: F401
 
-from xview_engine.errors import TeacherError
+from xview_engine.errors import TeacherError, WeightsError
 from xview_engine.teachers import TeacherSet, load_teachers, parse_spec
 from xview_engine.teachers.base import to_tensor
 from xview_engine.teachers.coco_counts import build_detector
@@ -18,6 +21,7 @@ from xview_engine.teachers.synthetic import (
     SyntheticTeacherSpec,
     save_synthetic_teacher,
 )
+from xview_engine.weights import cached_path
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +99,56 @@ def test_wrong_architecture_names_the_mismatch(tmp_path):
         ("synthetic=/nowhere/t.safetensors", r"t\.safetensors does not exist.*xview train teacher"),
         ("yolo=/x.pth", "unknown teacher family 'yolo'.*places365"),
         ("places365:vgg16=/x", "does not exist|unknown Places365"),
-        ("places365", "has no weight file"),
+        ("places365=", "no weight file after '='"),
+        ("synthetic", "synthetic teacher has no published weights.*synthetic=PATH"),
+        ("imagenet:efficientnet_b0", "no published weights xview knows.*imagenet:resnet50.*efficientnet_b0=PATH"),
         ("", "no teacher given"),
     ],
 )
 def test_spec_errors(spec, match):
     with pytest.raises(TeacherError, match=match):
         load_teachers(spec)
+
+
+def _state_bytes(state) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def test_a_published_name_uses_the_cached_file_without_network(tmp_path, photos, monkeypatch):
+    torch.manual_seed(4)
+    net = torchvision.models.mobilenet_v3_small(weights=None).eval()
+    data = _state_bytes(net.state_dict())
+    entry = registered(monkeypatch, "imagenet:mobilenet_v3_small", data, url=closed_port_url())
+    cached = cached_path(entry)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(data)  # placed by hand, as the offline message says; downloads are off in tests
+    by_name = load_teachers("imagenet:mobilenet_v3_small").label_photos(photos)["imagenet"]
+    by_path = load_teachers(f"imagenet:mobilenet_v3_small={cached}").label_photos(photos)["imagenet"]
+    assert by_name.shape == (3, 1000) and np.array_equal(by_name, by_path)
+    assert parse_spec("imagenet:mobilenet_v3_small") == [("imagenet", "mobilenet_v3_small", str(cached))]
+
+
+def test_a_published_csail_checkpoint_is_downloaded_for_the_default_arch(photos, loopback, online, monkeypatch):  # noqa: F811
+    torch.manual_seed(5)
+    net = torchvision.models.resnet18(weights=None, num_classes=365).eval()
+    data = _state_bytes({"epoch": 90, "arch": "resnet18", "best_prec1": 54.7,
+                         "state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}})
+    registered(monkeypatch, "places365:resnet18", data, loopback)
+    out = load_teachers("places365").label_photos(photos[:1])["places365"]  # places365 = places365:resnet18
+    images = [np.asarray(Image.open(photos[0]).convert("RGB"))]
+    with torch.no_grad():
+        expected = torch.softmax(net(to_tensor(images, (224, 224))), -1).numpy()
+    assert np.allclose(out, expected, atol=1e-5)
+    assert [name for name, _ in loopback.requests] == ["test_places365_resnet18.pth"]
+
+
+def test_a_missing_published_file_offline_names_url_digest_and_place():
+    url = r"http://places2\.csail\.mit\.edu/models_places365/resnet50_places365\.pth\.tar"
+    place = r"place it at .*weights/resnet50_places365\.pth\.tar"
+    with pytest.raises(WeightsError, match=rf"download {url} \(SHA-256 46529c86.*\) and {place}"):
+        load_teachers("places365:resnet50")
 
 
 def test_pickled_object_refused(tmp_path):

@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__)
     parser.add_argument("--teachers", help="one classifier: places365[:arch]=PATH, "
                         "imagenet[:arch]=PATH (torchvision .pth, loaded with weights_only) or synthetic=TEACHER "
-                        "(the synthetic world's teacher file)")
+                        "(the synthetic world's teacher file); without =PATH the published file "
+                        "(e.g. imagenet:resnet50; xview weights list)")
     parser.add_argument("-o", "--out", required=True, help="knn model file to write (.safetensors), or with "
                         "--photos the photo feature file (.npz)")
     parser.add_argument("--model", help="with --photos: the knn model whose layer describes the photos")

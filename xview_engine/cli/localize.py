@@ -43,7 +43,8 @@ def add_photo_label_arguments(parser: argparse.ArgumentParser) -> None:
     """Where the photos' label distributions come from and how heads combine: shared by
     `localize`, `evaluate` and `retrieve`."""
     parser.add_argument("--labels", help="label file holding the photos' distributions (xview synth/teach)")
-    parser.add_argument("--teachers", help="teacher spec to label the photos now, e.g. synthetic=teacher.safetensors")
+    parser.add_argument("--teachers", help="teacher spec to label the photos now, e.g. synthetic=teacher.safetensors "
+                        "or places365:resnet50 (a published file: xview weights list)")
     parser.add_argument("--heads", help="comma list of heads to use (default: all heads the labels have)")
     parser.add_argument("--weights", help="combination weights, e.g. scene=1,count=0.5 (default 1 each)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

@@ -50,6 +50,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 COMMAND_MODULES += ("features", "pca")  # off-the-shelf classifier features (training/knn.py, mapping/pca.py)
 COMMAND_MODULES += ("doctor", "install_engine")  # environment report and the engine install (install/)
 COMMAND_MODULES += ("classify", "filter")  # photo classifiers on features (training/svm.py, training/classify.py)
+COMMAND_MODULES += ("weights",)  # published teacher and backbone weights on demand (weights/)
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):

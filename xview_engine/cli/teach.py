@@ -9,7 +9,8 @@ from xview_engine.limits import MAX_BATCH_SIZE
 
 SPEC_HELP = ("comma-separated family[:arch]=weights: places365[:resnet18|resnet50]=X.pth.tar (CSAIL), "
              "imagenet[:resnet50|...]=X.pth (torchvision), coco[:fasterrcnn|fasterrcnn_mobilenet_v3_large_fpn|...]"
-             "=X.pth (torchvision Faster R-CNN), synthetic=teacher.safetensors (xview train teacher)")
+             "=X.pth (torchvision Faster R-CNN), synthetic=teacher.safetensors (xview train teacher); "
+             "family[:arch] without =weights uses the published file (xview weights list), e.g. places365:resnet50")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

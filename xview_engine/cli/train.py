@@ -62,7 +62,8 @@ def _backbone_arguments(p: argparse.ArgumentParser, default: str, initialised: s
     p.add_argument("--backbone", default=default, help=f"backbone (resnet18/50, tiny_cnn, ...; default {default})")
     p.add_argument("--backbone-option", action="append", default=[], metavar="KEY=INT",
                    help="backbone option, e.g. width=16 (repeatable)")
-    p.add_argument("--backbone-weights", help=f"torchvision .pth to initialise {initialised} from")
+    p.add_argument("--backbone-weights", help=f"torchvision .pth to initialise {initialised} from, or a published "
+                   "file by name (e.g. imagenet:resnet50; see xview weights list)")
     p.add_argument("--tile-px", type=count(1, MAX_TILE_PX), default=224, help="tile size in pixels (default 224)")
     p.add_argument("--gsd", type=positive(MAX_GSD_M), default=0.5,
                    help="model ground sample distance in metres (default 0.5)")
@@ -110,7 +111,8 @@ def _twin_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, help="model file to write (.safetensors); log CSV and PNG beside it")
     p.add_argument("--branch", default=d.branch, choices=TWIN_BRANCH_NAMES,
                    help=f"both branches' architecture (default {d.branch}; vgg16 for real photos)")
-    p.add_argument("--backbone-weights", help="torchvision VGG16 .pth to initialise both vgg16 branches from")
+    p.add_argument("--backbone-weights", help="torchvision VGG16 .pth to initialise both vgg16 branches from, or "
+                   "imagenet:vgg16 (the published file, cached by xview weights)")
     p.add_argument("--tile-px", type=count(1, MAX_TILE_PX), default=d.tile_px,
                    help=f"overhead tile size in pixels (default {d.tile_px})")
     p.add_argument("--gsd", type=positive(MAX_GSD_M), default=d.gsd_m, help=f"model ground sample distance in metres "

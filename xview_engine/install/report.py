@@ -4,7 +4,8 @@
 Sections: xview and Python (versions, paths, the interpreter pip would use, PEP 668), the host
 (QGIS' version and profile, given by the plugin: the engine never imports qgis), the plugin-owned
 engine folder, each dependency (needed, pinned, installed, where from), torch (build, CUDA available
-or why not, devices with memory, threads) and ``nvidia-smi`` with the build it suggests.
+or why not, devices with memory, threads), ``nvidia-smi`` with the build it suggests, and the
+published weight files in the cache (``xview_engine.weights``; read from the file system, no hashing).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def environment_report(host: Mapping[str, str] | None = None, engine_folder: str
     choice = choose_build(nvidia)
     report["nvidia-smi"] = {"driver": nvidia.driver, "cuda": nvidia.cuda, "gpus": ", ".join(nvidia.gpus) or None,
                             "error": nvidia.error, "suggested build": f"{choice.build} ({choice.reason})"}
+    report["weights"] = weights_section()
     return report
 
 
@@ -83,6 +85,21 @@ def _python_section() -> dict[str, Any]:
             "python for pip": pip_python, "externally managed (PEP 668)": "yes" if externally_managed() else "no",
             "numpy (kept at QGIS' version)": running_numpy(),
             "platform": sys.platform}
+
+
+def weights_section() -> dict[str, Any]:
+    """The weights folder and each published file in it: cached (size) or partly downloaded; the rest counted."""
+    from xview_engine.weights import OFFLINE_ENV, cache_states, offline, weights_dir
+
+    states = cache_states()
+    section: dict[str, Any] = {"folder": str(weights_dir()), "downloads": f"off ({OFFLINE_ENV} is set)" if offline()
+                               else "on (files missing when named are fetched)"}
+    for state in states:
+        if state.state != "missing":
+            section[state.entry.name] = f"{state.state}, {state.size / 2**20:.1f} MiB: {state.path}"
+    missing = [s.entry.name for s in states if s.state == "missing"]
+    section["not cached"] = ", ".join(missing) if missing else "none"
+    return section
 
 
 def _folder_section(folder: Path) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Backbone registry: a name -> a module mapping an image batch (B, C, H, W) to features (B, F).
 
 One decorator registers a builder; tests parametrize over ``BACKBONES`` so every backbone gets a
-forward test. Torchvision architectures are built without weights (no downloads, ever); weights
-start from a local torchvision ``.pth`` state dict with ``load_backbone_weights``.
+forward test. Torchvision architectures are built without weights (never torchvision's own
+download); weights start from a torchvision ``.pth`` state dict with ``load_backbone_weights``: a
+local file, or a published one by name (``imagenet:resnet50``, ``places365:resnet18``), checked
+and cached by ``xview_engine.weights``.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ def _mean_colour(in_channels: int) -> tuple[nn.Module, int]:
 
 
 def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
-    """Load a torchvision-layout ``.pth`` state dict into a backbone, strictly, without unpickling.
+    """Load a torchvision-layout ``.pth`` state dict (a file, or a published one by name) into a backbone,
+    strictly, without unpickling.
 
     Classifier weights (``fc.*``, ``classifier.*``) are dropped since the heads replace them; CSAIL
     ``{'state_dict': ...}`` checkpoints and ``module.`` prefixes are accepted. Any other missing,
@@ -105,8 +108,13 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A ``.pth`` state dict read with ``weights_only`` (never unpickled), ``module.`` prefixes stripped."""
-    path = Path(path)
+    """A ``.pth`` state dict read with ``weights_only`` (never unpickled), ``module.`` prefixes stripped.
+
+    ``path`` may name a published file (``imagenet:vgg16``): its checked cached copy is read.
+    """
+    from xview_engine.weights import weight_file
+
+    path = weight_file(path)
     if not path.is_file():
         raise ModelFileError(f"backbone weights file {path} does not exist")
     try:

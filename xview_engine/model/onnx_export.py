@@ -5,23 +5,23 @@ batch axis, and has one output per head named after the head. The manifest rides
 ``metadata_props`` (key ``xview_manifest``), so the ONNX file configures xview just as the
 safetensors file does.
 
-``cached_export`` keeps one export per model *content* (the SHA-256 of the file) in a cache folder
-(``$XVIEW_HOME/onnx``, else ``$XDG_CACHE_HOME/xview/onnx``, else ``~/.cache/xview/onnx``), so
-`--runtime auto` / `onnx` export a .safetensors model once, not on every run (~2 s for ResNet-18).
+``cached_export`` keeps one export per model *content* (the SHA-256 of the file) in the ``onnx``
+folder of the user's cache (``xview_engine.cache``: ``$XVIEW_HOME``, else ``$XDG_CACHE_HOME/xview``,
+else ``~/.cache/xview``), so `--runtime auto` / `onnx` export a .safetensors model once, not on
+every run (~2 s for ResNet-18).
 """
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xview_engine.cache import cache_home, file_sha256
 from xview_engine.errors import DependencyError, ModelFileError
 from xview_engine.model.file import MANIFEST_KEY, load_model
 from xview_engine.model.manifest import Manifest
 from xview_engine.outputs import atomic_output
-from xview_engine.resources import cache_dir
 
 INPUT_NAME = "tiles"
 OPSET = 17
@@ -79,17 +79,8 @@ def export_onnx(model_path: str | Path, out_path: str | Path) -> Path:
 
 
 def onnx_cache_dir() -> Path:
-    """Where cached exports live: ``$XVIEW_HOME/onnx``, ``$XDG_CACHE_HOME/xview/onnx`` or ``~/.cache/xview/onnx``."""
-    return cache_dir("onnx")
-
-
-def model_digest(path: str | Path) -> str:
-    """SHA-256 of a model file's bytes: the cache key (a renamed or copied file still hits, an edited one misses)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Where cached exports live: the ``onnx`` folder of the user's cache (``xview_engine.cache.cache_home``)."""
+    return cache_home() / "onnx"
 
 
 def cached_export(model_path: str | Path, cache_dir: str | Path | None = None) -> tuple[Path, bool]:
@@ -99,7 +90,8 @@ def cached_export(model_path: str | Path, cache_dir: str | Path | None = None) -
     complete file under a temporary name and rename it: the last rename wins, and either is whole.
     """
     folder = Path(cache_dir) if cache_dir is not None else onnx_cache_dir()
-    target = folder / f"{model_digest(model_path)}-opset{OPSET}-v{EXPORT_FORMAT}.onnx"
+    # keyed by content: a renamed or copied model file still hits, an edited one misses
+    target = folder / f"{file_sha256(model_path)}-opset{OPSET}-v{EXPORT_FORMAT}.onnx"
     if target.is_file():
         return target, False
     folder.mkdir(parents=True, exist_ok=True)

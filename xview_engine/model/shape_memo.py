@@ -15,8 +15,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from xview_engine.cache import cache_home
 from xview_engine.model.header import Header
-from xview_engine.resources import cache_dir
 
 MEMO_FOLDER = "checked-models"
 MODEL_CODE = Path(__file__).resolve().parent  # the networks a manifest builds are defined here
@@ -36,12 +36,12 @@ def memo_key(header: Header, manifest_json: str) -> str:
 
 def already_checked(key: str) -> bool:
     """Whether a file with this key passed the shape check before."""
-    return (cache_dir(MEMO_FOLDER) / key).is_file()
+    return (cache_home() / MEMO_FOLDER / key).is_file()
 
 
 def record_checked(key: str) -> None:
     """Record a passed check; a cache folder that cannot be written is skipped silently (the check runs again)."""
-    folder = cache_dir(MEMO_FOLDER)
+    folder = cache_home() / MEMO_FOLDER
     try:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / key).touch()

@@ -12,12 +12,16 @@ same way training photos were labelled)::
     out = teachers.label_photos(paths, progress=None, cancel=None, cache_dir=None)
     out["places365"]        # float32 (N, 365), rows sum to 1; out["coco"] (N, 91) counts
 
-Spec: comma-separated ``family[:arch]=path``. Families: ``places365`` (CSAIL ``.pth.tar``, arch
-resnet18 | resnet50), ``imagenet`` (torchvision ``.pth``, any torchvision classifier name,
-default resnet50), ``coco`` (torchvision Faster R-CNN ``.pth``; ``fasterrcnn`` = resnet50-fpn),
-``synthetic`` (an ``xview train teacher`` safetensors file; fills every head it has, e.g.
-``scene``, ``object``, ``count``). Nothing is ever downloaded: a missing file is an error naming
-it and where to get it. Results are cached per (teacher weights, photo file) in ``cache_dir``.
+Spec: comma-separated ``family[:arch]=path``, or ``family[:arch]`` alone for the published file of
+that name (``places365:resnet50``, ``imagenet:vgg16``, ``coco:fasterrcnn``: see ``xview weights
+list``), taken from the weights cache, downloaded there first when missing and the machine is
+online; offline, the error names the URL, the digest and the path to place the file at. Families:
+``places365`` (CSAIL ``.pth.tar``, arch resnet18 | resnet50), ``imagenet`` (torchvision ``.pth``,
+any torchvision classifier name, default resnet50), ``coco`` (torchvision Faster R-CNN ``.pth``;
+``fasterrcnn`` = resnet50-fpn), ``synthetic`` (an ``xview train teacher`` safetensors file; fills
+every head it has, e.g. ``scene``, ``object``, ``count``). A path given is used as it is (a missing
+one is an error naming where to get it). Results are cached per (teacher weights, photo file) in
+``cache_dir``.
 """
 
 from __future__ import annotations
@@ -34,41 +38,61 @@ from xview_engine.teachers.base import Teacher, TeacherInfo, read_photo
 from xview_engine.teachers.cache import TeacherCache
 
 FAMILIES = ("places365", "imagenet", "coco", "synthetic")
-__all__ = ["FAMILIES", "Teacher", "TeacherInfo", "TeacherSet", "load_teachers", "parse_spec"]
+DEFAULT_ARCH = {"places365": "resnet18", "imagenet": "resnet50", "coco": "fasterrcnn"}
+__all__ = ["DEFAULT_ARCH", "FAMILIES", "Teacher", "TeacherInfo", "TeacherSet", "load_teachers", "parse_spec"]
 
 
 def parse_spec(spec: str) -> list[tuple[str, str | None, str]]:
-    """'family[:arch]=path,...' -> [(family, arch or None, path)]; errors list the families."""
+    """'family[:arch][=path],...' -> [(family, arch or None, path)]; errors list the families.
+
+    An entry without ``=path`` names a published file; its path is the checked cached copy
+    (``weights.weights_path``: fetched when missing and online, else an error saying what to place where).
+    """
     entries = []
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
         key, sep, path = part.partition("=")
         family, _, arch = key.strip().partition(":")
-        if not sep or not path.strip():
-            raise TeacherError(f"teacher '{part}' has no weight file: write it as family[:arch]=path "
-                               f"(families: {', '.join(FAMILIES)})")
         if family not in FAMILIES:
             raise TeacherError(f"unknown teacher family '{family}' (known: {', '.join(FAMILIES)})")
-        entries.append((family, arch.strip() or None, path.strip()))
+        if sep and not path.strip():
+            raise TeacherError(f"teacher '{part}' has no weight file after '=': write family[:arch]=path, or "
+                               f"family[:arch] alone for its published weights (xview weights list)")
+        entries.append((family, arch.strip() or None, path.strip() if sep else _published(family, arch.strip())))
     if not entries:
         raise TeacherError(f"no teacher given: use e.g. --teachers synthetic=PATH (families: {', '.join(FAMILIES)})")
     return entries
+
+
+def _published(family: str, arch: str) -> str:
+    """The cached published file of ``family:arch`` (the family's default arch when none is given)."""
+    from xview_engine.weights import REGISTRY, find, weights_path
+
+    if family == "synthetic":
+        raise TeacherError("a synthetic teacher has no published weights: write synthetic=PATH (the file "
+                           "`xview train teacher` or `xview synth` wrote)")
+    name = f"{family}:{arch or DEFAULT_ARCH[family]}"
+    if find(name) is None:
+        known = [n for n in REGISTRY if n.startswith(f"{family}:")]
+        raise TeacherError(f"teacher '{name}' has no published weights xview knows (for {family}: "
+                           f"{', '.join(known)}); give its file as {name}=PATH")
+    return str(weights_path(name))
 
 
 def _load_one(family: str, arch: str | None, path: str, device: torch.device, coco_threshold: float) -> list[Teacher]:
     if family == "places365":
         from xview_engine.teachers.places365 import load_places365
 
-        return [load_places365(path, arch or "resnet18", device)]
+        return [load_places365(path, arch or DEFAULT_ARCH[family], device)]
     if family == "imagenet":
         from xview_engine.teachers.imagenet import load_imagenet
 
-        return [load_imagenet(path, arch or "resnet50", device)]
+        return [load_imagenet(path, arch or DEFAULT_ARCH[family], device)]
     if family == "coco":
         from xview_engine.teachers.coco_counts import load_coco_counts
 
-        return [load_coco_counts(path, arch or "fasterrcnn", coco_threshold, device)]
+        return [load_coco_counts(path, arch or DEFAULT_ARCH[family], coco_threshold, device)]
     from xview_engine.teachers.synthetic import load_synthetic
 
     return list(load_synthetic(path, device))

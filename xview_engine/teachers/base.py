@@ -79,11 +79,12 @@ def file_identity(path: Path, *options: object) -> str:
 
 
 def require_file(path: str | Path, what: str, where: str) -> Path:
-    """The weight file, or a TeacherError naming it and where to get it (nothing is downloaded)."""
+    """The weight file, or a TeacherError naming it and where to get it (a path given is never downloaded)."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise TeacherError(f"{what} weight file {path} does not exist; xview never downloads weights: get it from "
-                           f"{where} and pass its path")
+        raise TeacherError(f"{what} weight file {path} does not exist; xview never downloads weights given by path: "
+                           f"get it from {where} and pass its path, or name the published file without '=PATH' "
+                           "(xview weights list)")
     return path
 
 

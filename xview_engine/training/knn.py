@@ -35,18 +35,19 @@ from xview_engine.model.feature_net import (
 from xview_engine.model.file import save_model
 from xview_engine.outputs import check_outputs_free
 from xview_engine.progress import Log
+from xview_engine.teachers import DEFAULT_ARCH as TEACHER_ARCH
 
 if TYPE_CHECKING:
     from xview_engine.data.photo_features import PhotoFeatures
 
-DEFAULT_ARCH = {"places365": "resnet18", "imagenet": "resnet50"}
+DEFAULT_ARCH = {family: TEACHER_ARCH[family] for family in ("places365", "imagenet")}  # the classifier families
 
 
 @dataclass(frozen=True)
 class FeatureModelParams:
     """Plain data for `xview features`: one classifier, the layer, the tiles it sees, the references."""
 
-    teachers: str  # places365[:arch]=PATH or imagenet[:arch]=PATH
+    teachers: str  # places365[:arch][=PATH] or imagenet[:arch][=PATH] (no PATH: the published file)
     out: str
     layer: str = "fc8"
     tile_px: int = 224
