@@ -1,8 +1,9 @@
 """The Geolocate tab: a ground photo in; a heatmap, the top-k candidate points and the true spot out.
 
-The photo's thumbnail and EXIF (GPS position, heading) show as soon as it is picked. The photo's
-label distributions come from a label file (``xview synth`` / ``xview teach``) or from teachers run
-now (a teacher spec). The tiles' distributions come from a reused index folder or are indexed now
+The photo's thumbnail (read through the engine's safe opener) and EXIF (GPS position, heading)
+show as soon as it is picked; the "What's here?" tool of the Map tab asks whether it was taken at
+the clicked spot when the model can verify. The photo's label distributions come from a label
+file (``xview synth`` / ``xview teach``) or from teachers run now (a teacher spec). The tiles' distributions come from a reused index folder or are indexed now
 from the raster layer (files by path; other layers through ``QgisLayerSource``, indexed in the same
 task). The engine (``xview_engine.localization.localize``) does all scoring; this tab turns its ``PhotoResult``
 into a styled heatmap layer, a point layer of candidates (rank, score, posterior, heading) and a
@@ -39,6 +40,7 @@ from xview_qgis.common import (
 from xview_qgis.elide import elide_middle
 from xview_qgis.points import candidate_layer, truth_layer
 from xview_qgis.tasks import XviewTask, report_error, report_success, report_warning, start_task
+from xview_qgis.thumbnails import pixmap_from_rgb, read_thumbnail
 
 THUMB_PX = 160
 
@@ -108,7 +110,8 @@ class GeolocateTab(QWidget):
         """Thumbnail and EXIF line of the chosen photo; returns the EXIF line."""
         from xview_engine.data.exif import read_geotag
 
-        pixmap = QPixmap(path) if path else QPixmap()
+        rgb = read_thumbnail(path, THUMB_PX * 2) if path else None  # the engine's safe opener, never QPixmap(path)
+        pixmap = pixmap_from_rgb(rgb) if rgb is not None else QPixmap()
         self.thumbnail.setPixmap(pixmap.scaled(THUMB_PX * 2, THUMB_PX, Qt.AspectRatioMode.KeepAspectRatio,
                                                Qt.TransformationMode.SmoothTransformation) if not pixmap.isNull()
                                  else QPixmap())
