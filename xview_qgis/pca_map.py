@@ -54,9 +54,7 @@ class PcaChoice(QWidget):
         self.set_manifest(None)
 
     def set_manifest(self, manifest) -> None:
-        from xview_engine.mapping.pca import gives_features
-
-        available = manifest is not None and gives_features(manifest)
+        available = manifest is not None and _gives_features(manifest)
         self.setVisible(available)
         if not available:
             self.check.setChecked(False)
@@ -72,6 +70,12 @@ class PcaChoice(QWidget):
         out = Path(map_params.out_dir)
         return PcaParams(**{**grid, "command": "QGIS xview dock: Map (false colours)"}, out=str(out / PCA_FILE),
                          basis_in=self.basis.filePath() or None, basis_out=str(out / BASIS_FILE))
+
+
+def _gives_features(manifest) -> bool:
+    from xview_engine.mapping.pca import gives_features  # rasterio with it: only once a model is chosen
+
+    return gives_features(manifest)
 
 
 def map_work(params, pca, source):

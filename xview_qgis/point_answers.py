@@ -22,5 +22,5 @@ def verdict_line(answer: dict[str, Any]) -> str:
 def hit_line(hit: dict[str, Any]) -> str:
     """'#1 photo.jpg: feature distance 0.12' (or its score, for a method whose score is no distance)."""
     distance = hit.get("distance")
-    value = f"feature distance {distance:.3g}" if distance is not None else f"score {hit['score']:.4g}"
+    value = f"feature distance {distance:.3f}" if distance is not None else f"score {hit['score']:.4g}"
     return f"#{hit['rank']} {Path(hit['photo']).name}: {value}"

@@ -3,30 +3,31 @@
 ``QPixmap(path)`` would hand any file to Qt's image readers, decompression bombs included; here a
 photo is opened with ``xview_engine.data.images.open_image`` (its declared size checked before any
 pixel is decoded) and shrunk by Pillow, on any thread (``read_thumbnail``); only the small RGB array
-becomes a ``QPixmap``, on the main thread (``pixmap_from_rgb``). ``PhotoStrip`` shows a few of them
-with a caption each, wrapping to the narrow dock, and takes no room while it has none.
+becomes a ``QPixmap``, on the main thread (``pixmap_from_rgb``). ``photo_table`` puts a few of them,
+captioned, into an answer panel's rich text (``ResultPanel.images``), so they scroll with the answer
+and take no room of their own in the narrow dock.
 """
 
 from __future__ import annotations
 
+import itertools
+from html import escape
 from pathlib import Path
 from typing import NamedTuple, Optional
 
 import numpy as np
-from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QImage, QPixmap
-from qgis.PyQt.QtWidgets import QGridLayout, QLabel, QWidget
 
-THUMB_PX = 72  # four across a 300 px dock
+THUMB_PX = 64  # four across a 300 px dock
 COLUMNS = 4
+_ANSWERS = itertools.count()  # image names new to every answer: a panel never shows a stale picture
 
 
 class Thumbnail(NamedTuple):
-    """One photo for a ``PhotoStrip``: its small RGB array (None: unreadable), caption and tooltip."""
+    """One photo for ``photo_table``: its small RGB array (None: unreadable) and its caption."""
 
     rgb: Optional[np.ndarray]
     caption: str
-    tooltip: str
 
 
 def read_thumbnail(path: str | Path, px: int = THUMB_PX) -> Optional[np.ndarray]:
@@ -52,43 +53,17 @@ def pixmap_from_rgb(rgb: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(image.copy())  # copy: the QImage does not own the bytes
 
 
-class PhotoStrip(QWidget):
-    """Small photo thumbnails, ``COLUMNS`` a row, each with its caption under it; hidden while empty.
-
-    ``images`` and ``captions`` are the labels of the photos shown, in order (what tests read).
-    """
-
-    def __init__(self, name: str, parent: Optional[QWidget] = None):
-        super().__init__(parent)
-        self.setObjectName(name)
-        self.grid = QGridLayout(self)
-        self.grid.setContentsMargins(0, 0, 0, 0)
-        self.images: list[QLabel] = []
-        self.captions: list[QLabel] = []
-        self.setVisible(False)
-
-    def set_photos(self, photos: list[Thumbnail]) -> None:
-        for label in (*self.images, *self.captions):
-            self.grid.removeWidget(label)
-            label.deleteLater()
-        self.images, self.captions = [], []
-        for n, photo in enumerate(photos):
-            row, column = divmod(n, COLUMNS)
-            image = QLabel(self)
-            image.setFixedSize(THUMB_PX + 4, THUMB_PX + 4)
-            image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            if photo.rgb is not None:
-                image.setPixmap(pixmap_from_rgb(photo.rgb))
-            else:
-                image.setText("unreadable")
-            caption = QLabel(photo.caption, self)
-            caption.setFixedWidth(THUMB_PX + 4)
-            caption.setWordWrap(True)
-            caption.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
-            for label in (image, caption):
-                label.setToolTip(photo.tooltip)
-            self.grid.addWidget(image, 2 * row, column)
-            self.grid.addWidget(caption, 2 * row + 1, column)
-            self.images.append(image)
-            self.captions.append(caption)
-        self.setVisible(bool(photos))
+def photo_table(panel, photos: list[Thumbnail]) -> str:
+    """The photos as rich text for ``panel`` (a ``ResultPanel``), ``COLUMNS`` a row, each captioned; their
+    pixmaps replace the panel's ``images``. '' for no photo."""
+    answer = next(_ANSWERS)
+    panel.images = {}
+    cells = []
+    for n, photo in enumerate(photos):
+        name = f"xview-photo:{answer}/{n}"
+        if photo.rgb is not None:
+            panel.images[name] = pixmap_from_rgb(photo.rgb)
+        image = f'<img src="{name}">' if photo.rgb is not None else "(unreadable)"
+        cells.append(f'<td align="center">{image}<br><small>{escape(photo.caption)}</small></td>')
+    rows = "".join(f"<tr>{''.join(cells[i:i + COLUMNS])}</tr>" for i in range(0, len(cells), COLUMNS))
+    return f'<table cellspacing="2">{rows}</table>' if cells else ""

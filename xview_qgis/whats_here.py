@@ -11,7 +11,7 @@ What else the model can say about the tile, its localization method says (``mode
 plugin never branches on the kind): a method with ``verify`` (Siamese) answers "was this photo
 taken here?" for the photo chosen in the Geolocate tab (embedding distance, P(same place)); one
 with a photo collection (knn) shows the reference photos whose tiles look most like this one
-(``photo_search.photos_at_point``), as thumbnails read through the engine's safe opener.
+(``photo_search.photos_at_point``), as thumbnails in the answer, read through the engine's safe opener.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from xview_qgis.thumbnails import Thumbnail, read_thumbnail
 TOP_N = 5
 TOP_PHOTOS = 8
 Show = Callable[[str], None]
-ShowPhotos = Callable[[list[Thumbnail]], None]
+PhotosHtml = Callable[[list[Thumbnail]], str]
 _RUNTIME_CACHE: dict[tuple, Any] = {}  # (model path, mtime, device) -> the engine's ModelRuntime; one entry
 
 
@@ -164,24 +164,24 @@ def describe_answer(answer: PointAnswer) -> str:
 
 
 def thumbnails(answer: PointAnswer) -> list[Thumbnail]:
-    """The photos found, for the dock's photo strip: rank and distance under each, the path as tooltip."""
+    """The photos found, for the answer panel: rank and distance (or score) under each."""
     out = []
     for hit, rgb in zip(answer.hits, answer.thumbnails):
-        value = f"d {hit.distance:.2g}" if hit.distance is not None else f"{hit.score:.3g}"
-        out.append(Thumbnail(rgb, f"#{hit.rank} {value}", f"{hit.photo}\n{hit_line(hit.to_dict())}"))
+        value = f"d {hit.distance:.2f}" if hit.distance is not None else f"{hit.score:.3g}"
+        out.append(Thumbnail(rgb, f"#{hit.rank} {value}"))
     return out
 
 
 def start_point_query(choices: PointChoices, point: QgsPointXY, point_crs, samples: dict, show: Show,
-                      show_photos: ShowPhotos = lambda photos: None, message_bar=None) -> Optional[XviewTask]:
-    """Answer for the tile centred at ``point`` in the background; ``show`` gets the answer or why not.
+                      photos_html: PhotosHtml = lambda photos: "", message_bar=None) -> Optional[XviewTask]:
+    """Answer for the tile centred at ``point`` in the background; ``show`` gets the answer or why not, with
+    the photos found as ``photos_html`` lays them out (``thumbnails.photo_table``).
 
     With ``samples`` of the last run and nothing for the model's method to add, the samples are the
     answer and nothing runs.
     """
     from xview_engine.errors import SourceError
 
-    show_photos([])
     try:
         if choices.manifest is None or choices.layer is None:
             if samples:
@@ -201,8 +201,7 @@ def start_point_query(choices: PointChoices, point: QgsPointXY, point_crs, sampl
         if task.error is not None:
             show(f"Cannot compute here: {report_error(message_bar, task.error, task.details)}")
         else:
-            show(describe_answer(task.result))
-            show_photos(thumbnails(task.result))
+            show(describe_answer(task.result) + photos_html(thumbnails(task.result)))
 
     work = _point_work(choices, source, local.x(), local.y(), samples, verify, collection)
     show(describe(samples) if samples else "Computing the tile centred here…")

@@ -4,8 +4,8 @@ The panel owns the map tool while it is on (``toggle``) and turns a click into a
 (``whats_here.start_point_query``) over the choices of the whole dock: the Map tab's raster layer
 (``layer_fn``), the model panel's model and the photo chosen in the Geolocate tab (``photo_fn``,
 wired by the plugin; a Siamese model answers "was this photo taken here?" for it). The answer goes
-to the wrapping ``answer`` panel, the photos of similar-looking places (a knn model's reference
-photos) to the ``photos`` strip under it.
+to the wrapping ``answer`` panel, with the photos of similar-looking places (a knn model's reference
+photos) as thumbnails in it.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Callable, Optional
 from qgis.PyQt.QtWidgets import QCheckBox, QPushButton, QVBoxLayout, QWidget
 
 from xview_qgis.common import ResultPanel
-from xview_qgis.thumbnails import PhotoStrip
+from xview_qgis.thumbnails import photo_table
 
 
 class WhatsHerePanel(QWidget):
-    """``button`` goes in the tab's row of actions; the panel itself (checkbox, answer, photos) under it."""
+    """``button`` goes in the tab's row of actions; the panel itself (checkbox, answer) under it."""
 
     def __init__(self, iface, model_panel, layer_fn: Callable, layers_fn: Callable, parent: Optional[QWidget] = None):
         super().__init__(parent)
@@ -36,11 +36,10 @@ class WhatsHerePanel(QWidget):
         self.always_compute.setObjectName("XviewWhatsHereCompute")
         self.always_compute.setToolTip("Run the model on the one tile centred on the click, even where the last run "
                                        "has values")
-        self.answer = ResultPanel("XviewWhatsHereText", self)
-        self.photos = PhotoStrip("XviewWhatsHerePhotos", self)
+        self.answer = ResultPanel("XviewWhatsHereText", self, max_height=180)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.always_compute, self.answer, self.photos):
+        for widget in (self.always_compute, self.answer):
             layout.addWidget(widget)
         self.tool = None
         self.button.toggled.connect(self.toggle)
@@ -66,5 +65,6 @@ class WhatsHerePanel(QWidget):
 
         panel = self.model_panel
         choices = PointChoices(self.layer_fn(), panel.model_path, panel.manifest, panel.device, self.photo_fn())
-        return start_point_query(choices, point, crs, samples, self.answer.setText, self.photos.set_photos,
+        return start_point_query(choices, point, crs, samples, self.answer.setText,
+                                 lambda photos: photo_table(self.answer, photos),
                                  self.iface.messageBar() if self.iface is not None else None)
