@@ -178,7 +178,8 @@ def start_point_query(choices: PointChoices, point: QgsPointXY, point_crs, sampl
     the photos found as ``photos_html`` lays them out (``thumbnails.photo_table``).
 
     With ``samples`` of the last run and nothing for the model's method to add, the samples are the
-    answer and nothing runs.
+    answer and nothing runs. Only then is the method asked here, on the main thread; otherwise the
+    task asks it (its module may import torch, seconds the first time).
     """
     from xview_engine.errors import SourceError
 
@@ -188,8 +189,8 @@ def start_point_query(choices: PointChoices, point: QgsPointXY, point_crs, sampl
                 show(describe(samples))
                 return None
             raise SourceError("choose a model and a raster layer in the Map tab to compute what is here")
-        verify, collection = model_extras(choices.manifest)
-        if samples and not (verify or collection):
+        extras = model_extras(choices.manifest) if samples else None
+        if extras is not None and not any(extras):
             show(describe(samples))
             return None
         source, local = open_point_source(choices.layer, choices.manifest.input.bands, point, point_crs)
@@ -203,12 +204,13 @@ def start_point_query(choices: PointChoices, point: QgsPointXY, point_crs, sampl
         else:
             show(describe_answer(task.result) + photos_html(thumbnails(task.result)))
 
-    work = _point_work(choices, source, local.x(), local.y(), samples, verify, collection)
+    work = _point_work(choices, source, local.x(), local.y(), samples, extras)
     show(describe(samples) if samples else "Computing the tile centred here…")
     return start_task(XviewTask("xview what's here", work, done, cleanup=getattr(source, "close", None)))
 
 
-def _point_work(choices: PointChoices, source, x: float, y: float, samples: dict, verify: bool, collection: bool):
+def _point_work(choices: PointChoices, source, x: float, y: float, samples: dict,
+                extras: Optional[tuple[bool, bool]]):
     """The task body (worker thread): the model's reading of the tile, then what its method adds."""
     def work(_progress, cancel) -> PointAnswer:
         from xview_engine.localization.methods import PhotoOptions, method_for
@@ -216,6 +218,7 @@ def _point_work(choices: PointChoices, source, x: float, y: float, samples: dict
         from xview_engine.mapping.point import describe_point
 
         manifest, model = choices.manifest, choices.model_path
+        verify, collection = extras or model_extras(manifest)
         answer = PointAnswer(samples, manifest.input.footprint_m, ask_photo=verify and not choices.photo)
         if not samples and manifest.heads:
             answer.summary = describe_point(source, _runtime(model, choices.device), x, y, TOP_N, cancel)
