@@ -41,7 +41,6 @@ from xview_qgis.common import (
 from xview_qgis.elide import elide_middle
 from xview_qgis.points import candidate_layer, truth_layer
 from xview_qgis.tasks import XviewTask, report_error, report_success, report_warning, start_task
-from xview_qgis.thumbnails import pixmap_from_rgb, read_thumbnail
 
 THUMB_PX = 160
 
@@ -111,6 +110,7 @@ class GeolocateTab(QWidget):
         """Thumbnail and EXIF line of the chosen photo; returns the EXIF line."""
         from xview_engine.data.exif import read_geotag
         from xview_engine.errors import XviewError
+        from xview_qgis.thumbnails import pixmap_from_rgb, read_thumbnail
 
         rgb = read_thumbnail(path, THUMB_PX * 2) if path else None  # the engine's safe opener, never QPixmap(path)
         pixmap = pixmap_from_rgb(rgb) if rgb is not None else QPixmap()

@@ -1,16 +1,18 @@
 """Photo thumbnails in the dock, decoded only through the engine's safe opener.
 
 ``QPixmap(path)`` would hand any file to Qt's image readers, decompression bombs included; here a
-photo is opened with ``xview_engine.data.images.open_image`` (its declared size checked before any
-pixel is decoded) and shrunk by Pillow, on any thread (``read_thumbnail``); only the small RGB array
-becomes a ``QPixmap``, on the main thread (``pixmap_from_rgb``). ``photo_table`` puts a few of them,
-captioned, into an answer panel's rich text (``ResultPanel.images``), so they scroll with the answer
-and take no room of their own in the narrow dock.
+photo is read with ``xview_engine.data.images.read_rgb`` (its declared size checked before any
+pixel is decoded, then decoded as every photo the engine reads) and shrunk by Pillow, on any
+thread (``read_thumbnail``); only the small RGB array becomes a ``QPixmap``, on the main thread
+(``pixmap_from_rgb``). ``photo_table`` puts a few of them, captioned, into an answer panel's rich
+text (``ResultPanel.images``), so they scroll with the answer and take no room of their own in the
+narrow dock.
 """
 
 from __future__ import annotations
 
 import itertools
+import warnings
 from html import escape
 from pathlib import Path
 from typing import NamedTuple, Optional
@@ -31,18 +33,21 @@ class Thumbnail(NamedTuple):
 
 
 def read_thumbnail(path: str | Path, px: int = THUMB_PX) -> Optional[np.ndarray]:
-    """The photo as (h, w, 3) uint8 within ``px`` x ``px`` (aspect kept); None when it cannot be read."""
-    from xview_engine.data.images import DECODE_ERRORS, open_image
+    """The photo as (h, w, 3) uint8 within ``px`` x ``px`` (aspect kept), decoded as the engine decodes
+    every photo (``read_rgb``); None when it cannot be read."""
+    from PIL import Image
+
+    from xview_engine.data.images import read_rgb
     from xview_engine.errors import XviewError
 
     try:
-        with open_image(path) as image:
-            image.draft("RGB", (px, px))  # a JPEG decodes straight at a fraction of its size
-            small = image.convert("RGB")
-            small.thumbnail((px, px))
-            return np.array(small, dtype=np.uint8)
-    except (XviewError, *DECODE_ERRORS):  # moved, damaged or a bomb: the caption still names it
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a warning about the photo is for when a model reads it
+            small = Image.fromarray(read_rgb(path))
+    except XviewError:  # moved, damaged or a bomb: the caption still names it
         return None
+    small.thumbnail((px, px))
+    return np.array(small, dtype=np.uint8)
 
 
 def pixmap_from_rgb(rgb: np.ndarray) -> QPixmap:
