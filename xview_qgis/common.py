@@ -20,7 +20,8 @@ from typing import Optional
 
 from qgis.core import QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
-from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtCore import QUrl, pyqtSignal
+from qgis.PyQt.QtGui import QPixmap
 from qgis.PyQt.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -80,10 +81,14 @@ class RunControls(QWidget):
 
 
 class ResultPanel(QTextBrowser):
-    """A read-only answer panel that wraps to the dock's width and scrolls itself when the answer is long."""
+    """A read-only answer panel that wraps to the dock's width and scrolls itself when the answer is long.
+
+    An answer may show small images (``<img src="NAME">``): ``images`` maps each NAME to its QPixmap.
+    """
 
     def __init__(self, name: str, parent: Optional[QWidget] = None, max_height: int = 140):
         super().__init__(parent)
+        self.images: dict[str, QPixmap] = {}
         self.setObjectName(name)
         self.setReadOnly(True)
         self.setOpenLinks(False)
@@ -101,6 +106,10 @@ class ResultPanel(QTextBrowser):
     def text(self) -> str:
         """The answer as plain text (what the user reads)."""
         return self.toPlainText()
+
+    def loadResource(self, kind: int, url: QUrl):  # Qt API name: the answer's images, never a file
+        image = self.images.get(url.toString())
+        return image if image is not None else super().loadResource(kind, url)
 
 
 def narrow_form() -> QFormLayout:

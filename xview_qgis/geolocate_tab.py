@@ -1,12 +1,14 @@
 """The Geolocate tab: a ground photo in; a heatmap, the top-k candidate points and the true spot out.
 
-The photo's thumbnail and EXIF (GPS position, heading) show as soon as it is picked. The photo's
-label distributions come from a label file (``xview synth`` / ``xview teach``) or from teachers run
-now (a teacher spec). The tiles' distributions come from a reused index folder or are indexed now
-from the raster layer (files by path; other layers through ``QgisLayerSource``, indexed in the same
-task). The engine (``xview_engine.localization.localize``) does all scoring; this tab turns its ``PhotoResult``
-into a styled heatmap layer, a point layer of candidates (rank, score, posterior, heading) and a
-point for the truth, and zooms to the best candidate.
+The photo's thumbnail (read through the engine's safe opener) and EXIF (GPS position, heading)
+show as soon as it is picked; the "What's here?" tool of the Map tab asks whether it was taken at
+the clicked spot when the model can verify. The photo's label distributions come from a label
+file (``xview synth`` / ``xview teach``) or from teachers run now (a teacher spec). The tiles'
+distributions come from a reused index folder or are indexed now from the raster layer (files by
+path; other layers through ``QgisLayerSource``, indexed in the same task). The engine
+(``xview_engine.localization.localize``) does all scoring; this tab turns its ``PhotoResult`` into a
+styled heatmap layer, a point layer of candidates (rank, score, posterior, heading) and a point for
+the truth, and zooms to the best candidate.
 
 With the shipped synthetic default model, photo -> distributions defaults to the synthetic teacher
 shipped beside it (the teacher it was distilled from, so head names and classes match): the teacher
@@ -129,12 +131,19 @@ class GeolocateTab(QWidget):
     def show_photo(self, path: str) -> str:
         """Thumbnail and EXIF line of the chosen photo; returns the EXIF line."""
         from xview_engine.data.exif import read_geotag
+        from xview_engine.errors import XviewError
+        from xview_qgis.thumbnails import pixmap_from_rgb, read_thumbnail
 
-        pixmap = QPixmap(path) if path else QPixmap()
+        rgb = read_thumbnail(path, THUMB_PX * 2) if path else None  # the engine's safe opener, never QPixmap(path)
+        pixmap = pixmap_from_rgb(rgb) if rgb is not None else QPixmap()
         self.thumbnail.setPixmap(pixmap.scaled(THUMB_PX * 2, THUMB_PX, Qt.AspectRatioMode.KeepAspectRatio,
                                                Qt.TransformationMode.SmoothTransformation) if not pixmap.isNull()
                                  else QPixmap())
-        tag = read_geotag(path) if path and Path(path).is_file() else None
+        try:
+            tag = read_geotag(path) if path and Path(path).is_file() else None
+        except XviewError as exc:  # not an image, damaged, or a decompression bomb: said where the EXIF goes
+            self.exif_label.setText(str(exc))
+            return str(exc)
         if tag is None:
             text = "no GPS position in EXIF: the true spot cannot be shown" if path else ""
         else:

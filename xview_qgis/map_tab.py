@@ -1,7 +1,8 @@
 """The Map tab: layer, head, classes, products, stride and extent in; a styled layer group out.
 
 The tab only turns choices into the engine's frozen ``MapParams`` (plus a ``QgisLayerSource`` for
-layers that are not plain files) and the engine's ``products.json`` into layers. The tile count is
+layers that are not plain files) and the engine's ``products.json`` into layers; the false-colour
+(PCA) product is ``pca_map``'s, the "What's here?" controls are ``whats_here_panel``'s. The tile count is
 the engine's own grid (``tiling.make_grid``) over the chosen extent, so the estimate is exactly
 what will run; the time estimate uses the rate measured on this machine's last run of the model.
 """
@@ -40,7 +41,6 @@ from qgis.PyQt.QtWidgets import (
 
 from xview_qgis import styling
 from xview_qgis.common import (
-    ResultPanel,
     RunControls,
     engine_input,
     footer,
@@ -50,7 +50,9 @@ from xview_qgis.common import (
     remove_if_empty,
     run_folder,
 )
-from xview_qgis.tasks import XviewTask, log, report_error, report_success, report_warning, start_task
+from xview_qgis.pca_map import PCA_FILE, PcaChoice, add_run_layers, map_work, run_line
+from xview_qgis.tasks import XviewTask, report_error, report_success, report_warning, start_task
+from xview_qgis.whats_here_panel import WhatsHerePanel
 
 EXTENTS = ("Layer extent", "Visible map canvas", "Selected polygons")
 RATE_KEY = "xview/tiles_per_second/"
@@ -78,6 +80,7 @@ class MapTab(QWidget):
         self.products_layout = QGridLayout(self.products_box)  # wraps: the dock is narrow
         self.products_layout.setContentsMargins(0, 0, 0, 0)
         self.product_checks: dict[str, QCheckBox] = {}
+        self.pca = PcaChoice(self)
         self.stride = QDoubleSpinBox(self)
         self.stride.setObjectName("XviewMapStride")
         self.stride.setRange(0.01, 100000.0)
@@ -96,17 +99,8 @@ class MapTab(QWidget):
         self.export_button = QPushButton("Export…", self)
         self.export_button.setObjectName("XviewMapExport")
         self.export_button.setEnabled(False)
-        self.whats_here_button = QPushButton("What's here?", self)
-        self.whats_here_button.setObjectName("XviewWhatsHere")
-        self.whats_here_button.setCheckable(True)
-        self.whats_here_button.setToolTip("Click the map to read the scenes, classes and counts there: from the "
-                                          "last run where it covers the point, else computed on the spot")
-        self.whats_here_compute = QCheckBox("always compute here", self)
-        self.whats_here_compute.setObjectName("XviewWhatsHereCompute")
-        self.whats_here_compute.setToolTip("Run the model on the one tile centred on the click, even where the "
-                                           "last run has values")
-        self.whats_here_label = ResultPanel("XviewWhatsHereText", self)
-        self.whats_here_tool = None
+        self.whats_here = WhatsHerePanel(iface, model_panel, self.layer_combo.currentLayer, lambda: self.last_layers,
+                                         self)
         self._lay_out()
         self._connect()
         self.set_manifest(model_panel.manifest)
@@ -118,6 +112,7 @@ class MapTab(QWidget):
         form.addRow("Classes", self.class_filter)
         form.addRow(self.class_list)
         form.addRow("Products", self.products_box)
+        form.addRow(self.pca)  # the whole width: its label is long
         form.addRow("Stride", self.stride)
         form.addRow("Extent", self.extent_combo)
         form.addRow("Polygons", self.mask_combo)
@@ -126,10 +121,9 @@ class MapTab(QWidget):
         layout.addLayout(form)
         layout.addStretch(1)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.whats_here_button)
+        buttons.addWidget(self.whats_here.button)
         buttons.addWidget(self.export_button)
-        self.footer = footer(self, self.estimate_label, self.controls, buttons, self.whats_here_compute,
-                             self.whats_here_label)
+        self.footer = footer(self, self.estimate_label, self.controls, buttons, self.whats_here)
 
     def _connect(self) -> None:
         self.model_panel.model_changed.connect(self.set_manifest)
@@ -142,7 +136,6 @@ class MapTab(QWidget):
         QgsProject.instance().layersRemoved.connect(self._layers_removed)
         self.controls.run_clicked.connect(self.run)
         self.export_button.clicked.connect(self.export)
-        self.whats_here_button.toggled.connect(self.toggle_whats_here)
 
     def _layers_removed(self, _ids) -> None:
         """The chosen layer (or the polygons) may be gone: the estimate must not describe it any more."""
@@ -155,6 +148,7 @@ class MapTab(QWidget):
         """Fill heads, classes, products and the default stride (half a tile) from a model's manifest."""
         self.manifest = manifest
         self.head_combo.clear()
+        self.pca.set_manifest(manifest)
         if manifest is None:
             self.class_list.clear()
             self.update_estimate()
@@ -287,17 +281,15 @@ class MapTab(QWidget):
             remove_if_empty(out_dir)
             report_error(self._bar(), exc)
             return None
-        from xview_engine.mapping.map import run_map
         from xview_engine.model.provenance import synthetic_mismatch
 
-        def work(progress, cancel):
-            return run_map(params, progress, cancel, log, source)
-
-        task = XviewTask(f"xview map {self.layer_combo.currentText()}", work, self._finished,
-                         cleanup=source.close if source is not None else None)
+        pca = self.pca.params(params)
+        products = None if pca is not None and not params.products else params  # false colours alone
+        task = XviewTask(f"xview map {self.layer_combo.currentText()}", map_work(products, pca, source),
+                         self._finished, cleanup=source.close if source is not None else None)
         task.run_number = styling.next_run_number()
-        task.group_name = (f"xview #{task.run_number} {params.head or self.manifest.heads[0].name} · "
-                           f"{self.layer_combo.currentText()}")
+        what = "false colours" if products is None else params.head or self.manifest.heads[0].name
+        task.group_name = f"xview #{task.run_number} {what} · {self.layer_combo.currentText()}"
         task.synthetic_warning = synthetic_mismatch(self.manifest, params.raster if source is None else None)
         task.out_dir = out_dir
         self.controls.follow(task)
@@ -310,15 +302,13 @@ class MapTab(QWidget):
             report_error(self._bar(), task.error, task.details)
             return
         result = task.result
-        json_path = next(p for p in result.files if p.name == "products.json")
-        self.last_layers = styling.add_products_to_project(json_path, task.group_name, QgsProject.instance(),
-                                                           prefix=f"#{task.run_number}")
-        self.last_products = json_path
+        self.last_layers = add_run_layers(result, task.group_name, QgsProject.instance(), f"#{task.run_number}")
+        self.last_products = task.out_dir / ("products.json" if result.map is not None else PCA_FILE)  # its folder
         self.export_button.setEnabled(True)
-        rate = result.tiles_total / max(result.seconds, 1e-6)
-        QgsSettings().setValue(RATE_KEY + Path(self.model_panel.model_path).name, rate)
-        line = (f"mapped {result.tiles_run:,} tiles in {result.seconds:.1f} s; {len(self.last_layers)} layers in "
-                f"group '{task.group_name}' (the most likely class shown, the others switched off)")
+        if result.map is not None:
+            rate = result.map.tiles_total / max(result.map.seconds, 1e-6)
+            QgsSettings().setValue(RATE_KEY + Path(self.model_panel.model_path).name, rate)
+        line = run_line(result, task.group_name, self.last_layers)
         if task.synthetic_warning:
             report_warning(self._bar(), f"{line}. Warning: {task.synthetic_warning}")
         else:
@@ -339,29 +329,6 @@ class MapTab(QWidget):
                 copied.append(Path(shutil.copy2(path, Path(target) / path.name)))
         report_success(self._bar(), f"exported {len(copied)} files to {target}")
         return copied
-
-    def toggle_whats_here(self, on: bool) -> None:
-        """Make the "What's here" tool the canvas' map tool (or give the previous tool back)."""
-        from xview_qgis.whats_here import WhatsHereTool
-
-        if self.iface is None:
-            return
-        canvas = self.iface.mapCanvas()
-        if on:
-            self.whats_here_tool = WhatsHereTool(canvas, lambda: self.last_layers, self.whats_here_label.setText,
-                                                 self.compute_here, self.whats_here_compute.isChecked)
-            canvas.setMapTool(self.whats_here_tool)
-        elif self.whats_here_tool is not None:
-            canvas.unsetMapTool(self.whats_here_tool)
-            self.whats_here_tool = None
-
-    def compute_here(self, point, crs):
-        """Run the model on the tile centred at ``point`` (canvas CRS) of the chosen raster layer."""
-        from xview_qgis.whats_here import start_point_query
-
-        panel = self.model_panel
-        return start_point_query(self.layer_combo.currentLayer(), panel.model_path, panel.manifest, panel.device,
-                                 point, crs, self.whats_here_label.setText, self._bar())
 
     def _bar(self):
         return self.iface.messageBar() if self.iface is not None else None

@@ -98,6 +98,7 @@ class XviewPlugin:
         for title, tab_class in (("Map", MapTab), ("Geolocate", GeolocateTab), ("Search", SearchTab)):
             self.tabs[title] = tab_class(self.iface, self.model_panel, self.dock)
             self.dock.add_tab(self.tabs[title], title)
+        self.tabs["Map"].whats_here.photo_fn = self.tabs["Geolocate"].photo.filePath  # "was this photo taken here?"
 
     def initProcessing(self) -> None:  # QGIS plugin API name
         """Register the xview Processing provider (when the engine's dependencies are there).

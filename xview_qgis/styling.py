@@ -4,7 +4,8 @@ None of the anchor plugins styles its probability rasters, so users open a grey 
 Here every product gets a renderer that reads on its own: probabilities and counts a perceptual
 ramp (viridis / magma) over the band's real value range with the class in the layer name and the
 legend, class-index rasters a paletted renderer with one stable colour per class and the class
-names as labels, heatmaps a transparent-to-hot ramp that lets the basemap show through.
+names as labels, heatmaps a transparent-to-hot ramp that lets the basemap show through, the PCA
+false-colour map its three bands as red, green and blue, unstretched.
 
 The functions take a ``QgsRasterLayer`` and plain metadata and hold no dock state, so the dock, the
 Processing algorithms and the demo (which writes a .qgz and renders a PNG) all style the same way.
@@ -26,6 +27,7 @@ from qgis.core import (
     QgsGradientColorRamp,
     QgsGradientStop,
     QgsLayerTreeGroup,
+    QgsMultiBandColorRenderer,
     QgsPalettedRasterRenderer,
     QgsProject,
     QgsRasterBandStats,
@@ -65,6 +67,7 @@ PRODUCT_TITLES = {
     "concentration": "confidence (alpha_0)",
     "entropy": "entropy (nats)",
     "heatmap": "photo location likelihood",
+    "pca": "false colours (PCA of the model's outputs)",
 }
 
 
@@ -156,6 +159,14 @@ def style_geolocation(layer: QgsRasterLayer, band: int = 1) -> None:
     title = "photo location: rank among the searched tiles"
     layer.setCustomProperty("xview/legend_title", title)
     layer.setName(PRODUCT_TITLES["heatmap"])
+    layer.triggerRepaint()
+
+
+def style_rgb(layer: QgsRasterLayer, title: str = PRODUCT_TITLES["pca"]) -> None:
+    """Bands 1, 2, 3 as red, green, blue, shown as they are: the engine's PCA map is already stretched
+    to 1-255 (0 is nodata, transparent), so a second stretch by QGIS would change its colours."""
+    layer.setRenderer(QgsMultiBandColorRenderer(layer.dataProvider(), 1, 2, 3))
+    layer.setName(title)
     layer.triggerRepaint()
 
 

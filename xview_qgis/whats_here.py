@@ -4,14 +4,22 @@ Where the last map run covers the clicked point, values are sampled from its pro
 (``QgsRasterDataProvider.sample`` at the point, transformed to each layer's CRS with the project's
 context); the band descriptions (``head:product:class``) say what each value is. Where it does not
 (or the user asks for it), the model is run *on the spot* on the one tile centred there: the
-engine's ``point_query.describe_point`` in a ``QgsTask``, over the Map tab's raster layer read the
+engine's ``mapping.point.describe_point`` in a ``QgsTask``, over the Map tab's raster layer read the
 way a map run reads it (``engine_input``). Either way the numbers are the engine's.
+
+What else the model can say about the tile, its localization method says (``model_extras``; the
+plugin never branches on the kind): a method with ``verify`` (Siamese) answers "was this photo
+taken here?" for the photo chosen in the Geolocate tab (embedding distance, P(same place)); one
+with a photo collection (knn) shows the reference photos whose tiles look most like this one
+(``photo_search.photos_at_point``), as thumbnails in the answer, read through the engine's safe opener.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass, field
+from html import escape
 from typing import Any, Callable, Optional
 
 from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsPointXY, QgsProject
@@ -19,10 +27,14 @@ from qgis.gui import QgsMapToolEmitPoint
 
 from xview_qgis.bandmeta import band_descriptions, category_names, parse_band_description
 from xview_qgis.common import engine_input
+from xview_qgis.point_answers import hit_line, verdict_line
 from xview_qgis.tasks import RUNNING, XviewTask, report_error, start_task
+from xview_qgis.thumbnails import Thumbnail, read_thumbnail
 
 TOP_N = 5
+TOP_PHOTOS = 8
 Show = Callable[[str], None]
+PhotosHtml = Callable[[list[Thumbnail]], str]
 _RUNTIME_CACHE: dict[tuple, Any] = {}  # (model path, mtime, device) -> the engine's ModelRuntime; one entry
 
 
@@ -98,31 +110,127 @@ def open_point_source(layer, bands: tuple[str, ...], point: QgsPointXY, point_cr
     return source, _transform(point, point_crs, QgsCoordinateReferenceSystem.fromWkt(source.crs))
 
 
-def start_point_query(layer, model_path: str, manifest, device: str, point: QgsPointXY, point_crs, show: Show,
-                      message_bar=None) -> Optional[XviewTask]:
-    """Run the model on the tile centred at ``point`` in the background; ``show`` gets the answer or why not."""
+@dataclass(frozen=True)
+class PointChoices:
+    """What a point query reads: the Map tab's layer, the model panel's model, the Geolocate tab's photo."""
+
+    layer: Any
+    model_path: str
+    manifest: Any
+    device: str
+    photo: str = ""
+
+
+@dataclass
+class PointAnswer:
+    """What a point query found (``samples`` of the last run, or the model's ``summary`` computed now) and what
+    the model's method adds: the verification answer, the photos of similar-looking places and thumbnails."""
+
+    samples: dict[str, list[tuple[str, float]]]
+    footprint_m: float
+    summary: Any = None
+    verdict: Optional[dict[str, Any]] = None
+    ask_photo: bool = False  # the model verifies, but no photo is chosen in the Geolocate tab
+    hits: list = field(default_factory=list)
+    thumbnails: list = field(default_factory=list)
+
+
+def model_extras(manifest) -> tuple[bool, bool]:
+    """(answers "was this photo taken here?", carries a photo collection), asked of the model's method."""
+    from xview_engine.localization.methods import method_for
+
+    method = method_for(manifest.kind)
+    return callable(getattr(method, "verify", None)), callable(getattr(method, "reference_queries", None))
+
+
+def describe_answer(answer: PointAnswer) -> str:
+    """Rich text for the panel: the reading of the tile, then the verification and the photos found."""
+    if answer.samples:
+        lines = [describe(answer.samples)]
+    elif answer.summary is not None:
+        lines = [describe_summary(answer.summary)]
+    else:
+        lines = [f"<i>Computed now for the {answer.footprint_m:g} m tile centred here:</i>"]
+    if answer.verdict is not None:
+        line = verdict_line(answer.verdict)
+        lines.append(f"<b>{escape(line[0].upper() + line[1:])}</b>")
+    if answer.ask_photo:
+        lines.append("Choose a photo in the Geolocate tab to ask whether it was taken here.")
+    if answer.hits:
+        found = ", ".join(escape(hit_line(hit.to_dict())) for hit in answer.hits)
+        lines.append(f"<b>Photos of similar-looking places</b> (the model's reference photos whose tiles look most "
+                     f"like this one): {found}")
+    return "<br>".join(lines)
+
+
+def thumbnails(answer: PointAnswer) -> list[Thumbnail]:
+    """The photos found, for the answer panel: rank and distance (or score) under each."""
+    out = []
+    for hit, rgb in zip(answer.hits, answer.thumbnails):
+        value = f"d {hit.distance:.2f}" if hit.distance is not None else f"{hit.score:.3g}"
+        out.append(Thumbnail(rgb, f"#{hit.rank} {value}"))
+    return out
+
+
+def start_point_query(choices: PointChoices, point: QgsPointXY, point_crs, samples: dict, show: Show,
+                      photos_html: PhotosHtml = lambda photos: "", message_bar=None) -> Optional[XviewTask]:
+    """Answer for the tile centred at ``point`` in the background; ``show`` gets the answer or why not, with
+    the photos found as ``photos_html`` lays them out (``thumbnails.photo_table``).
+
+    With ``samples`` of the last run and nothing for the model's method to add, the samples are the
+    answer and nothing runs. Only then is the method asked here, on the main thread; otherwise the
+    task asks it (its module may import torch, seconds the first time).
+    """
     from xview_engine.errors import SourceError
-    from xview_engine.mapping.point import describe_point
 
     try:
-        if manifest is None or layer is None:
+        if choices.manifest is None or choices.layer is None:
+            if samples:
+                show(describe(samples))
+                return None
             raise SourceError("choose a model and a raster layer in the Map tab to compute what is here")
-        source, local = open_point_source(layer, manifest.input.bands, point, point_crs)
+        extras = model_extras(choices.manifest) if samples else None
+        if extras is not None and not any(extras):
+            show(describe(samples))
+            return None
+        source, local = open_point_source(choices.layer, choices.manifest.input.bands, point, point_crs)
     except Exception as exc:  # a bad choice or file: said in the panel and the message bar
         show(f"Cannot compute here: {report_error(message_bar, exc)}")
         return None
-
-    def work(_progress, cancel):
-        return describe_point(source, _runtime(model_path, device), local.x(), local.y(), TOP_N, cancel)
 
     def done(task: XviewTask) -> None:
         if task.error is not None:
             show(f"Cannot compute here: {report_error(message_bar, task.error, task.details)}")
         else:
-            show(describe_summary(task.result))
+            show(describe_answer(task.result) + photos_html(thumbnails(task.result)))
 
-    show("Computing the tile centred here…")
+    work = _point_work(choices, source, local.x(), local.y(), samples, extras)
+    show(describe(samples) if samples else "Computing the tile centred here…")
     return start_task(XviewTask("xview what's here", work, done, cleanup=getattr(source, "close", None)))
+
+
+def _point_work(choices: PointChoices, source, x: float, y: float, samples: dict,
+                extras: Optional[tuple[bool, bool]]):
+    """The task body (worker thread): the model's reading of the tile, then what its method adds."""
+    def work(_progress, cancel) -> PointAnswer:
+        from xview_engine.localization.methods import PhotoOptions, method_for
+        from xview_engine.localization.photo_search import photos_at_point
+        from xview_engine.mapping.point import describe_point
+
+        manifest, model = choices.manifest, choices.model_path
+        verify, collection = extras or model_extras(manifest)
+        answer = PointAnswer(samples, manifest.input.footprint_m, ask_photo=verify and not choices.photo)
+        if not samples and manifest.heads:
+            answer.summary = describe_point(source, _runtime(model, choices.device), x, y, TOP_N, cancel)
+        if verify and choices.photo:
+            answer.verdict = method_for(manifest.kind).verify(choices.photo, model, source, x, y, choices.device)
+        if collection:
+            answer.hits = photos_at_point(source, _runtime(model, choices.device), PhotoOptions(
+                model=model, device=choices.device), x, y, TOP_PHOTOS, cancel) or []
+            answer.thumbnails = [read_thumbnail(hit.photo) for hit in answer.hits]
+        return answer
+
+    return work
 
 
 def _runtime(model_path: str, device: str):
@@ -147,8 +255,9 @@ def _transform(point: QgsPointXY, source_crs, target_crs) -> QgsPointXY:
 class WhatsHereTool(QgsMapToolEmitPoint):
     """Click -> sample the layers given by ``layers_fn()`` -> ``show(text)`` (the dock's panel).
 
-    Where nothing is sampled (no run covers the point) or ``force_fn()`` says so, ``compute(point, crs)``
-    runs the model on the spot instead (it shows its own answer); ``task`` is the last such run.
+    Unless ``force_fn()`` says to compute anyway, the values of the last run under the click are
+    sampled; ``compute(point, crs, samples)`` then answers (the samples alone, or the model run on
+    the spot, with what its method adds; it shows its own answer); ``task`` is the last such run.
     """
 
     def __init__(self, canvas, layers_fn, show: Show, compute=None, force_fn=None):
@@ -161,9 +270,9 @@ class WhatsHereTool(QgsMapToolEmitPoint):
     def _clicked(self, point: QgsPointXY, _button) -> None:
         crs = self.canvas().mapSettings().destinationCrs()
         samples = {} if self.force_fn() else sample_products(self.layers_fn(), point, crs)
-        if samples or self.compute is None:
+        if self.compute is None:
             self.show(describe(samples))
         elif self.task is not None and self.task in RUNNING:
             self.show("Still computing the last point; click again when it is shown.")
         else:
-            self.task = self.compute(point, crs)
+            self.task = self.compute(point, crs, samples)

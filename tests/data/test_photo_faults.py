@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import csv
 import os
-import struct
 import subprocess
 import sys
 import warnings
-import zlib
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 from localize_fixtures import tiny_teacher, world  # noqa: F401  (fixture)
+from photo_fixtures import bomb_png
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
@@ -46,17 +45,6 @@ def gps_photo(path: Path, **change) -> Path:
     exif = Image.Exif()
     exif[GPS_IFD] = gps
     Image.new("RGB", (64, 32), (90, 120, 60)).save(path, format="JPEG", exif=exif)
-    return path
-
-
-def bomb_png(path: Path, width: int, height: int) -> Path:
-    """A PNG header declaring width x height RGB pixels, followed by a few bytes of image data."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
     return path
 
 

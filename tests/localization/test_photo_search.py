@@ -84,3 +84,29 @@ def test_no_collection_without_references(classifier, tmp_path) -> None:  # noqa
     index = planted_index(np.zeros((2, 2)))
     assert own_collection(index, PhotoOptions(model=str(bare))) is None
     assert own_collection(index, PhotoOptions()) is None
+
+
+def test_photos_at_a_point_are_those_of_the_index_tile_centred_there(knn_world, classifier, tmp_path) -> None:  # noqa: F811
+    """Without an index (the plugin's "What's here"), the tile centred on a point is described on the spot:
+    at an indexed tile's centre the same photos come back, at the same distances; a model without
+    references, or a method without a collection, gives None."""
+    from xview_engine.localization.photo_search import photos_at_point
+    from xview_engine.model.runtime import load_runtime
+    from xview_engine.raster.source import RasterioSource
+    from xview_engine.training.knn import FeatureModelParams, make_feature_model
+
+    index = load_index(knn_world["knn_index"])
+    tile = int(np.flatnonzero(index.valid)[len(np.flatnonzero(index.valid)) // 2])
+    x, y = index.xy[tile]
+    options = PhotoOptions(model=str(knn_world["knn"]), device="cpu")
+    expected = photos_near_tile(index, tile, own_collection(index, options), top_k=4)
+    spec = index.manifest.input
+    with RasterioSource(knn_world["raster"], 3, spec.bands, work_crs=index.grid.crs) as source:
+        hits = photos_at_point(source, load_runtime(knn_world["knn"], "torch", "cpu"), options, x, y, top_k=4)
+        assert [h.photo for h in hits] == [h.photo for h in expected]
+        np.testing.assert_allclose([h.distance for h in hits], [h.distance for h in expected], rtol=1e-3, atol=1e-3)
+        bare = make_feature_model(FeatureModelParams(teachers=f"imagenet:mobilenet_v3_small={classifier}",
+                                                     out=str(tmp_path / "bare.safetensors"), tile_px=16, gsd_m=1.0))
+        assert photos_at_point(source, load_runtime(bare, "torch", "cpu"), PhotoOptions(model=str(bare)), x, y) is None
+        distill = load_runtime(knn_world["model"], "torch", "cpu")
+        assert photos_at_point(source, distill, PhotoOptions(model=str(knn_world["model"])), x, y) is None

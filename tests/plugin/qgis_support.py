@@ -1,7 +1,8 @@
 """Small real inputs for the plugin tests: a tiny model file and seeded RGB GeoTIFFs (not a test module).
 
 Models are built from the engine's own manifest and model classes with a 4-wide two-layer CNN, so a
-whole map of a few hundred tiles runs in well under a second on a CPU.
+whole map of a few hundred tiles runs in well under a second on a CPU: distillation models, a Siamese
+model with a calibration, and a knn model of off-the-shelf features with reference photos.
 """
 
 from __future__ import annotations
@@ -83,6 +84,44 @@ def world_files(tmp_path_factory) -> dict[str, Path]:
              "index": out / "index", "photo": sorted((out / "world" / "photos").glob("*.jpg"))[0]}
     _WORLD_CACHE["world"] = files
     return files
+
+
+CALIBRATION = {"intercept": 2.0, "slope": -5.0}  # P(same place | d) = 1 / (1 + exp(-(2 - 5 d)))
+
+
+def siamese_model(folder: Path, name: str = "siamese.safetensors", calibration: dict | None = CALIBRATION) -> Path:
+    """A tiny untrained Siamese (Where-CNN) model: 16 px tiles at 1 m, 8-wide embeddings, photos seen at 16 x 32,
+    with a logistic calibration of distance -> P(same place) in its manifest (none when ``calibration`` is None)."""
+    from dataclasses import replace
+
+    from xview_engine.model.siamese import build_siamese, siamese_manifest
+
+    manifest = siamese_manifest(BackboneSpec("tiny_cnn", {"width": 4, "depth": 2}), 16, 1.0, 8, True, (16, 32))
+    if calibration is not None:
+        manifest = replace(manifest, network={**manifest.network, "calibration": dict(calibration)})
+    return save_model(build_siamese(manifest, seed=2), manifest, folder / name)
+
+
+def knn_files(tmp_path_factory) -> dict[str, Path]:
+    """``world_files`` plus a knn model of off-the-shelf features (a small random synthetic teacher as the
+    classifier; the world's train photos as references, k = 1) and its index (8 m stride); built once."""
+    if "knn" in _WORLD_CACHE:
+        return _WORLD_CACHE["knn"]
+    from localize_fixtures import tiny_teacher
+
+    from xview_engine.localization.build import IndexParams, build_index
+    from xview_engine.training.knn import FeatureModelParams, make_feature_model
+
+    world = world_files(tmp_path_factory)
+    out = world["dir"]
+    teacher = tiny_teacher(world["labels"], out / "teacher.safetensors")
+    model = make_feature_model(FeatureModelParams(
+        teachers=f"synthetic={teacher}", out=str(out / "knn.safetensors"), tile_px=16, gsd_m=1.0,
+        pairs=str(world["labels"].parent / "pairs.csv"), raster=str(world["raster"]), k=1, device="cpu"))
+    build_index(IndexParams(raster=str(world["raster"]), model=str(model), out=str(out / "knn_index"), device="cpu",
+                            stride_m=8))
+    _WORLD_CACHE["knn"] = {**world, "knn": model, "knn_index": out / "knn_index"}
+    return _WORLD_CACHE["knn"]
 
 
 WEB_MERCATOR_HALF = 20037508.342789244  # EPSG:3857 x (and y) of the edge of the XYZ tile pyramid

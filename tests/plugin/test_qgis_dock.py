@@ -232,8 +232,8 @@ def test_whats_here_reads_the_last_run_at_a_point(plugin, world, qtbot, tmp_path
     text = describe(samples)
     assert "most likely" in text and samples["scene top"][0][0] in text
     assert "run Map" in describe(sample_products([], QgsPointXY(centre), layer.crs()))
-    map_tab.whats_here_button.setChecked(True)
-    map_tab.whats_here_tool.canvasClicked.emit(QgsPointXY(centre), Qt.MouseButton.LeftButton)
-    assert "most likely" in map_tab.whats_here_label.text()
-    map_tab.whats_here_button.setChecked(False)
+    map_tab.whats_here.button.setChecked(True)
+    map_tab.whats_here.tool.canvasClicked.emit(QgsPointXY(centre), Qt.MouseButton.LeftButton)
+    assert "most likely" in map_tab.whats_here.answer.text()
+    map_tab.whats_here.button.setChecked(False)
     del layer

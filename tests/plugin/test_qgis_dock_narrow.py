@@ -49,7 +49,7 @@ def test_buttons_progress_and_answers_stay_in_sight_at_300_px(plugin, world, qtb
     map_tab.out_dir.setFilePath(str(tmp_path))
     assert dock.width() == DOCK_WIDTH
     for widget in (map_tab.controls.run_button, map_tab.controls.cancel_button, map_tab.controls.progress,
-                   map_tab.whats_here_button, map_tab.estimate_label):
+                   map_tab.whats_here.button, map_tab.estimate_label):
         assert in_sight(widget, dock), widget.objectName() or widget.text()
     viewport = map_tab.parentWidget()
     for checkbox in map_tab.product_checks.values():  # none cut at the right edge of the scrolling form
@@ -57,13 +57,13 @@ def test_buttons_progress_and_answers_stay_in_sight_at_300_px(plugin, world, qtb
     task = _run_and_wait(qtbot, map_tab)  # the Map button clicked at this width
     assert task.error is None, task.error
     assert map_tab.controls.progress.value() == 100 and in_sight(map_tab.controls.progress, dock)
-    qtbot.mouseClick(map_tab.whats_here_button, Qt.MouseButton.LeftButton)
-    assert map_tab.whats_here_button.isChecked()
-    map_tab.whats_here_tool.canvasClicked.emit(QgsPointXY(layer.extent().center()), Qt.MouseButton.LeftButton)
-    answer = map_tab.whats_here_label
+    qtbot.mouseClick(map_tab.whats_here.button, Qt.MouseButton.LeftButton)
+    assert map_tab.whats_here.button.isChecked()
+    map_tab.whats_here.tool.canvasClicked.emit(QgsPointXY(layer.extent().center()), Qt.MouseButton.LeftButton)
+    answer = map_tab.whats_here.answer
     assert "most likely" in answer.text() and in_sight(answer, dock)
     assert answer.document().idealWidth() <= answer.viewport().width() + 1  # wrapped, not cut at the right
-    qtbot.mouseClick(map_tab.whats_here_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(map_tab.whats_here.button, Qt.MouseButton.LeftButton)
     for title in ("Geolocate", "Search"):
         dock.tabs.setCurrentIndex([dock.tabs.tabText(i) for i in range(dock.tabs.count())].index(title))
         qtbot.wait(20)

@@ -58,9 +58,10 @@ def test_list_shows_the_xview_provider(profile, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "error starting plugin" not in result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    algorithms = lines[lines.index("xview") + 1:][:5]
+    algorithms = lines[lines.index("xview") + 1:][:8]
     assert sorted(line.split("\t")[1] for line in algorithms) == [
-        "xview:export_onnx", "xview:index", "xview:localize", "xview:map", "xview:search"]
+        "xview:export_onnx", "xview:index", "xview:localize", "xview:map", "xview:pca", "xview:photo_search",
+        "xview:search", "xview:verify"]
 
 
 def test_help_describes_the_map_parameters(profile, tmp_path):
@@ -107,3 +108,27 @@ def test_run_map_with_a_file_that_is_not_a_model_says_what_is_wrong(profile, tmp
     assert "Traceback" not in result.stdout + result.stderr
     assert not out.exists() or not any(out.iterdir())
     shutil.rmtree(out, ignore_errors=True)
+
+
+def test_run_verify_prints_the_distance_and_p_same_place(profile, tmp_path_factory, tmp_path):
+    """`xview:verify` in batch: the answer in the JSON results, the engine's own numbers."""
+    import csv
+
+    from qgis_support import siamese_model
+
+    from xview_engine.localization.verification import verify_point
+
+    world = world_files(tmp_path_factory)
+    model = siamese_model(tmp_path)
+    with open(world["labels"].parent / "pairs.csv", newline="") as fh:
+        row = next(csv.DictReader(fh))
+    photo = world["labels"].parent / row["path"]
+    result = qgis_process(profile, "run", "xview:verify", "--json", f"--PHOTO={photo}", f"--MODEL={model}",
+                          f"--INPUT={world['raster']}", f"--POINT={row['x']},{row['y']} [EPSG:32633]", "--DEVICE=1",
+                          cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads(result.stdout[result.stdout.index("{"):])["results"]
+    engine = verify_point(photo, model, world["raster"], xy=(float(row["x"]), float(row["y"])), device="cpu")
+    assert results["DISTANCE"] == pytest.approx(engine["distance"], abs=1e-6)
+    assert results["P_SAME_PLACE"] == pytest.approx(engine["p_same_place"], abs=1e-6)
+    assert json.loads(results["RESULT"])["photo"] == str(photo)

@@ -44,9 +44,10 @@ def _run(algorithm: str, params: dict) -> dict:
     return processing.run(algorithm, params, feedback=QgsProcessingFeedback())
 
 
-def test_provider_lists_the_five_algorithms(provider):
+def test_provider_lists_the_eight_algorithms(provider):
     ids = sorted(a.id() for a in provider.algorithms())
-    assert ids == ["xview:export_onnx", "xview:index", "xview:localize", "xview:map", "xview:search"]
+    assert ids == ["xview:export_onnx", "xview:index", "xview:localize", "xview:map", "xview:pca",
+                   "xview:photo_search", "xview:search", "xview:verify"]
 
 
 def test_map_algorithm(provider, world, tmp_path):

@@ -132,10 +132,11 @@ def test_screenshots_of_the_dock_and_a_rendered_map(plugin, world, screenshot_wo
     assert _run_and_wait(qtbot, map_tab).error is None
     heatmap = _heatmap(plugin, layer, screenshot_world.parent, qtbot)
     plugin.dock.tabs.setCurrentIndex(0)
-    map_tab.whats_here_button.setChecked(True)  # the answer panel, as after a click on the map
-    map_tab.whats_here_tool.canvasClicked.emit(QgsPointXY(layer.extent().center()), Qt.MouseButton.LeftButton)
-    map_tab.whats_here_button.setChecked(False)
-    assert "most likely" in map_tab.whats_here_label.text()
+    plugin.iface.mapCanvas().setDestinationCrs(layer.crs())  # the click below is in the layer's CRS, whatever
+    map_tab.whats_here.button.setChecked(True)  # another test left; the answer panel, as after a click on the map
+    map_tab.whats_here.tool.canvasClicked.emit(QgsPointXY(layer.extent().center()), Qt.MouseButton.LeftButton)
+    map_tab.whats_here.button.setChecked(False)
+    assert "most likely" in map_tab.whats_here.answer.text()
     plugin.dock.setFloating(True)  # docked, the test main window decides its size
     plugin.dock.resize(DOCK_PX, 1000)
     qtbot.wait(50)

@@ -10,11 +10,11 @@ from xview_qgis import tasks
 
 
 def _click(qtbot, map_tab, point: QgsPointXY) -> str:
-    tool = map_tab.whats_here_tool
+    tool = map_tab.whats_here.tool
     tool.canvasClicked.emit(point, Qt.MouseButton.LeftButton)
     if tool.task is not None:
         qtbot.waitUntil(lambda: tool.task not in tasks.RUNNING, timeout=TIMEOUT_MS)
-    return map_tab.whats_here_label.text()
+    return map_tab.whats_here.answer.text()
 
 
 def _ready(plugin, world, qgis_iface):  # noqa: F811
@@ -23,7 +23,7 @@ def _ready(plugin, world, qgis_iface):  # noqa: F811
     map_tab = plugin.tabs["Map"]
     map_tab.layer_combo.setLayer(layer)
     qgis_iface.mapCanvas().setDestinationCrs(layer.crs())
-    map_tab.whats_here_button.setChecked(True)
+    map_tab.whats_here.button.setChecked(True)
     return layer, map_tab
 
 
@@ -36,8 +36,8 @@ def test_without_a_run_the_tile_is_computed_on_the_spot(plugin, world, qtbot, qg
     centre = layer.extent().center()
     text = _click(qtbot, map_tab, QgsPointXY(centre))
     assert text.startswith("Computed now for the 16 m tile") and "most likely" in text  # as read in the panel
-    assert "font-style:italic" in map_tab.whats_here_label.toHtml()
-    assert map_tab.whats_here_tool.task.error is None
+    assert "font-style:italic" in map_tab.whats_here.answer.toHtml()
+    assert map_tab.whats_here.tool.task.error is None
     with RasterioSource(world["raster"], 3, ("red", "green", "blue")) as source:  # the engine, called directly
         summary = describe_point(source, load_runtime(world["model"], "torch", "cpu"), centre.x(), centre.y())
     for head in summary.heads:
@@ -45,7 +45,7 @@ def test_without_a_run_the_tile_is_computed_on_the_spot(plugin, world, qtbot, qg
         assert head.top[0][0] in text
     outside = _click(qtbot, map_tab, QgsPointXY(centre.x() + 10_000, centre.y()))
     assert outside.startswith("Cannot compute here") and "outside the raster" in outside
-    map_tab.whats_here_button.setChecked(False)
+    map_tab.whats_here.button.setChecked(False)
     del layer
 
 
@@ -56,9 +56,9 @@ def test_last_run_is_read_unless_asked_to_compute(plugin, world, qtbot, qgis_ifa
     centre = QgsPointXY(layer.extent().center())
     sampled = _click(qtbot, map_tab, centre)
     assert "most likely" in sampled and "Computed now" not in sampled
-    map_tab.whats_here_compute.setChecked(True)
+    map_tab.whats_here.always_compute.setChecked(True)
     assert "Computed now" in _click(qtbot, map_tab, centre)
-    map_tab.whats_here_button.setChecked(False)
+    map_tab.whats_here.button.setChecked(False)
     del layer
 
 
@@ -67,8 +67,8 @@ def test_without_a_model_the_panel_says_what_to_do(plugin, world, qtbot, qgis_if
     plugin.model_panel.set_model("")  # no model, not even the shipped default
     map_tab = plugin.tabs["Map"]
     qgis_iface.mapCanvas().setDestinationCrs(layer.crs())
-    map_tab.whats_here_button.setChecked(True)
+    map_tab.whats_here.button.setChecked(True)
     text = _click(qtbot, map_tab, QgsPointXY(layer.extent().center()))
     assert text.startswith("Cannot compute here") and "choose a model" in text
-    map_tab.whats_here_button.setChecked(False)
+    map_tab.whats_here.button.setChecked(False)
     del layer

@@ -66,8 +66,8 @@ def test_map_tab_maps_the_xyz_layer_in_web_mercator(plugin, world, qtbot, qgis_i
     map_tab.stride.setValue(16.0)
     task = _run_and_wait(qtbot, map_tab)
     assert task.error is None, task.error
-    assert task.result.tiles_run > 100
-    grid = task.result.metadata["grid"]
+    assert task.result.map.tiles_run > 100
+    grid = task.result.map.metadata["grid"]
     scale = 1 / math.cos(math.radians(LAT))
     assert grid["ground_scale_crs_units_per_metre"][0] == pytest.approx(scale, rel=3e-3)
     prob = map_tab.last_layers[0]

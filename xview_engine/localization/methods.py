@@ -12,10 +12,12 @@ A method says three things, and nothing outside it branches on the kind:
   (``Scores.extras``, e.g. the best heading of a twin match) and which extras are headings
   (``Scores.headings``), so evaluation measures heading errors without knowing the method.
 
-Two optional members, looked up with ``getattr`` by ``localization.photo_search``: a method whose
-model carries its own photo collection offers ``reference_queries(options)`` (the kNN method's
-reference photos, described by their aerial tiles), and one whose score stands for a distance
-offers ``score_to_distance(scores)``.
+Optional members, looked up with ``getattr`` (by ``localization.photo_search`` and the plugin's
+"What's here"): a method whose model carries its own photo collection offers
+``reference_queries(options)`` (the kNN method's reference photos, described by their aerial
+tiles), one whose score stands for a distance offers ``score_to_distance(scores)``, and one that
+answers "was this photo taken here?" offers ``verify(photo, model, source, x, y, device)`` (the
+Siamese method: embedding distance and P(same place) for the tile centred at (x, y)).
 
 ``method_for(kind)`` imports the built-in method of that kind on first use, so a new method is one
 module that calls ``register_method`` and one line in ``BUILTIN``.

@@ -7,7 +7,9 @@ method as for localization), or, when none are given, the one the model carries 
 photos described by the features of *their* aerial tiles, so the answer is Workman & Jacobs'
 aerial-based photo search (Fig. 8): the reference tiles that look most like this one, and the
 photos taken there. The results go to a contact sheet PNG (the tile's chip, then the photos with
-their rank and score or distance) and a CSV; ``retrieve --tile`` and the plugin call these.
+their rank and score or distance) and a CSV; ``retrieve --tile`` and the plugin call these, and
+``photos_at_point`` answers for a point of any raster source without an index (the plugin's
+"What's here").
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from xview_engine.outputs import atomic_output
 
 if TYPE_CHECKING:
     from xview_engine.localization.index import TileIndex
+    from xview_engine.model.runtime import ModelRuntime
+    from xview_engine.progress import CancelCheck
+    from xview_engine.raster.source import RasterSource
 
 THUMB_PX = 160
 CAPTION_PX = 16
@@ -65,6 +70,33 @@ def photos_near_tile(index: TileIndex, tile: int, queries: Queries, top_k: int =
     return [PhotoHit(r + 1, str(queries.photos[i]), float(column[i]), None if d is None else float(d),
                      float(queries.truth_lonlat[i, 0]), float(queries.truth_lonlat[i, 1]))
             for r, (i, d) in enumerate(zip(order, distances))]
+
+
+def photos_at_point(source: RasterSource, runtime: ModelRuntime, options: PhotoOptions, x: float, y: float,
+                    top_k: int = 8, cancel: Optional[CancelCheck] = None) -> Optional[list[PhotoHit]]:
+    """The model's own collection ranked against the tile centred at (x, y) of ``source``, with no index.
+
+    The plugin's "What's here": the one-tile grid of ``mapping.point`` (the footprint of ``xview map``)
+    becomes a one-tile index, so the ranking is ``photos_near_tile``'s. None when the model carries no
+    collection (its method has no ``reference_queries``, or this model file has no references).
+    """
+    from xview_engine.localization.index import TileIndex
+    from xview_engine.localization.methods import method_for
+    from xview_engine.mapping.point import point_outputs
+
+    manifest = runtime.manifest
+    method = method_for(manifest.kind)
+    hook = getattr(method, "reference_queries", None)
+    queries = hook(options) if hook is not None else None
+    if queries is None:
+        return None
+    grid, outputs = point_outputs(source, runtime.run, manifest.input, x, y, cancel)
+    ran = method.tile_arrays(manifest, outputs, "float32")
+    if ran is None:
+        return None
+    index = TileIndex(Path("point"), {}, manifest, grid, np.ones(1, bool), np.array([[grid.x0, grid.y0]]),
+                      np.full((1, 2), np.nan), manifest.kind, ran[1])
+    return photos_near_tile(index, 0, queries, top_k)
 
 
 def write_hits_csv(hits: list[PhotoHit], path: Path) -> Path:

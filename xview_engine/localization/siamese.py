@@ -25,6 +25,7 @@ from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 if TYPE_CHECKING:
     from xview_engine.localization.index import TileIndex
     from xview_engine.model.siamese import SiameseModel
+    from xview_engine.raster.source import RasterSource
 
 TILE_CHUNK = 65536  # tiles per matrix product: (P x chunk) floats at a time
 PHOTO_BATCH = 32
@@ -73,6 +74,14 @@ class SiameseEmbedding:
         if not index.valid[tile]:
             return np.full(len(q), -np.inf)
         return q @ np.asarray(index.arrays[EMBEDDING][tile], np.float32)
+
+    @staticmethod
+    def verify(photo: str | Path, model: str | Path, source: RasterSource, x: float, y: float,
+               device: str = "auto") -> dict[str, Any]:
+        """Was ``photo`` taken in the tile centred at (x, y) of ``source``? (``verification.verify_point``)"""
+        from xview_engine.localization.verification import verify_point
+
+        return verify_point(photo, model, None, xy=(x, y), device=device, source=source)
 
 
 def photo_embeddings(index: TileIndex, queries: Queries) -> np.ndarray:

@@ -16,13 +16,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from xview_engine.errors import LabelFileError, TrainingError
 from xview_engine.model.siamese import EMBEDDING, same_place_probability
 from xview_engine.outputs import atomic_output
+
+if TYPE_CHECKING:
+    from xview_engine.raster.source import RasterSource
 
 REPORT_FILES = ("verification.json", "pairs.csv", "precision_recall.png", "distances.png")
 # Lin et al. 2015, Table 2: Where-CNN AP on 12.5K matched test pairs with 20x unmatched
@@ -91,9 +94,15 @@ def verdict(distance: float, calibration: Optional[dict[str, float]]) -> dict[st
     return {"distance": float(distance), "p_same_place": p}
 
 
-def verify_point(photo: str | Path, model: str | Path, raster: str | Path, lonlat: Optional[tuple[float, float]] = None,
-                 xy: Optional[tuple[float, float]] = None, device: str = "auto") -> dict[str, Any]:
-    """Was ``photo`` taken in the tile centred at ``lonlat`` (WGS84) or ``xy`` (the raster's CRS)?"""
+def verify_point(photo: str | Path, model: str | Path, raster: Optional[str | Path],
+                 lonlat: Optional[tuple[float, float]] = None, xy: Optional[tuple[float, float]] = None,
+                 device: str = "auto", source: Optional[RasterSource] = None) -> dict[str, Any]:
+    """Was ``photo`` taken in the tile centred at ``lonlat`` (WGS84) or ``xy`` (the source's CRS)?
+
+    The tile is read from ``source`` when given (the plugin's layers; left open), else from ``raster``.
+    """
+    import contextlib
+
     import torch
 
     from xview_engine.localization.siamese import embed_photos
@@ -114,7 +123,9 @@ def verify_point(photo: str | Path, model: str | Path, raster: str | Path, lonla
         with torch.inference_mode():
             return {k: v.float().cpu().numpy() for k, v in net(torch.from_numpy(tiles).to(dev)).items()}
 
-    with RasterioSource(raster, len(spec.bands), spec.bands) as source:
+    opened = contextlib.nullcontext(source) if source is not None else RasterioSource(raster, len(spec.bands),
+                                                                                      spec.bands)
+    with opened as source:
         if lonlat is not None:
             from rasterio.warp import transform
 

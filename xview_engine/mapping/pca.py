@@ -129,6 +129,12 @@ def feature_names(manifest: Manifest) -> tuple[str, ...]:
     return tuple(f"{h.name}:{label}" for h in manifest.heads for label in h.labels)
 
 
+def gives_features(manifest: Manifest) -> bool:
+    """Whether a model's tile outputs can be coloured: at least three feature columns (a Siamese or twin
+    model's embeddings are no head outputs)."""
+    return len(feature_names(manifest)) >= COMPONENTS
+
+
 def run_pca(params: PcaParams, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None,
             log: Optional[Log] = None, source: Optional[RasterSource] = None) -> PcaResult:
     """Run the model over the grid, fit (or load) the basis, write the RGB GeoTIFF and the basis."""
@@ -136,6 +142,10 @@ def run_pca(params: PcaParams, progress: Optional[ProgressCallback] = None, canc
     started = time.perf_counter()
     check_params(params)
     manifest = read_model_manifest(params.model)
+    if not gives_features(manifest):
+        raise PcaError(f"model {params.model} ({manifest.kind}) gives {len(feature_names(manifest))} features per "
+                       f"tile; a PCA colour map needs at least {COMPONENTS}: use a knn model from 'xview features' "
+                       "or a distillation model")
     outputs = [Path(params.out)] + ([Path(params.basis_out)] if params.basis_out else [])
     check_outputs_free(outputs, params.overwrite)
     given = PcaBasis.load(params.basis_in) if params.basis_in else None

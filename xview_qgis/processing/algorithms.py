@@ -4,7 +4,8 @@ Raster inputs accept any raster layer: files go to the engine by path, other lay
 through ``QgisLayerSource``, built in ``prepareAlgorithm`` on the main thread. User errors
 (``XviewError``) become ``QgsProcessingException`` with the engine's one-line message. Result
 rasters open styled when the run completes (``postprocess``): the map's products when LOAD is set,
-search scores and heatmaps when their output is to be opened.
+search scores and heatmaps when their output is to be opened. The algorithms that answer for one
+point (verify, photo search) are in ``point_algorithms``, the PCA false-colour map in ``pca_algorithm``.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class XviewAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Raster layer", optional=raster_optional))
         self.addParameter(QgsProcessingParameterFile("MODEL", "Model file", extension="safetensors",
                                                      optional=model_optional))
+        self.add_device()
+
+    def add_device(self) -> None:
         self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", options=list(DEVICES), defaultValue=0))
 
     def prepareAlgorithm(self, parameters, context, feedback) -> bool:
@@ -84,6 +88,26 @@ class XviewAlgorithm(QgsProcessingAlgorithm):
 
     def device(self, parameters, context) -> str:
         return DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]
+
+    def add_stride(self) -> None:
+        self.addParameter(QgsProcessingParameterNumber("STRIDE", "Stride in metres (empty: half a tile)",
+                                                       QgsProcessingParameterNumber.Type.Double, optional=True,
+                                                       minValue=0.001))
+
+    def add_stride_and_extent(self) -> None:
+        self.add_stride()
+        self.addParameter(QgsProcessingParameterExtent("EXTENT", "Extent", optional=True))
+
+    def grid_choices(self, parameters, context) -> dict[str, Any]:
+        """The ``GridParams`` fields every tiled run shares: raster, model, stride, extent (layer CRS), device."""
+        layer_crs = self.parameterAsRasterLayer(parameters, "INPUT", context).crs()
+        extent = self.parameterAsExtent(parameters, "EXTENT", context, layer_crs)
+        return {"raster": self.raster, "model": self.parameterAsFile(parameters, "MODEL", context),
+                "stride_m": _optional_number(self, parameters, "STRIDE", context),
+                "extent": None if extent.isNull() else (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(),
+                                                        extent.yMaximum()),
+                "extent_crs": None if extent.isNull() else layer_crs.toWkt(),
+                "device": self.device(parameters, context)}
 
     def call(self, function):
         """Run an engine call; a user error becomes a QgsProcessingException with its one-line message."""
@@ -113,10 +137,7 @@ class MapAlgorithm(XviewAlgorithm):
         self.addParameter(classes)
         self.addParameter(QgsProcessingParameterEnum("PRODUCTS", "Products (none: all that fit the head)",
                                                      options=list(PRODUCT_NAMES), allowMultiple=True, optional=True))
-        self.addParameter(QgsProcessingParameterNumber("STRIDE", "Stride in metres (empty: half a tile)",
-                                                       QgsProcessingParameterNumber.Type.Double, optional=True,
-                                                       minValue=0.001))
-        self.addParameter(QgsProcessingParameterExtent("EXTENT", "Extent", optional=True))
+        self.add_stride_and_extent()
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Output folder"))
         self.addParameter(QgsProcessingParameterBoolean("LOAD", "Open the products, styled, when done",
                                                         defaultValue=True))
@@ -125,19 +146,12 @@ class MapAlgorithm(XviewAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         from xview_engine.mapping.map import MapParams, run_map
 
-        layer_crs = self.parameterAsRasterLayer(parameters, "INPUT", context).crs()
-        extent = self.parameterAsExtent(parameters, "EXTENT", context, layer_crs)
         out = self.parameterAsString(parameters, "OUTPUT", context)
         params = MapParams(
-            raster=self.raster, model=self.parameterAsFile(parameters, "MODEL", context),
-            head=self.parameterAsString(parameters, "HEAD", context) or None,
+            **self.grid_choices(parameters, context), head=self.parameterAsString(parameters, "HEAD", context) or None,
             classes=_split(self.parameterAsString(parameters, "CLASSES", context)),
             products=tuple(PRODUCT_NAMES[i] for i in self.parameterAsEnums(parameters, "PRODUCTS", context)),
-            stride_m=_optional_number(self, parameters, "STRIDE", context),
-            extent=None if extent.isNull() else (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(),
-                                                 extent.yMaximum()),
-            extent_crs=None if extent.isNull() else layer_crs.toWkt(),
-            device=self.device(parameters, context), out_dir=out, overwrite=True, command="QGIS Processing xview:map")
+            out_dir=out, overwrite=True, command="QGIS Processing xview:map")
         result = self.call(lambda: run_map(params, log=feedback.pushInfo, source=self.source, **self.hooks(feedback)))
         if self.parameterAsBoolean(parameters, "LOAD", context):
             for path in (p for p in result.files if p.suffix == ".tif"):
@@ -174,9 +188,7 @@ class IndexAlgorithm(XviewAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:
         self.add_raster_and_model()
-        self.addParameter(QgsProcessingParameterNumber("STRIDE", "Stride in metres (empty: half a tile)",
-                                                       QgsProcessingParameterNumber.Type.Double, optional=True,
-                                                       minValue=0.001))
+        self.add_stride()
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Index folder"))
 
     def processAlgorithm(self, parameters, context, feedback):
@@ -221,7 +233,7 @@ class LocalizeAlgorithm(XviewAlgorithm):
             top_k=self.parameterAsInt(parameters, "TOP_K", context),
             fov_deg=self.parameterAsDouble(parameters, "FOV", context) if parameters.get("FOV") is not None else None)
         results = self.call(lambda: localize(params, **self.hooks(feedback)))
-        style_when_loaded(context, out, heatmap=True)
+        style_when_loaded(context, out, "heatmap")
         return {"OUTPUT": out, "RESULTS": json.dumps([r.to_dict() for r in results])}
 
 

@@ -4,8 +4,10 @@ QGIS loads an algorithm's result layers after the run (``QgsProcessingContext`` 
 completion") and then hands each to its ``QgsProcessingLayerPostProcessorInterface``, on the main
 thread. ``StyleResult`` applies ``xview_qgis.styling`` there: probability / count rasters get a colour
 ramp and a legend with class names, top-class rasters a palette with class names, heatmaps the
-best 1 / 5 / 10 % of tiles coloured, the rest transparent. Nothing about the style is guessed: the band descriptions
-(``head:product:class``) written by the engine say what each raster is.
+best 1 / 5 / 10 % of tiles coloured, the rest transparent, PCA maps their bands as red, green and
+blue. Nothing about the style is guessed: the band descriptions (``head:product:class``) written by
+the engine say what each product raster is, and the algorithm that wrote a heatmap or a PCA map
+says so (``style``).
 
 QGIS does not own a Python post-processor, so each one is kept in ``_ALIVE`` until it has run.
 """
@@ -19,23 +21,23 @@ from qgis.core import QgsProcessingContext, QgsProcessingLayerPostProcessorInter
 from xview_qgis import styling
 
 _ALIVE: set[StyleResult] = set()
+STYLES = {"bands": lambda layer: styling.style_layer(layer, band=1),  # by the band descriptions
+          "heatmap": lambda layer: styling.style_geolocation(layer, band=1),
+          "rgb": styling.style_rgb}
 
 
 class StyleResult(QgsProcessingLayerPostProcessorInterface):
-    """Styles one result raster once QGIS has loaded it (by its band descriptions, or as a heatmap)."""
+    """Styles one result raster once QGIS has loaded it, the way ``style`` (a key of ``STYLES``) says."""
 
-    def __init__(self, heatmap: bool = False):
+    def __init__(self, style: str = "bands"):
         super().__init__()
-        self.heatmap = heatmap
+        self.style = STYLES[style]
         _ALIVE.add(self)
 
     def postProcessLayer(self, layer, context, feedback) -> None:  # QGIS API name; main thread
         try:
             if isinstance(layer, QgsRasterLayer) and layer.isValid():
-                if self.heatmap:
-                    styling.style_geolocation(layer, band=1)
-                else:
-                    styling.style_layer(layer, band=1)
+                self.style(layer)
         finally:
             _ALIVE.discard(self)
 
@@ -47,9 +49,9 @@ def load_styled(context: QgsProcessingContext, path: Path, output_name: str) -> 
     context.addLayerToLoadOnCompletion(str(path), details)
 
 
-def style_when_loaded(context: QgsProcessingContext, destination: str, heatmap: bool = False) -> bool:
+def style_when_loaded(context: QgsProcessingContext, destination: str, style: str = "bands") -> bool:
     """Style a raster destination QGIS will open anyway (the user ticked "Open output file"); True if so."""
     if not context.willLoadLayerOnCompletion(destination):
         return False
-    context.layerToLoadOnCompletionDetails(destination).setPostProcessor(StyleResult(heatmap))
+    context.layerToLoadOnCompletionDetails(destination).setPostProcessor(StyleResult(style))
     return True

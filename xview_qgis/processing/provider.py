@@ -1,4 +1,5 @@
-"""The xview Processing provider: map, search, index, localize and export-onnx as algorithms.
+"""The xview Processing provider: map, search, index, localize, export-onnx, verify, photo search and
+the PCA false-colour map as algorithms.
 
 Everything the dock does is also here, so it runs in batch mode, in the graphical modeler and in
 qgis_process. The algorithms are the same thin adapters as the dock: parameters -> the engine's
@@ -33,6 +34,8 @@ class XviewProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self) -> None:
         from xview_qgis.processing.algorithms import ALGORITHMS
+        from xview_qgis.processing.pca_algorithm import PcaAlgorithm
+        from xview_qgis.processing.point_algorithms import POINT_ALGORITHMS
 
-        for algorithm_class in ALGORITHMS:
+        for algorithm_class in (*ALGORITHMS, *POINT_ALGORITHMS, PcaAlgorithm):
             self.addAlgorithm(algorithm_class())
