@@ -143,3 +143,21 @@ def test_verify_pairs_reports_average_precision(world, tmp_path, capsys):
     assert (out / "precision_recall.png").stat().st_size > 1000 and (out / "distances.png").stat().st_size > 1000
     assert main(args) == 2  # outputs exist: refused without --overwrite
     assert "exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "auto"])
+def test_index_through_onnxruntime_holds_the_torch_embeddings(world, tmp_path, runtime):
+    """`xview index --runtime onnx|auto` runs the exported aerial branch: the same embeddings as torch."""
+    pytest.importorskip("onnxruntime")
+    from xview_engine.cli.main import main
+    from xview_engine.localization.index import load_index
+
+    for name in ("torch", runtime):
+        assert main(["index", str(world["raster"]), "--model", str(world["model"]), "-o", str(tmp_path / name),
+                     "--runtime", name, "--device", "cpu"]) == 0
+    onnx_index, torch_index = load_index(tmp_path / runtime), load_index(tmp_path / "torch")
+    assert "runtime onnx" in onnx_index.header["model"]["runtime"]
+    assert "runtime torch" in torch_index.header["model"]["runtime"]
+    assert "so torch" not in onnx_index.header["model"]["runtime"]  # no fallback: the export ran
+    np.testing.assert_array_equal(onnx_index.valid, torch_index.valid)
+    np.testing.assert_allclose(onnx_index.arrays["embedding"], torch_index.arrays["embedding"], rtol=1e-4, atol=1e-5)
