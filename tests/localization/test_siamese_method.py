@@ -4,19 +4,14 @@ product, localize / evaluate / retrieve unchanged, `xview verify`, average preci
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
+from siamese_fixtures import siamese_world  # noqa: F401  (fixture)
 
 from xview_engine.localization.methods import method_for
 from xview_engine.localization.siamese import similarity
 from xview_engine.localization.verification import average_precision, embedding_distance, precision_recall
-from xview_engine.model.file import save_model
-from xview_engine.model.manifest import BackboneSpec
-from xview_engine.model.siamese import build_siamese, siamese_manifest
-from xview_engine.synth.params import SynthParams
-from xview_engine.synth.world import make_world
 
 
 def test_average_precision_by_hand():
@@ -57,18 +52,8 @@ def test_similarity_is_one_chunked_matrix_product():
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    from xview_engine.localization.build import IndexParams, build_index
-
-    out = tmp_path_factory.mktemp("siamese_method")
-    make_world(SynthParams(seed=3, size_m=300, gsd=1.0, photos=12), out / "world")
-    manifest = siamese_manifest(BackboneSpec("tiny_cnn", {"width": 4, "depth": 2}), 16, 1.0, 8, True, (16, 32))
-    manifest = replace(manifest, network={**manifest.network, "calibration": {"intercept": 2.0, "slope": -5.0}})
-    model = save_model(build_siamese(manifest, seed=2), manifest, out / "siamese.safetensors")
-    build_index(IndexParams(raster=str(out / "world" / "overhead.tif"), model=str(model), out=str(out / "index"),
-                            device="cpu"))
-    return {"dir": out, "model": model, "index": out / "index", "pairs": out / "world" / "pairs.csv",
-            "raster": out / "world" / "overhead.tif", "photos": sorted((out / "world" / "photos").glob("*.jpg"))}
+def world(siamese_world):  # noqa: F811
+    return siamese_world
 
 
 def test_index_holds_unit_embeddings_and_scores_by_cosine(world):

@@ -15,7 +15,11 @@ A method says three things, and nothing outside it branches on the kind:
 Two optional members, looked up with ``getattr`` by ``localization.photo_search``: a method whose
 model carries its own photo collection offers ``reference_queries(options)`` (the kNN method's
 reference photos, described by their aerial tiles), and one whose score stands for a distance
-offers ``score_to_distance(scores)``.
+offers ``score_to_distance(scores)``. A third, looked up by ``localization.verification``: a method
+that describes a photo and a tile in one feature space offers ``verification_queries(photos,
+options)``, the photos' vectors under the name of the index array holding the tiles' vectors; a
+pair's distance is that of the two L2-normalised vectors (the Siamese embedding, or a classifier's
+own features of photo and tile: the paper's off-the-shelf baseline).
 
 ``method_for(kind)`` imports the built-in method of that kind on first use, so a new method is one
 module that calls ``register_method`` and one line in ``BUILTIN``.
