@@ -146,3 +146,18 @@ def test_index_through_onnxruntime_holds_the_torch_embeddings(world, tmp_path, r
     assert "so torch" not in onnx_index.header["model"]["runtime"]  # no fallback: the export ran
     np.testing.assert_array_equal(onnx_index.valid, torch_index.valid)
     np.testing.assert_allclose(onnx_index.arrays["embedding"], torch_index.arrays["embedding"], rtol=1e-4, atol=1e-5)
+
+
+def test_an_index_of_the_onnx_export_says_photos_need_the_safetensors_file(world, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from xview_engine.cli.main import main
+
+    onnx = tmp_path / "siamese.onnx"
+    assert main(["export-onnx", str(world["model"]), "-o", str(onnx)]) == 0
+    assert main(["index", str(world["raster"]), "--model", str(onnx), "-o", str(tmp_path / "ix"), "--device",
+                 "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["localize", str(world["photos"][0]), "--index", str(tmp_path / "ix"), "-o", str(tmp_path / "h.tif"),
+                 "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xview: error: ") and "only the aerial branch" in err and err.count("\n") == 1
