@@ -5,8 +5,8 @@ batch axis, and has one output per entry of the model's output dict, under the e
 its order: a head per head for distillation models, ``embedding`` for a Siamese model (its aerial
 branch, what mapping and indexing run; photos go through the safetensors file's ground branch),
 the overhead map for a twin model. A model's outputs, not its kind, decide the graph's outputs.
-The manifest rides along in ``metadata_props`` (key ``xview_manifest``), so the ONNX file configures xview just as the
-safetensors file does.
+The manifest rides along in ``metadata_props`` (key ``xview_manifest``), so the ONNX file
+configures xview just as the safetensors file does.
 
 ``cached_export`` keeps one export per model *content* (the SHA-256 of the file) in a cache folder
 (``$XVIEW_HOME/onnx``, else ``$XDG_CACHE_HOME/xview/onnx``, else ``~/.cache/xview/onnx``), so
