@@ -4,19 +4,14 @@ product, localize / evaluate / retrieve unchanged, `xview verify`, average preci
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
+from siamese_fixtures import siamese_world  # noqa: F401  (fixture)
 
 from xview_engine.localization.methods import method_for
 from xview_engine.localization.siamese import similarity
 from xview_engine.localization.verification import average_precision, embedding_distance, precision_recall
-from xview_engine.model.file import save_model
-from xview_engine.model.manifest import BackboneSpec
-from xview_engine.model.siamese import build_siamese, siamese_manifest
-from xview_engine.synth.params import SynthParams
-from xview_engine.synth.world import make_world
 
 
 def test_average_precision_by_hand():
@@ -57,18 +52,8 @@ def test_similarity_is_one_chunked_matrix_product():
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    from xview_engine.localization.build import IndexParams, build_index
-
-    out = tmp_path_factory.mktemp("siamese_method")
-    make_world(SynthParams(seed=3, size_m=300, gsd=1.0, photos=12), out / "world")
-    manifest = siamese_manifest(BackboneSpec("tiny_cnn", {"width": 4, "depth": 2}), 16, 1.0, 8, True, (16, 32))
-    manifest = replace(manifest, network={**manifest.network, "calibration": {"intercept": 2.0, "slope": -5.0}})
-    model = save_model(build_siamese(manifest, seed=2), manifest, out / "siamese.safetensors")
-    build_index(IndexParams(raster=str(out / "world" / "overhead.tif"), model=str(model), out=str(out / "index"),
-                            device="cpu"))
-    return {"dir": out, "model": model, "index": out / "index", "pairs": out / "world" / "pairs.csv",
-            "raster": out / "world" / "overhead.tif", "photos": sorted((out / "world" / "photos").glob("*.jpg"))}
+def world(siamese_world):  # noqa: F811
+    return siamese_world
 
 
 def test_index_holds_unit_embeddings_and_scores_by_cosine(world):
@@ -143,3 +128,36 @@ def test_verify_pairs_reports_average_precision(world, tmp_path, capsys):
     assert (out / "precision_recall.png").stat().st_size > 1000 and (out / "distances.png").stat().st_size > 1000
     assert main(args) == 2  # outputs exist: refused without --overwrite
     assert "exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "auto"])
+def test_index_through_onnxruntime_holds_the_torch_embeddings(world, tmp_path, runtime):
+    """`xview index --runtime onnx|auto` runs the exported aerial branch: the same embeddings as torch."""
+    pytest.importorskip("onnxruntime")
+    from xview_engine.cli.main import main
+    from xview_engine.localization.index import load_index
+
+    for name in ("torch", runtime):
+        assert main(["index", str(world["raster"]), "--model", str(world["model"]), "-o", str(tmp_path / name),
+                     "--runtime", name, "--device", "cpu"]) == 0
+    onnx_index, torch_index = load_index(tmp_path / runtime), load_index(tmp_path / "torch")
+    assert "runtime onnx" in onnx_index.header["model"]["runtime"]
+    assert "runtime torch" in torch_index.header["model"]["runtime"]
+    assert "so torch" not in onnx_index.header["model"]["runtime"]  # no fallback: the export ran
+    np.testing.assert_array_equal(onnx_index.valid, torch_index.valid)
+    np.testing.assert_allclose(onnx_index.arrays["embedding"], torch_index.arrays["embedding"], rtol=1e-4, atol=1e-5)
+
+
+def test_an_index_of_the_onnx_export_says_photos_need_the_safetensors_file(world, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from xview_engine.cli.main import main
+
+    onnx = tmp_path / "siamese.onnx"
+    assert main(["export-onnx", str(world["model"]), "-o", str(onnx)]) == 0
+    assert main(["index", str(world["raster"]), "--model", str(onnx), "-o", str(tmp_path / "ix"), "--device",
+                 "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["localize", str(world["photos"][0]), "--index", str(tmp_path / "ix"), "-o", str(tmp_path / "h.tif"),
+                 "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xview: error: ") and "only the aerial branch" in err and err.count("\n") == 1

@@ -52,3 +52,46 @@ def test_onnx_without_manifest_is_refused(tmp_path) -> None:
         torch.onnx.export(torch.nn.Linear(2, 2), (torch.zeros(1, 2),), str(path), dynamo=False)
     with pytest.raises(ModelFileError, match="without an xview manifest"):
         read_onnx_manifest(path)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_siamese_export_is_the_aerial_branch_with_torch_embeddings(tmp_path, shared) -> None:
+    """A Siamese model exports its aerial branch (what `xview index` runs) as output ``embedding``."""
+    import onnxruntime as ort
+
+    from xview_engine.model.manifest import BackboneSpec
+    from xview_engine.model.siamese import EMBEDDING, build_siamese, siamese_manifest
+
+    manifest = siamese_manifest(BackboneSpec("tiny_cnn", {"width": 4, "depth": 2}), 24, 1.0, 8, shared, (16, 32))
+    model_path = save_model(build_siamese(manifest, seed=5), manifest, tmp_path / "s.safetensors")
+    onnx_path = export_onnx(model_path, tmp_path / "s.onnx")
+    assert read_onnx_manifest(onnx_path) == manifest
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == [EMBEDDING]
+    torch_model = load_model(model_path).model
+    for batch in (1, 6):
+        x = np.random.default_rng(batch).uniform(-1, 1, (batch, 3, 24, 24)).astype(np.float32)
+        (onnx_embedding,) = session.run(None, {INPUT_NAME: x})
+        with torch.inference_mode():
+            ref = torch_model(torch.from_numpy(x))[EMBEDDING].numpy()
+            other = torch_model.ground_branch(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(onnx_embedding, ref, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(np.linalg.norm(onnx_embedding, axis=1), 1.0, rtol=1e-5)
+        if not shared:  # the graph is the aerial branch, not the ground one
+            assert np.abs(onnx_embedding - other).max() > 1e-3
+
+
+def test_twin_export_gives_the_overhead_maps(tmp_path) -> None:
+    import onnxruntime as ort
+
+    from xview_engine.model.twin import OVERHEAD, build_twin, twin_manifest
+
+    manifest = twin_manifest(tile_px=48, polar_h=16, polar_w=64)
+    model_path = save_model(build_twin(manifest, seed=1), manifest, tmp_path / "t.safetensors")
+    session = ort.InferenceSession(str(export_onnx(model_path, tmp_path / "t.onnx")),
+                                   providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == [OVERHEAD]
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 3, 48, 48)).astype(np.float32)
+    with torch.inference_mode():
+        ref = load_model(model_path).model(torch.from_numpy(x))[OVERHEAD].numpy()
+    np.testing.assert_allclose(session.run(None, {INPUT_NAME: x})[0], ref, rtol=1e-4, atol=1e-5)

@@ -6,6 +6,11 @@ metrics.json (top-1, top-5, top-10, top-1 %, the full CDF, median and mean rank,
 (one row per photo) and cdf.png (the seed's Fig. 5, one curve per head and the combination).
 Rank convention: 1-based, ties count against the query. For a method that finds headings (twin), also
 the heading error at the true tile where the pairs CSV gives the true heading.
+
+--task verify (a Siamese index, or a knn one for the off-the-shelf baseline): location verification
+as in Lin et al. 2015, the same run as `xview verify --pairs`: every photo against its own tile and
+--negatives unmatched tiles, verification.json (average precision), pairs.csv, precision_recall.png,
+distances.png (matched vs unmatched) and contact_sheet.png (easiest matched, hardest unmatched pairs).
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ from __future__ import annotations
 import argparse
 
 from xview_engine.cli.localize import add_fov_argument, add_photo_label_arguments, parse_weights, split_list
+from xview_engine.cli.verify import add_pair_arguments
+
+TASKS = ("localize", "verify")
+LOCALIZE_ONLY = ("labels", "teachers", "heads", "weights", "fov")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,15 +29,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__)
     parser.add_argument("--index", required=True, help="index folder from `xview index`")
     parser.add_argument("--photos", required=True, help="pairs CSV (path, lat, lon[, split]) of the query photos")
+    parser.add_argument("--task", choices=TASKS, default="localize",
+                        help="localize (default): rank every tile per photo; verify: matched vs unmatched pairs")
     parser.add_argument("--split", help="evaluate only this split of the pairs CSV, e.g. test")
     add_photo_label_arguments(parser)
     add_fov_argument(parser, "the pairs CSV's fov column, else 360")
+    add_pair_arguments(parser)
+    parser.add_argument("--raster", help="with --task verify: where the contact sheet's tiles are cut "
+                        "(default: the index's raster)")
     parser.add_argument("-o", "--out-dir", required=True, help="report folder (created if missing)")
     parser.add_argument("--overwrite", action="store_true", help="replace report files that exist")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.task == "verify":
+        from xview_engine.cli.main import UsageError
+        from xview_engine.cli.verify import verify_and_report
+
+        given = [f"--{name}" for name in LOCALIZE_ONLY if getattr(args, name) is not None]
+        if given:
+            raise UsageError(f"--task verify compares photo and tile features: {', '.join(given)} do not apply")
+        return verify_and_report(args, args.photos)
     from xview_engine.localization.evaluate import EvaluateParams, evaluate
     from xview_engine.progress import TerminalProgress
 

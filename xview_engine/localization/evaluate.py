@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -152,13 +152,18 @@ def report_paths(out_dir: Path, names: Sequence[str], overwrite: bool) -> list[P
     return paths
 
 
-def evaluation_queries(params: EvaluateParams, index: TileIndex) -> Queries:
+Describe = Callable[[Sequence[Path], PhotoOptions], Queries]
+
+
+def evaluation_queries(params: EvaluateParams, index: TileIndex, describe: Optional[Describe] = None) -> Queries:
     """The pairs' photos (of the split) with their distributions; positions come from the pairs CSV."""
-    return queries_and_fov(params, index)[0]
+    return queries_and_fov(params, index, describe)[0]
 
 
-def queries_and_fov(params: EvaluateParams, index: TileIndex) -> tuple[Queries, float]:
-    """The evaluation queries (true positions and headings from the pairs CSV) and their field of view."""
+def queries_and_fov(params: EvaluateParams, index: TileIndex,
+                    describe: Optional[Describe] = None) -> tuple[Queries, float]:
+    """The evaluation queries (true positions and headings from the pairs CSV) and their field of view;
+    ``describe`` (default: the index method's ``describe_photos``) turns the photos into queries."""
     from xview_engine.data.pairs import read_pairs
 
     pairs = read_pairs(params.photos)
@@ -170,7 +175,7 @@ def queries_and_fov(params: EvaluateParams, index: TileIndex) -> tuple[Queries, 
     options = PhotoOptions(labels=params.labels, teachers=params.teachers,
                            model=(index.header.get("model") or {}).get("path"), device=params.device, use_exif=False,
                            fov_deg=fov)
-    queries = index.scorer.describe_photos(photos, options)
+    queries = (describe or index.scorer.describe_photos)(photos, options)
     queries.truth_lonlat = np.column_stack([pairs.columns["lon"][rows], pairs.columns["lat"][rows]])
     queries.truth_source = ["pairs"] * len(rows)
     queries.truth_heading = pairs.columns["heading"][rows].astype(np.float64)

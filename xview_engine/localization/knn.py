@@ -74,6 +74,19 @@ def euclidean_scores(queries: np.ndarray, features: np.ndarray, minus_sqnorm: np
     return out - np.square(q).sum(1)[:, None]
 
 
+def own_features(photos: Sequence[str | Path], options: PhotoOptions,
+                 cancel: Optional[CancelCheck] = None) -> tuple[Any, list[Path], np.ndarray]:
+    """The knn model of ``options``, the photo paths, and the photos' own (P, D) features."""
+    from xview_engine.model.device import resolve_device
+    from xview_engine.model.file import load_model
+
+    paths = photos_for_model(photos, options.model,
+                             "the knn method describes photos with its knn model: give --model KNN.safetensors")
+    device = resolve_device(options.device)
+    loaded = load_model(options.model, device=device)
+    return loaded, paths, photo_features(loaded.model, paths, device, cancel=cancel)
+
+
 class KnnAveraged:
     kind = "knn"
     description = "Euclidean distance of each tile's classifier features to the mean aerial features of the " \
@@ -99,19 +112,20 @@ class KnnAveraged:
 
     def describe_photos(self, photos: Sequence[str | Path], options: PhotoOptions,
                         progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> Queries:
-        from xview_engine.model.device import resolve_device
-        from xview_engine.model.file import load_model
-
-        paths = photos_for_model(photos, options.model,
-                                 "kNN localization describes photos with its knn model: give --model KNN.safetensors")
-        device = resolve_device(options.device)
-        loaded = load_model(options.model, device=device)
+        loaded, paths, feats = own_features(photos, options, cancel)
         net = loaded.model
-        feats = photo_features(net, paths, device, cancel=cancel)
         k = int(loaded.manifest.backbone.options.get("k", 30))
         query = knn_average(feats, net.reference_photos.double().cpu().numpy(),
                             net.reference_tiles.double().cpu().numpy(), k)
         return Queries(paths, {HEAD: query}, {HEAD: loaded.manifest.heads[0].labels},
+                       *photo_truths(paths, options.use_exif))
+
+    def verification_queries(self, photos: Sequence[str | Path], options: PhotoOptions) -> Queries:
+        """Each photo's *own* classifier features (no kNN averaging), beside the tiles' ``features``:
+        verification by the feature distance of photo and tile, the paper's ImageNet / Places fc7
+        baseline (needs no reference photos)."""
+        loaded, paths, feats = own_features(photos, options)
+        return Queries(paths, {HEAD: feats}, {HEAD: loaded.manifest.heads[0].labels},
                        *photo_truths(paths, options.use_exif))
 
     def reference_queries(self, options: PhotoOptions) -> Optional[Queries]:

@@ -12,12 +12,16 @@ A method says three things, and nothing outside it branches on the kind:
   (``Scores.extras``, e.g. the best heading of a twin match) and which extras are headings
   (``Scores.headings``), so evaluation measures heading errors without knowing the method.
 
-Optional members, looked up with ``getattr`` (by ``localization.photo_search`` and the plugin's
-"What's here"): a method whose model carries its own photo collection offers
-``reference_queries(options)`` (the kNN method's reference photos, described by their aerial
-tiles), one whose score stands for a distance offers ``score_to_distance(scores)``, and one that
-answers "was this photo taken here?" offers ``verify(photo, model, source, x, y, device)`` (the
-Siamese method: embedding distance and P(same place) for the tile centred at (x, y)).
+Optional members, looked up with ``getattr`` (by ``localization.photo_search``,
+``localization.verification`` and the plugin's "What's here"): a method whose model carries its own
+photo collection offers ``reference_queries(options)`` (the kNN method's reference photos, described
+by their aerial tiles), one whose score stands for a distance offers ``score_to_distance(scores)``,
+and one that answers "was this photo taken here?" offers ``verify(photo, model, source, x, y,
+device)`` (the Siamese method: embedding distance and P(same place) for the tile centred at (x, y)).
+A method that describes a photo and a tile in one feature space offers ``verification_queries(photos,
+options)``, the photos' vectors under the name of the index array holding the tiles' vectors; a
+pair's distance is that of the two L2-normalised vectors (the Siamese embedding, or a classifier's
+own features of photo and tile: the paper's off-the-shelf baseline).
 
 ``method_for(kind)`` imports the built-in method of that kind on first use, so a new method is one
 module that calls ``register_method`` and one line in ``BUILTIN``.

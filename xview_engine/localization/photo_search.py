@@ -25,6 +25,7 @@ import numpy as np
 from xview_engine.localization.methods import PhotoOptions
 from xview_engine.localization.photos import Queries
 from xview_engine.localization.ranking import best_tiles
+from xview_engine.localization.sheets import image_sheet
 from xview_engine.outputs import atomic_output
 
 if TYPE_CHECKING:
@@ -32,11 +33,6 @@ if TYPE_CHECKING:
     from xview_engine.model.runtime import ModelRuntime
     from xview_engine.progress import CancelCheck
     from xview_engine.raster.source import RasterSource
-
-THUMB_PX = 160
-CAPTION_PX = 16
-COLUMNS = 4
-
 
 @dataclass(frozen=True)
 class PhotoHit:
@@ -109,39 +105,13 @@ def write_hits_csv(hits: list[PhotoHit], path: Path) -> Path:
 
 
 def contact_sheet(hits: list[PhotoHit], path: Path, chip: Optional[Path] = None, title: str = "") -> Path:
-    """A PNG grid: the tile's chip first (when given), then each photo's thumbnail with its rank and
-    distance (or score). Thumbnails keep their aspect ratio inside ``THUMB_PX`` squares."""
-    from PIL import Image, ImageDraw
-
+    """A PNG grid (``sheets.image_sheet``): the tile's chip first (when given), then each photo's
+    thumbnail with its rank and distance (or score)."""
     cells = ([(chip, title or "this tile")] if chip is not None else []) + \
         [(Path(h.photo), _caption(h)) for h in hits]
-    rows = max(1, -(-len(cells) // COLUMNS))
-    cell_h = THUMB_PX + CAPTION_PX
-    sheet = Image.new("RGB", (COLUMNS * THUMB_PX, rows * cell_h), "white")
-    draw = ImageDraw.Draw(sheet)
-    for n, (image_path, caption) in enumerate(cells):
-        x, y = (n % COLUMNS) * THUMB_PX, (n // COLUMNS) * cell_h
-        thumb = _thumbnail(image_path)
-        sheet.paste(thumb, (x + (THUMB_PX - thumb.width) // 2, y + (THUMB_PX - thumb.height) // 2))
-        draw.text((x + 3, y + THUMB_PX + 2), caption, fill="black")
-    with atomic_output(path) as tmp:
-        sheet.save(tmp, format="PNG")
-    return path
+    return image_sheet(cells, path)
 
 
 def _caption(hit: PhotoHit) -> str:
     value = f"d {hit.distance:.3g}" if hit.distance is not None else f"score {hit.score:.4g}"
     return f"#{hit.rank} {value} {Path(hit.photo).stem[:10]}"
-
-
-def _thumbnail(path: Path):
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            thumb = img.convert("RGB")
-    except (UnidentifiedImageError, OSError):  # a photo moved since: a grey cell, the CSV still names it
-        return Image.new("RGB", (THUMB_PX, THUMB_PX), (200, 200, 200))
-    scale = (THUMB_PX - 4) / max(thumb.width, thumb.height)  # small chips are enlarged, big photos shrunk
-    size = (max(1, round(thumb.width * scale)), max(1, round(thumb.height * scale)))
-    return thumb.resize(size, Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS)

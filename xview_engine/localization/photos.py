@@ -97,6 +97,10 @@ def photos_for_model(photos: Sequence[str | os.PathLike], model: Optional[str], 
     """The photos a method describes with its own model (embeddings); ``missing_model`` says which to give."""
     if not model:
         raise LabelFileError(missing_model)
+    if Path(model).suffix.lower() == ".onnx":
+        raise LabelFileError(f"{model} is an ONNX export: it holds only the aerial branch that indexing runs, not "
+                             "the one that describes photos; index with the .safetensors model file (--runtime onnx "
+                             "still runs the export)")
     if not photos:
         raise LabelFileError("no photo given")
     return [Path(p) for p in photos]

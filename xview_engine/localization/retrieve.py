@@ -28,6 +28,7 @@ from xview_engine.localization.localize import photo_results, score_queries
 from xview_engine.localization.methods import PhotoOptions
 from xview_engine.localization.photo_search import contact_sheet, own_collection, photos_near_tile, write_hits_csv
 from xview_engine.localization.photos import Queries
+from xview_engine.localization.sheets import ChipSource, write_chip
 from xview_engine.outputs import atomic_output, check_outputs_free
 
 
@@ -77,7 +78,7 @@ def _photos_to_tiles(params: RetrieveParams, index: TileIndex, out: Path) -> dic
     _check_free(out, [p for ps in chips.values() for p in ps], params.overwrite)
     scores = score_queries(index, queries, params.heads, params.weights)
     results = photo_results(index, queries, scores, params.top_k)
-    with _ChipSource(index, params.raster) as source:
+    with ChipSource(index, params.raster) as source:
         for stem, result in zip(stems, results):
             for cand, path in zip(result.candidates, chips[stem]):
                 write_chip(source, index, cand.tile, path)
@@ -93,7 +94,7 @@ def _tile_to_photos(params: RetrieveParams, index: TileIndex, out: Path) -> dict
     _check_free(out, [chip, sheet, table], params.overwrite)
     queries = _collection(params, index)
     hits = photos_near_tile(index, tile, queries, params.top_k, params.heads, params.weights)
-    with _ChipSource(index, params.raster) as source:
+    with ChipSource(index, params.raster) as source:
         write_chip(source, index, tile, chip)
     x, y = index.xy[tile]
     lon, lat = index.lonlat[tile]
@@ -148,41 +149,3 @@ def _write_json(out: Path, report: dict[str, Any]) -> dict[str, Any]:
     with atomic_output(out / "retrieve.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
     return report
-
-
-class _ChipSource:
-    """The raster to cut chips from, in the index grid CRS; None (no chips) when it is not there."""
-
-    def __init__(self, index: TileIndex, raster: Optional[str]):
-        self.path = raster or (index.header.get("raster") or {}).get("path")
-        self.index = index
-        self.source: Any = None
-
-    def __enter__(self) -> Any:
-        from xview_engine.raster.source import RasterioSource
-
-        if not self.path or not Path(self.path).is_file():
-            raise LabelFileError(f"the raster of index {self.index.path} ({self.path}) is not there to cut chips "
-                                 "from; give it with --raster")
-        spec = self.index.manifest.input
-        self.source = RasterioSource(self.path, len(spec.bands), spec.bands, work_crs=self.index.grid.crs)
-        return self.source
-
-    def __exit__(self, *exc: object) -> None:
-        if self.source is not None:
-            self.source.close()
-
-
-def write_chip(source: Any, index: TileIndex, tile: int, path: Path) -> None:
-    """The tile's footprint at the model's resolution as an 8-bit PNG (first three bands)."""
-    from PIL import Image
-
-    grid = index.grid
-    x, y = index.xy[tile]
-    w, h = grid.tile_size_xy
-    pixels, valid = source.read_window((x - w / 2, y - h / 2, x + w / 2, y + h / 2), (grid.tile_px, grid.tile_px))
-    rgb = np.repeat(pixels[:1], 3, axis=0) if pixels.shape[0] < 3 else pixels[:3]
-    image = (np.clip(np.moveaxis(rgb, 0, -1), 0, 1) * 255).round().astype(np.uint8)
-    image[~valid] = 0
-    with atomic_output(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")

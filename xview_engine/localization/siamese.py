@@ -62,6 +62,10 @@ class SiameseEmbedding:
         return Queries(paths, {EMBEDDING: values}, {EMBEDDING: tuple(f"e{i}" for i in range(values.shape[1]))},
                        *photo_truths(paths, options.use_exif))
 
+    def verification_queries(self, photos: Sequence[str | Path], options: PhotoOptions) -> Queries:
+        """Verification compares the photo's embedding with the tile's: the queries localization scores."""
+        return self.describe_photos(photos, options)
+
     def score(self, index: TileIndex, queries: Queries, heads: Sequence[str] = (),
               weights: Optional[Mapping[str, float]] = None, keep_heads: bool = True,
               progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> Scores:

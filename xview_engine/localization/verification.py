@@ -5,7 +5,11 @@ the one-tile grid of "What's here", so the footprint is exactly that of ``xview 
 their embedding distance and the model's calibrated P(same place). ``verify_pairs`` is the paper's
 evaluation: every photo of a pairs CSV against its own tile (matched) and ``negatives`` tiles drawn,
 seeded, at least ``min_distance_m`` away (unmatched), all read from an index; it reports the
-precision-recall curve, the average precision and the distance histograms of both kinds of pair.
+precision-recall curve, the average precision, the distance histograms of both kinds of pair and a
+contact sheet of the easiest matched and hardest unmatched pairs (``verification_report``). Any
+method whose photos and tiles share one feature space verifies the same way (a Siamese index by its
+embeddings; a knn index by the classifier's own features of photo and tile, the paper's
+off-the-shelf baseline); `xview verify --pairs` and `xview evaluate --task verify` both call it.
 
 Average precision is the non-interpolated sum over score thresholds of (R_n - R_{n-1}) P_n, the
 definition scikit-learn's ``average_precision_score`` uses (tied scores form one threshold).
@@ -13,7 +17,6 @@ definition scikit-learn's ``average_precision_score`` uses (tied scores form one
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -22,12 +25,11 @@ import numpy as np
 
 from xview_engine.errors import LabelFileError, TrainingError
 from xview_engine.model.siamese import EMBEDDING, same_place_probability
-from xview_engine.outputs import atomic_output
+from xview_engine.progress import CancelCheck, check_cancel
 
 if TYPE_CHECKING:
     from xview_engine.raster.source import RasterSource
 
-REPORT_FILES = ("verification.json", "pairs.csv", "precision_recall.png", "distances.png")
 # Lin et al. 2015, Table 2: Where-CNN AP on 12.5K matched test pairs with 20x unmatched
 PAPER_AP = {"where_cnn_imagenet_init": 0.419, "where_cnn_places_init": 0.414}
 
@@ -150,24 +152,34 @@ class VerifyPairsParams:
     seed: int = 0
     device: str = "auto"
     overwrite: bool = False
+    raster: Optional[str] = None  # where the contact sheet's tiles are cut (default: the index's raster)
 
 
-def verify_pairs(params: VerifyPairsParams) -> dict[str, Any]:
-    """The paper's verification evaluation over an index; writes the report files, returns the JSON."""
+def verify_pairs(params: VerifyPairsParams, cancel: Optional[CancelCheck] = None) -> dict[str, Any]:
+    """The paper's verification evaluation over an index; writes the report files, returns the JSON.
+
+    Any method that describes photos and tiles in one feature space (``verification_queries``, see
+    ``localization.methods``) is verified the same way: a Siamese index by its embeddings, a knn
+    index by the classifier's own features of photo and tile (the off-the-shelf baseline).
+    """
     from xview_engine.localization.evaluate import EvaluateParams, evaluation_queries, report_paths
     from xview_engine.localization.index import check_index, load_index
     from xview_engine.localization.localize import truth_tiles
     from xview_engine.localization.metrics import geodesic_m
+    from xview_engine.localization.verification_report import REPORT_FILES, write_verification
 
     out_dir = Path(params.out_dir)
     paths = report_paths(out_dir, REPORT_FILES, params.overwrite)
     index = load_index(params.index)
     check_index(index)
-    if index.method != "siamese":
-        raise LabelFileError(f"index {params.index} was built by a '{index.method}' model; verification needs a "
-                             "Siamese index")
+    describe = getattr(index.scorer, "verification_queries", None)
+    if describe is None:
+        raise LabelFileError(f"index {params.index} was built by a '{index.method}' model, whose method does not "
+                             "describe photos and tiles in one feature space; verification needs a Siamese or "
+                             "knn index")
     queries = evaluation_queries(EvaluateParams(params.index, params.photos, str(out_dir), split=params.split,
-                                                device=params.device), index)
+                                                device=params.device), index, describe)
+    check_cancel(cancel)
     truth = truth_tiles(index, queries.truth_lonlat)
     inside = np.flatnonzero(truth >= 0)
     if inside.size == 0:
@@ -179,70 +191,35 @@ def verify_pairs(params: VerifyPairsParams) -> dict[str, Any]:
     position = np.full(index.n_tiles, -1)
     position[valid] = np.arange(len(valid))
     pairs = sample_pairs(dist, position[truth[inside]], params.negatives, params.min_distance_m, params.seed)
-    q = np.asarray(queries.values[EMBEDDING], np.float32)[inside]
-    tiles = np.asarray(index.arrays[EMBEDDING][valid[pairs.tile]], np.float32)
-    distance = embedding_distance(np.einsum("pd,pd->p", q[pairs.photo], tiles))
+    (name, values), = queries.values.items()
+    distance = pair_distances(np.asarray(values)[inside], index.arrays[name], pairs.photo, valid[pairs.tile])
     precision, recall = precision_recall(-distance, pairs.label)
-    ap = average_precision(-distance, pairs.label)
     matched = pairs.label == 1
     report = {"index": str(params.index), "photos": str(params.photos), "split": params.split,
+              "method": index.method, "features": name,
               "matched_pairs": int(matched.sum()), "unmatched_pairs": int((~matched).sum()),
               "negatives_per_photo": params.negatives, "min_distance_m": params.min_distance_m, "seed": params.seed,
-              "average_precision": ap, "random_ap": float(matched.mean()),
+              "average_precision": average_precision(-distance, pairs.label), "random_ap": float(matched.mean()),
               "mean_distance": {"matched": float(distance[matched].mean()),
                                 "unmatched": float(distance[~matched].mean()) if (~matched).any() else None},
               "paper_ap": PAPER_AP}
     out_dir.mkdir(exist_ok=True)
-    pairs = PairSample(pairs.photo, valid[pairs.tile], pairs.label)  # index tile numbers from here on
-    write_verification(paths, report, queries.photos, inside, pairs, distance, precision, recall,
-                       index.manifest.network.get("calibration"))
+    pairs = PairSample(inside[pairs.photo], valid[pairs.tile], pairs.label)  # query rows, index tiles from here on
+    write_verification(paths, report, queries.photos, index, pairs, distance, precision, recall,
+                       index.manifest.network.get("calibration"), params.raster)
     return report
 
 
-def write_verification(paths: list[Path], report: dict[str, Any], photos: list[Path], inside: np.ndarray,
-                       pairs: PairSample, distance: np.ndarray, precision: np.ndarray, recall: np.ndarray,
-                       calibration: Optional[dict[str, float]]) -> None:
-    import csv
-
-    json_path, csv_path, pr_path, hist_path = paths
-    with atomic_output(json_path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    with atomic_output(csv_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["photo", "tile", "matched", "distance", "p_same_place"])
-        p = same_place_probability(distance, calibration) if calibration else np.full(len(distance), np.nan)
-        for i in range(len(pairs)):
-            writer.writerow([str(photos[inside[pairs.photo[i]]]), int(pairs.tile[i]), int(pairs.label[i]),
-                             f"{distance[i]:.6f}", f"{p[i]:.6f}"])
-    plot_verification(pr_path, hist_path, report, pairs.label == 1, distance, precision, recall)
+def unit_rows(values: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit Euclidean length (an all-zero row stays zero)."""
+    v = np.asarray(values, np.float64)
+    norm = np.linalg.norm(v, axis=1, keepdims=True)
+    return v / np.where(norm > 0, norm, 1.0)
 
 
-def plot_verification(pr_path: Path, hist_path: Path, report: dict[str, Any], matched: np.ndarray,
-                      distance: np.ndarray, precision: np.ndarray, recall: np.ndarray) -> None:
-    """The precision-recall curve, and the paper's histogram of matched vs unmatched pair distances."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5, 4.2), dpi=100)
-    ax = fig.add_subplot(1, 1, 1)
-    ax.plot(recall, precision, lw=2, label=f"AP {100 * report['average_precision']:.1f} %")
-    ax.axhline(report["random_ap"], ls="--", c="grey", lw=1, label=f"random {100 * report['random_ap']:.1f} %")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="recall", ylabel="precision",
-           title=f"Verification: {report['matched_pairs']} matched, {report['unmatched_pairs']} unmatched")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper right")
-    fig.tight_layout()
-    with atomic_output(pr_path) as tmp:
-        fig.savefig(tmp, format="png")
-    fig = Figure(figsize=(5, 4.2), dpi=100)
-    ax = fig.add_subplot(1, 1, 1)
-    bins = np.linspace(0.0, 2.0, 41)
-    ax.hist(distance[matched], bins=bins, density=True, alpha=0.6, label="matched")
-    ax.hist(distance[~matched], bins=bins, density=True, alpha=0.6, label="unmatched")
-    ax.set(xlabel="embedding distance", ylabel="density", title="Pair distances")
-    ax.legend()
-    fig.tight_layout()
-    with atomic_output(hist_path) as tmp:
-        fig.savefig(tmp, format="png")
+def pair_distances(photos: np.ndarray, tiles: np.ndarray, photo: np.ndarray, tile: np.ndarray) -> np.ndarray:
+    """Distance of each (photo, tile) pair's L2-normalised vectors, ``sqrt(2 - 2 cos)``; only the pairs'
+    tiles are read from ``tiles`` (a memory-mapped index array)."""
+    used, where = np.unique(tile, return_inverse=True)
+    t = unit_rows(np.asarray(tiles[used]))[where]
+    return embedding_distance(np.einsum("pd,pd->p", unit_rows(photos)[photo], t))

@@ -1,9 +1,12 @@
 """Export a model file to ONNX, for onnxruntime inference (`--runtime onnx`) and other tools.
 
 The graph takes ``tiles`` (B, C, H, W) float32, normalised as the manifest says, with a dynamic
-batch axis, and has one output per head named after the head. The manifest rides along in
-``metadata_props`` (key ``xview_manifest``), so the ONNX file configures xview just as the
-safetensors file does.
+batch axis, and has one output per entry of the model's output dict, under the entry's name and in
+its order: a head per head for distillation models, ``embedding`` for a Siamese model (its aerial
+branch, what mapping and indexing run; photos go through the safetensors file's ground branch),
+the overhead map for a twin model. A model's outputs, not its kind, decide the graph's outputs.
+The manifest rides along in ``metadata_props`` (key ``xview_manifest``), so the ONNX file
+configures xview just as the safetensors file does.
 
 ``cached_export`` keeps one export per model *content* (the SHA-256 of the file) in the ``onnx``
 folder of the user's cache (``xview_engine.cache``: ``$XVIEW_HOME``, else ``$XDG_CACHE_HOME/xview``,
@@ -25,15 +28,27 @@ from xview_engine.outputs import atomic_output
 
 INPUT_NAME = "tiles"
 OPSET = 17
-EXPORT_FORMAT = 1  # bump when the exported graph changes: older cached exports are then not reused
+EXPORT_FORMAT = 2  # bump when the exported graph changes: older cached exports are then not reused
+# 2: outputs named after the model's output dict (format 1 left head-less models with no output)
 
 
 if TYPE_CHECKING:  # torch only where a model is exported: reading an exported file's manifest needs none
     import torch
 
 
+def output_names(model: torch.nn.Module, example: torch.Tensor) -> tuple[str, ...]:
+    """The names of what the model returns for a batch, in its order (a model without any is refused)."""
+    import torch
+
+    with torch.inference_mode():
+        names = tuple(model(example))
+    if not names:
+        raise ModelFileError(f"{type(model).__name__} returns no output to export")
+    return names
+
+
 def _ordered_outputs(model: torch.nn.Module, head_names: tuple[str, ...]) -> torch.nn.Module:
-    """ONNX wants a tuple of outputs; keep the manifest's head order."""
+    """ONNX wants a tuple of outputs; keep the model's output order."""
     import torch
 
     class OrderedOutputs(torch.nn.Module):
@@ -55,9 +70,10 @@ def export_onnx(model_path: str | Path, out_path: str | Path) -> Path:
     onnx = _require("onnx")
     loaded = load_model(model_path, device="cpu")
     manifest = loaded.manifest
-    wrapper = _ordered_outputs(loaded.model, manifest.head_names).eval()
     size = manifest.input.tile_px
     example = torch.zeros(2, len(manifest.input.bands), size, size)
+    names = output_names(loaded.model.eval(), example)
+    wrapper = _ordered_outputs(loaded.model, names).eval()
     out_path = Path(out_path)
     with atomic_output(out_path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -67,8 +83,8 @@ def export_onnx(model_path: str | Path, out_path: str | Path) -> Path:
             str(tmp),
             dynamo=False,
             input_names=[INPUT_NAME],
-            output_names=list(manifest.head_names),
-            dynamic_axes={INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in manifest.head_names}},
+            output_names=list(names),
+            dynamic_axes={INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}},
             opset_version=OPSET,
         )
         proto = onnx.load(str(tmp))
