@@ -10,6 +10,7 @@ import rasterio
 from affine import Affine
 from scipy import stats
 
+from xview_engine.cache import file_sha256
 from xview_engine.errors import IndexFileError, OutputError
 from xview_engine.localization import index as ix
 from xview_engine.localization.distill import head_tables
@@ -161,7 +162,7 @@ def test_mismatched_model_refused(tmp_path) -> None:
     save_model(build_model(manifest, seed=1), manifest, model_b)
     other = small_manifest(("beach", "forest", "harbor"))
     save_model(build_model(other), other, model_c)
-    model = {"path": str(model_a), "sha256": ix.file_sha256(model_a)}
+    model = {"path": str(model_a), "sha256": file_sha256(model_a)}
     ix.write_index(tmp_path / "idx", grid, fake_rows(grid).items(), manifest, model=model)
     index = ix.load_index(tmp_path / "idx")
     ix.check_index(index, model=model_a)

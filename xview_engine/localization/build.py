@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from xview_engine.cache import file_sha256
 from xview_engine.errors import SourceError
 from xview_engine.localization import index as ix
 from xview_engine.mapping.batches import predict_rows
@@ -61,7 +62,7 @@ def build_index(params: IndexParams, progress: Optional[ProgressCallback] = None
         spec = manifest.input
         rows = predict_rows(plan.source, grid, runtime.run, spec.mean, spec.std, params.batch_size,
                             plan.tile_filter, progress, cancel)
-        model = {"path": str(Path(params.model).resolve()), "sha256": ix.file_sha256(params.model),
+        model = {"path": str(Path(params.model).resolve()), "sha256": file_sha256(params.model),
                  "runtime": runtime.description}
         extra = {"source": dict(plan.source.info), "area": plan.notes, "command": params.command}
         ix.write_index(out, grid, rows, manifest, raster, model, params.dtype, params.overwrite, extra, cancel)

@@ -41,6 +41,7 @@ from typing import Any, Optional
 import numpy as np
 
 from xview_engine import __version__
+from xview_engine.cache import file_sha256
 from xview_engine.errors import IndexFileError, OutputError, SourceError
 from xview_engine.localization.methods import ArraySpec, LocalizationMethod, MethodError, method_for
 from xview_engine.model.manifest import Manifest
@@ -130,14 +131,6 @@ def _window_hash(ds: Any) -> str:
                ((ds.width - w) // 2, (ds.height - h) // 2)]
     for col, row in corners[:HASH_WINDOWS]:
         digest.update(np.ascontiguousarray(ds.read(window=Window(col, row, w, h))).tobytes())
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
     return digest.hexdigest()
 
 

@@ -100,19 +100,24 @@ def image_sheet(cells: Sequence[Optional[tuple[Picture, str]]], path: Path, colu
 
 def thumbnail(picture: Picture) -> Any:
     """The picture scaled to fit a ``THUMB_PX`` square (small chips enlarged, big photos shrunk); a file
-    that cannot be read (a photo moved since) or None gives a grey cell."""
-    from PIL import Image, UnidentifiedImageError
+    that cannot be read (a photo moved since, a damaged one: read through the one safe opener) or None
+    gives a grey cell."""
+    import warnings
+
+    from PIL import Image
+
+    from xview_engine.data.images import read_rgb
+    from xview_engine.errors import XviewError, XviewWarning
 
     if picture is None:
         return Image.new("RGB", (THUMB_PX, THUMB_PX), MISSING_GREY)
-    if isinstance(picture, np.ndarray):
-        image = Image.fromarray(np.ascontiguousarray(picture, np.uint8)).convert("RGB")
-    else:
-        try:
-            with Image.open(picture) as img:
-                image = img.convert("RGB")
-        except (UnidentifiedImageError, OSError):
-            return Image.new("RGB", (THUMB_PX, THUMB_PX), MISSING_GREY)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", XviewWarning)  # a small tile chip is no photo to warn about
+            rgb = picture if isinstance(picture, np.ndarray) else read_rgb(picture)
+    except XviewError:
+        return Image.new("RGB", (THUMB_PX, THUMB_PX), MISSING_GREY)
+    image = Image.fromarray(np.ascontiguousarray(rgb, np.uint8)).convert("RGB")
     scale = (THUMB_PX - 4) / max(image.width, image.height)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return image.resize(size, Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS)
