@@ -114,6 +114,8 @@ def _load_runtime(params: GridParams, manifest: Manifest, plan: GridPlan, log: L
         f"= {grid.tile_px} px x {grid.gsd_m:g} m, stride {grid.stride_m:g} m, in {grid.describe()['crs']} "
         f"(ground scale {grid.scale_x:.5g} units/m)"
     )
+    if plan.source.info.get("band_note"):  # a grey band repeated, bands taken in order, a palette expanded
+        log(f"bands: {plan.source.info['band_note']}")
     runtime = load_runtime(params.model, params.runtime, params.device, params.threads)
     if runtime.manifest.head_names != manifest.head_names:
         raise SourceError(f"{params.model}: the runtime's model does not match its manifest")

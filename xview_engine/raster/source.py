@@ -5,8 +5,9 @@ of rasterio types (plain tuples, strings, numpy arrays) because the QGIS plugin 
 on top of a QGIS data provider, so that any layer QGIS can draw (XYZ, WMS, VRT) can be mapped.
 
 ``RasterioSource`` is the implementation for files GDAL can open (GeoTIFF, VRT, COG, ...). It picks
-the bands the model wants (by colour interpretation or explicitly), turns nodata, NaN and alpha into
-a mask, scales bytes by 1/255 and other types by a per-band 2-98 % percentile stretch measured once
+the bands the model wants (by colour interpretation or explicitly; a palette raster as the RGB it
+draws as, ``raster.palette``), turns nodata, NaN and alpha into a mask, scales bytes by 1/255 and
+other types by a per-band 2-98 % percentile stretch measured once
 on a decimated read, and hides geometry problems behind a GDAL warped view: a geographic raster is
 served in a metric CRS (the caller picks it, normally the UTM zone of the extent) and a rotated or
 south-up raster in a north-up grid of its own CRS.
@@ -38,6 +39,7 @@ from rasterio.windows import from_bounds
 from xview_engine.errors import SourceError
 from xview_engine.raster import crs as geo
 from xview_engine.raster.bands import BandChoice, choose_bands
+from xview_engine.raster.palette import is_expanded, open_as_rgb
 
 Bounds = tuple[float, float, float, float]  # xmin, ymin, xmax, ymax in the source CRS
 _STATS_PX = 1024  # longest side of the decimated read used for the stretch and the emptiness check
@@ -98,6 +100,7 @@ class RasterioSource:
                bands: tuple[int, ...] | None, work_crs: str | None) -> None:
         self.path = Path(path)
         self._file = _open(path)
+        palette = is_expanded(self._file)
         _check_georeferenced(self._file, path)
         self._ds, reprojected = _north_up_view(self._file, work_crs)
         self.choice: BandChoice = choose_bands(self._file, n_bands, band_names, bands, str(self.path))
@@ -112,7 +115,7 @@ class RasterioSource:
             "file": str(self.path),
             "source_crs": geo.crs_label(self._file.crs),
             "bands": list(self.choice.indexes),
-            "band_note": self.choice.note,
+            "band_note": ("colour table expanded to red, green, blue, alpha; " if palette else "") + self.choice.note,
             "scaling": scaling,
             "reprojected_to": reprojected,
         }
@@ -251,7 +254,7 @@ def _open(path: str | Path) -> rasterio.io.DatasetReader:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            return rasterio.open(path)
+            return open_as_rgb(rasterio.open(path))
     except rasterio.errors.RasterioIOError as exc:
         raise SourceError(
             f"{path} cannot be opened as a raster ({exc}); is it a GeoTIFF/VRT/COG GDAL can read?"
