@@ -83,6 +83,11 @@ def test_several_photos_one_product_and_on_the_fly_index(world, tmp_path) -> Non
                                        heads=("count",), weights={"count": 2.0}, **common))
     assert weighted[0].truth["rank"].keys() == {"count", "combined"}
     assert weighted[0].truth["rank"]["count"] == weighted[0].truth["rank"]["combined"]
+    for bad in (float("nan"), -1.0):  # what Processing or the dock could pass without the CLI's parser
+        with pytest.raises(LabelFileError, match=r"--weights count=(nan|-1) must be a finite number"):
+            localize(LocalizeParams(photos[1:2], str(tmp_path / "bad.tif"), index=str(world["index"]),
+                                    heads=("count",), weights={"count": bad}, **common))
+    assert not (tmp_path / "bad.tif").exists()
 
 
 def test_head_mismatch_and_bad_input_are_one_line_errors(world, tmp_path, capsys) -> None:  # noqa: F811

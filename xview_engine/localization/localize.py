@@ -21,6 +21,7 @@ from typing import Any, Optional
 import numpy as np
 
 from xview_engine.errors import LabelFileError
+from xview_engine.limits import MAX_WEIGHT, check_number
 from xview_engine.localization.index import TileIndex, check_index, load_index
 from xview_engine.localization.methods import LocalizationMethod, PhotoOptions, Scores, method_for
 from xview_engine.localization.metrics import geodesic_m, ranks_from_scores
@@ -97,7 +98,12 @@ def truth_tiles(index: TileIndex, lonlat: np.ndarray) -> np.ndarray:
 def score_queries(index: TileIndex, queries: Queries, heads: Sequence[str] = (),
                   weights: Optional[Mapping[str, float]] = None, keep_heads: bool = True,
                   progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None) -> Scores:
-    """(P, T) scores per head and combined, by the index's own method; tiles that never ran score -inf."""
+    """(P, T) scores per head and combined, by the index's own method; tiles that never ran score -inf.
+
+    ``weights`` are checked here, not only by the CLI, so Processing and the dock get the same refusal
+    of a NaN, negative or absurd weight (which would silently turn every score into NaN)."""
+    for name, value in (weights or {}).items():
+        check_number(f"--weights {name}=", value, 0, MAX_WEIGHT, LabelFileError)
     return index.scorer.score(index, queries, heads, weights, keep_heads, progress, cancel)
 
 
