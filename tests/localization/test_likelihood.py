@@ -100,7 +100,7 @@ def test_combination_weights_and_errors(rng) -> None:
     with pytest.raises(scoring.ScoringError, match="same label space"):
         scoring.score_head(tables["scene"], _simplex(rng, 1, 5))
     with pytest.raises(scoring.ScoringError, match="cannot score"):
-        scoring.tile_table("x", "gaussian", np.ones((2, 2)))
+        scoring.tile_table("x", "lognormal", np.ones((2, 2)))
 
 
 def test_tile_params_round_trip(rng) -> None:
