@@ -141,8 +141,8 @@ def _read(path: Path) -> tuple[list[dict[str, str]], list[str], str]:
         raise TeacherError(f"attribute CSV {path} has no rows")
     for i, row in enumerate(rows):
         if None in row or any(v is None for v in row.values()):
-            raise TeacherError(f"{path} row {i + 2}: {len(row) - (None in row)} cells where the header has "
-                               f"{len(columns)}")
+            cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or ())
+            raise TeacherError(f"{path} row {i + 2}: {cells} cells where the header has {len(columns)}")
     return rows, columns, photo
 
 
