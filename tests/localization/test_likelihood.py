@@ -181,7 +181,8 @@ def test_attribute_heads_score_their_log_density(rng, dtype) -> None:
     y = rng.normal(0, 2, (3, k))
     cases = [("beta", np.concatenate([a, b], 1), x, lambda p, t: stats.beta.logpdf(p, a[t], b[t])),
              ("bernoulli", q, yes, lambda p, t: stats.bernoulli.logpmf(p, q[t])),
-             ("gaussian", np.concatenate([mean, var], 1), y, lambda p, t: stats.norm.logpdf(p, mean[t], np.sqrt(var[t])))]
+             ("gaussian", np.concatenate([mean, var], 1), y,
+              lambda p, t: stats.norm.logpdf(p, mean[t], np.sqrt(var[t])))]
     for distribution, params, photos, reference in cases:
         table = scoring.tile_table("h", distribution, params, dtype)
         got = scoring.score_head(table, photos)
