@@ -50,7 +50,8 @@ def test_beta_head_maps_to_zero_one_ramps(plugin, model, world, qtbot, tmp_path)
     assert [p["product"] for p in run["products"]] == ["mean", "spread", "exceed"]
     assert run["products"][2]["threshold"] == 0.25
     names = [lyr.name() for lyr in map_tab.last_layers]
-    assert {"#1 mean sunny · weather", "#1 P(snow > 0.25) · weather", "#1 spread of sunny (std) · weather"} <= set(names)
+    assert {"#1 mean sunny · weather", "#1 P(snow > 0.25) · weather",
+            "#1 spread of sunny (std) · weather"} <= set(names)
     for lyr in map_tab.last_layers:
         renderer = lyr.renderer()
         assert isinstance(renderer, QgsSingleBandPseudoColorRenderer)
