@@ -12,7 +12,8 @@ Grammar (whitespace is free; class names with spaces or operator characters go i
 
 Values: a term is the tile's expected probability of the class (Dirichlet mean, or softmax of a
 'mean' head, P(yes) of a Bernoulli head, the mean of a Beta head) or, for a Poisson head, its
-expected count (a Gaussian head: its mean, thresholded or weighted like a count). ``term > t`` is 1 where true, else 0.
+expected count (a Gaussian head: its mean, thresholded or weighted like a count). ``term > t``
+is 1 where true, else 0.
 Logic ``product`` (default; independent events): ``a & b = a*b``, ``a | b = a + b - a*b``,
 ``!a = 1 - a``. Logic ``minmax`` (fuzzy): ``min``, ``max``, ``1 - a``. So ``imagenet:car>0.3 &
 places365:park`` scores 0 where cars are unlikely and ranks the rest by how park-like they are.
