@@ -102,3 +102,19 @@ def test_one_label_attribute_heads_build_and_run() -> None:
     assert [h.num_params for h in heads] == [2, 1, 4]
     out = build_model(manifest).eval()(torch.zeros(2, 3, 16, 16))
     assert {k: tuple(v.shape) for k, v in out.items()} == {"sunny": (2, 2), "car": (2, 1), "depth": (2, 4)}
+
+
+def test_onnx_runtime_gives_the_torch_parameters_of_attribute_heads(tmp_path, monkeypatch) -> None:
+    pytest.importorskip("onnxruntime")
+    from xview_engine.model.file import save_model
+    from xview_engine.model.runtime import load_runtime
+
+    monkeypatch.setenv("XVIEW_HOME", str(tmp_path / "home"))
+    heads = (HeadSpec("w", "beta", ("sunny", "snow")), HeadSpec("b", "bernoulli", ("car", "boat")),
+             HeadSpec("g", "gaussian", ("depth",)))
+    manifest = Manifest("distill", BackboneSpec("tiny_cnn", {"width": 4}), InputSpec(16, 1.0), heads, hidden=8)
+    path = save_model(build_model(manifest, seed=3), manifest, tmp_path / "m.safetensors")
+    x = np.random.default_rng(0).uniform(-2, 2, (5, 3, 16, 16)).astype(np.float32)
+    ref, out = load_runtime(path, "torch", "cpu").run(x), load_runtime(path, "onnx", "cpu").run(x)
+    for name in ref:
+        np.testing.assert_allclose(out[name], ref[name], rtol=1e-4, atol=1e-6)
