@@ -17,7 +17,7 @@ and turned into a label file by ``xview teach --teachers csv=attributes.csv``, a
 ``xview train distill`` fits the three heads (tiny CNN, 96 m tiles); the held-out world's photos are
 scored by the model and by the constant prior fitted to the training world's labels
 (``training.priors``): NLL per photo per attribute. Seeded; writes OUT/figures.json and prints the
-Markdown table. About 3 CPU-minutes on 2 cores.
+Markdown table. About 10 minutes on 2 cores shared with other jobs.
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ def write_attributes(world: Path) -> Path:
         writer.writerow(["photo", *(f"cover:{n}" for n in COVER), *(f"seen:{n}" for n in SEEN),
                          "terrain:water_distance_m", "terrain:vegetation_wide"])
         for i, photo in enumerate(truth.table["path"]):
-            writer.writerow([photo, *(f"{cover[n][i]:.4f}" for n in COVER), *("yes" if seen[n][i] else "no" for n in SEEN),
-                             f"{water[i]:.1f}", f"{wide[i]:.4f}"])
+            writer.writerow([photo, *(f"{cover[n][i]:.4f}" for n in COVER),
+                             *("yes" if seen[n][i] else "no" for n in SEEN), f"{water[i]:.1f}", f"{wide[i]:.4f}"])
     path.with_suffix(".kinds.csv").write_text(KINDS, encoding="utf-8")
     return path
 
