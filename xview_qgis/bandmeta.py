@@ -56,6 +56,12 @@ def category_names(layer_or_path, band: int = 1) -> tuple[str, ...]:
     return tuple(dataset.GetRasterBand(band).GetCategoryNames() or ())
 
 
+def dataset_tags(path: str) -> dict[str, str]:
+    """The raster's dataset metadata (the engine's ``xview_*`` tags: distribution, threshold, ...)."""
+    dataset = _open(path)
+    return dict(dataset.GetMetadata() or {}) if dataset is not None else {}
+
+
 def present_values(path: str, band: int = 1) -> list[int]:
     """Distinct non-nodata integer values of a band, for legends that list only what is on the map."""
     dataset = _open(path)

@@ -80,6 +80,10 @@ class MapTab(QWidget):
         self.products_layout = QGridLayout(self.products_box)  # wraps: the dock is narrow
         self.products_layout.setContentsMargins(0, 0, 0, 0)
         self.product_checks: dict[str, QCheckBox] = {}
+        self.threshold = QDoubleSpinBox(self)  # t of the 'exceed' product, P(value > t)
+        self.threshold.setObjectName("XviewMapThreshold")
+        self.threshold.setDecimals(3)
+        self.threshold.setToolTip("t of the 'exceed' product: P(value > t)")
         self.pca = PcaChoice(self)
         self.stride = QDoubleSpinBox(self)
         self.stride.setObjectName("XviewMapStride")
@@ -112,6 +116,7 @@ class MapTab(QWidget):
         form.addRow("Classes", self.class_filter)
         form.addRow(self.class_list)
         form.addRow("Products", self.products_box)
+        form.addRow("Threshold t", self.threshold)
         form.addRow(self.pca)  # the whole width: its label is long
         form.addRow("Stride", self.stride)
         form.addRow("Extent", self.extent_combo)
@@ -160,12 +165,14 @@ class MapTab(QWidget):
         self.update_estimate()
 
     def _fill_head(self, name: str) -> None:
-        from xview_engine.mapping.products import PRODUCTS
+        """Classes and the products that fit the head's distribution; 'exceed' (off at first) with its t."""
+        from xview_engine.mapping.products import PRODUCTS, THRESHOLD_RANGE, fitting_products
 
         self.class_list.clear()
         for checkbox in self.product_checks.values():
             checkbox.deleteLater()
         self.product_checks = {}
+        self.threshold.setEnabled(False)
         if self.manifest is None or not name:
             return
         head = self.manifest.head(name)
@@ -173,14 +180,18 @@ class MapTab(QWidget):
             item = QListWidgetItem(label, self.class_list)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Unchecked)
-        for product, kind in PRODUCTS.items():
-            if head.distribution in kind.distributions:
-                checkbox = QCheckBox(product, self.products_box)
-                checkbox.setChecked(True)
-                checkbox.setToolTip(kind.units)
-                row, column = divmod(len(self.product_checks), PRODUCT_COLUMNS)
-                self.products_layout.addWidget(checkbox, row, column)
-                self.product_checks[product] = checkbox
+        for product in fitting_products(head, threshold=0.0):
+            checkbox = QCheckBox(product, self.products_box)
+            checkbox.setChecked(not PRODUCTS[product].needs_threshold)
+            checkbox.setToolTip(PRODUCTS[product].units)
+            row, column = divmod(len(self.product_checks), PRODUCT_COLUMNS)
+            self.products_layout.addWidget(checkbox, row, column)
+            self.product_checks[product] = checkbox
+            if PRODUCTS[product].needs_threshold:
+                low, high = THRESHOLD_RANGE.get(head.distribution, (-1e9, 1e9))
+                self.threshold.setRange(low, high)
+                self.threshold.setValue((low + high) / 2 if high - low <= 1 else 0.0)
+                checkbox.toggled.connect(self.threshold.setEnabled)
 
     def _filter_classes(self, text: str) -> None:
         for i in range(self.class_list.count()):
@@ -210,6 +221,7 @@ class MapTab(QWidget):
             extent_crs=layer.crs().toWkt() if extent else None, mask=mask, device=self.model_panel.device,
             out_dir=out_dir, head=self.head_combo.currentText() or None, classes=self.chosen_classes(),
             products=tuple(n for n, c in self.product_checks.items() if c.isChecked()),
+            threshold=self.threshold.value() if self.threshold.isEnabled() else None,
             command="QGIS xview dock: Map",
         )
         return params, source

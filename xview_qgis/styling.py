@@ -38,7 +38,14 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QColor
 
 from xview_engine.resources import resource_path
-from xview_qgis.bandmeta import BandMeta, band_descriptions, category_names, parse_band_description, present_values
+from xview_qgis.bandmeta import (
+    BandMeta,
+    band_descriptions,
+    category_names,
+    dataset_tags,
+    parse_band_description,
+    present_values,
+)
 
 ValueRange = tuple[float, float]
 
@@ -46,6 +53,8 @@ ValueRange = tuple[float, float]
 VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 MAGMA = ("#000004", "#51127c", "#b73779", "#fc8961", "#fcfdbf")
 CIVIDIS = ("#00204d", "#414d6b", "#7c7b78", "#bcaf6f", "#ffea46")
+# Diverging (ColorBrewer RdBu, blue below 0, red above) for values that change sign: Gaussian means.
+DIVERGING = ("#2166ac", "#67a9cf", "#f7f7f7", "#ef8a62", "#b2182b")
 # Heatmap: transparent where unlikely, then red, orange, yellow, white at the best candidates.
 HOT = ("#00000000", "#b4000080", "#ff3c00c0", "#ffc800e6", "#ffffffff")
 # A qualitative palette (Tableau 20 order) for the first classes; further classes get golden-ratio hues.
@@ -59,10 +68,13 @@ TOP_CLASS_OPACITY = 0.65  # the most likely class over the imagery: both stay re
 # Geolocation heatmap classes, best first: (colour #rrggbbaa, legend label); the other tiles are transparent.
 GEOLOCATION_CLASSES = (("#ffff00f0", "best 1 % of tiles (most likely)"), ("#ff8000d0", "best 1-5 %"),
                        ("#d00000a0", "best 5-10 %"))
-PER_CLASS_PRODUCTS = ("prob", "count")
+PER_CLASS_PRODUCTS = ("prob", "count", "mean", "spread", "exceed")
 PRODUCT_TITLES = {
     "prob": "P({cls})",
     "count": "expected {cls} count",
+    "mean": "mean {cls}",
+    "spread": "spread of {cls} (std)",
+    "exceed": "P({cls} > {t})",
     "top": "most likely class",
     "concentration": "confidence (alpha_0)",
     "entropy": "entropy (nats)",
@@ -124,6 +136,30 @@ def style_scalar(layer: QgsRasterLayer, band: int = 1, title: str = "value",
     lo, hi = value_range or _band_min_max(layer, band)
     _pseudocolor(layer, band, CIVIDIS, (lo, hi if hi > lo else lo + 1.0), title, ".3g")
     _name(layer, title, head)
+
+
+def style_attribute(layer: QgsRasterLayer, band: int, meta: BandMeta,
+                    value_range: Optional[ValueRange] = None) -> None:
+    """An attribute head's mean, spread or P(value > t), by the distribution the raster's tags name.
+
+    Probabilities (P(value > t)) and Beta means are values in [0, 1]: viridis over the whole 0..1, so
+    two maps compare by colour. A Gaussian mean is any number: diverging around 0 when it changes
+    sign, else viridis over its range. A spread is a standard deviation: magma from 0.
+    """
+    tags = dataset_tags(layer.source())
+    title = PRODUCT_TITLES[meta.product].format(cls=meta.class_name or f"band {band}",
+                                                t=tags.get("xview_threshold", "t"))
+    lo, hi = value_range or _band_min_max(layer, band)
+    colours = VIRIDIS
+    if meta.product == "exceed" or (meta.product == "mean" and tags.get("xview_distribution") == "beta"):
+        lo, hi = value_range or (0.0, 1.0)
+    elif meta.product == "spread":
+        lo, colours = (value_range or (0.0,))[0], MAGMA
+    elif lo < 0 < hi:
+        half = max(-lo, hi)
+        lo, hi, colours = -half, half, DIVERGING
+    _pseudocolor(layer, band, colours, (lo, hi if hi > lo else lo + 1.0), title, ".3g")
+    _name(layer, title, meta.head)
 
 
 def style_heatmap(layer: QgsRasterLayer, band: int = 1, value_range: Optional[ValueRange] = None) -> None:
@@ -199,6 +235,8 @@ def style_layer(layer: QgsRasterLayer, band: int = 1, meta: Optional[BandMeta] =
         style_count(layer, band, meta.class_name, value_range, meta.head)
     elif meta.product == "top":
         style_top_class(layer, category_names(layer, band), band, head=meta.head)
+    elif meta.product in ("mean", "spread", "exceed"):
+        style_attribute(layer, band, meta, value_range)
     elif meta.product in ("heatmap", "likelihood", "score"):
         style_heatmap(layer, band, value_range)
     else:

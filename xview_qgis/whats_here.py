@@ -39,7 +39,7 @@ _RUNTIME_CACHE: dict[tuple, Any] = {}  # (model path, mtime, device) -> the engi
 
 
 def sample_products(layers, point: QgsPointXY, point_crs) -> dict[str, list[tuple[str, float]]]:
-    """{'head prob' | 'head count' | 'head top': [(class, value), ...] best first} at ``point``."""
+    """{'head prob' | 'head count' | 'head mean' | 'head top': [(class, value), ...] best first} at ``point``."""
     found: dict[str, dict[str, float]] = defaultdict(dict)
     seen = set()
     for layer in layers:
@@ -57,7 +57,7 @@ def sample_products(layers, point: QgsPointXY, point_crs) -> dict[str, list[tupl
                 names = category_names(layer.source(), band)
                 label = names[int(value)] if int(value) < len(names) else str(int(value))
                 found[f"{meta.head} top"][label] = 1.0
-            elif meta.product in ("prob", "count"):
+            elif meta.product in ("prob", "count", "mean"):
                 found[f"{meta.head} {meta.product}"][meta.class_name] = value
     return {key: sorted(values.items(), key=lambda kv: -kv[1])[:TOP_N] for key, values in found.items()}
 
@@ -74,7 +74,7 @@ def describe(samples: dict[str, list[tuple[str, float]]]) -> str:
         elif product == "prob":
             lines.append(f"<b>{head}</b> P: " + ", ".join(f"{name} {value:.2f}" for name, value in values))
         else:
-            lines.append(f"<b>{head}</b> expected: " + ", ".join(f"{value:.1f} {name}" for name, value in values))
+            lines.append(f"<b>{head}</b> expected: " + ", ".join(f"{value:.3g} {name}" for name, value in values))
     return "<br>".join(lines)
 
 
@@ -84,10 +84,11 @@ def describe_summary(summary) -> str:
     for head in summary.heads:
         if head.measure == "probability":
             sure = f" (confidence α₀ {head.concentration:.1f})" if head.concentration is not None else ""
-            lines.append(f"<b>{head.head}</b>: most likely <b>{head.top[0][0]}</b>{sure}")
+            if head.distribution != "bernoulli":  # yes / no attributes are not one choice among classes
+                lines.append(f"<b>{head.head}</b>: most likely <b>{head.top[0][0]}</b>{sure}")
             lines.append(f"<b>{head.head}</b> P: " + ", ".join(f"{name} {value:.2f}" for name, value in head.top))
         else:
-            counts = ", ".join(f"{value:.1f} {name}" for name, value in head.top)
+            counts = ", ".join(f"{value:.3g} {name}" for name, value in head.top)
             lines.append(f"<b>{head.head}</b> expected: {counts}")
     return "<br>".join(lines)
 

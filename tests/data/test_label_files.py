@@ -38,7 +38,7 @@ def test_kind_inferred_when_absent(tmp_path):
     [
         ({"x": np.zeros(2)}, "has no heads"),
         ({"s": np.zeros((2, 3)), "s_names": np.array(["a", "b"])}, "shape .* but 2 names"),
-        ({"s": -np.ones((1, 2)), "s_names": np.array(["a", "b"])}, "negative or non-finite"),
+        ({"s": -np.ones((1, 2)), "s_names": np.array(["a", "b"])}, "negative values"),
         ({"s": np.ones((2, 2)) / 2, "s_names": np.array(["a", "b"]), "split": np.array(["train"])}, "different photo"),
     ],
 )

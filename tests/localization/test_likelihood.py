@@ -100,7 +100,7 @@ def test_combination_weights_and_errors(rng) -> None:
     with pytest.raises(scoring.ScoringError, match="same label space"):
         scoring.score_head(tables["scene"], _simplex(rng, 1, 5))
     with pytest.raises(scoring.ScoringError, match="cannot score"):
-        scoring.tile_table("x", "gaussian", np.ones((2, 2)))
+        scoring.tile_table("x", "lognormal", np.ones((2, 2)))
 
 
 def test_tile_params_round_trip(rng) -> None:
@@ -165,3 +165,37 @@ def test_cancel_inside_a_worker_stops_scoring(rng, monkeypatch) -> None:
     with pytest.raises(Cancelled):
         scoring.score_head(table, _simplex(rng, 1, 8), cancel=cancel)
     assert len(calls) < len(scoring.tile_chunks(2000, 8, 1)) + 2  # stopped well before the last chunk
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_attribute_heads_score_their_log_density(rng, dtype) -> None:
+    """Beta, Bernoulli and Gaussian tables give sum log-density (scipy) of a photo's values at every tile."""
+    from scipy import stats
+
+    k, tiles = 4, 300
+    a, b = rng.uniform(0.5, 8, (2, tiles, k))
+    x = rng.uniform(0.05, 0.95, (3, k))
+    q = rng.uniform(0.02, 0.98, (tiles, k))
+    yes = (rng.random((3, k)) < 0.5).astype(float)
+    mean, var = rng.normal(0, 2, (tiles, k)), rng.uniform(0.2, 3, (tiles, k))
+    y = rng.normal(0, 2, (3, k))
+    cases = [("beta", np.concatenate([a, b], 1), x, lambda p, t: stats.beta.logpdf(p, a[t], b[t])),
+             ("bernoulli", q, yes, lambda p, t: stats.bernoulli.logpmf(p, q[t])),
+             ("gaussian", np.concatenate([mean, var], 1), y,
+              lambda p, t: stats.norm.logpdf(p, mean[t], np.sqrt(var[t])))]
+    for distribution, params, photos, reference in cases:
+        table = scoring.tile_table("h", distribution, params, dtype)
+        got = scoring.score_head(table, photos)
+        stored = scoring.tile_params(table)  # what the index holds, as parameters again
+        np.testing.assert_allclose(stored, params, rtol=2e-3 if dtype == "float16" else 1e-5)
+        if dtype == "float32":
+            want = np.array([[reference(p, t).sum() for t in range(tiles)] for p in photos])
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+        assert np.isfinite(got).all() and (got.argmax(1) >= 0).all()
+
+
+def test_gaussian_table_in_float16_keeps_a_tiny_variance_finite(rng) -> None:
+    params = np.array([[0.5, 1e-6]])  # precision 1e6 overflows float16: it is kept at float16's largest
+    table = scoring.tile_table("h", "gaussian", params, "float16")
+    assert np.isfinite(table.weights.astype(np.float64)).all() and np.isfinite(table.const).all()
+    assert np.isfinite(scoring.score_head(table, np.array([[0.5]]))).all()

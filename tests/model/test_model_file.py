@@ -171,7 +171,7 @@ def test_missing_extra_and_misshaped_tensors_are_named(tmp_path) -> None:
         ({"input": InputSpec(tile_px=4, gsd_m=1.0)}, "tile_px must be an integer from 8 to 4096"),
         ({"input": InputSpec(tile_px=16, gsd_m=-1.0)}, "gsd_m must be a positive number"),
         ({"input": InputSpec(16, 1.0, bands=("red",), mean=(0.5, 0.5), std=(0.5,))}, "same length, from 1 to"),
-        ({"heads": (HeadSpec("s", "gaussian", ("a", "b")),)}, "unknown distribution 'gaussian'"),
+        ({"heads": (HeadSpec("s", "lognormal", ("a", "b")),)}, "unknown distribution 'lognormal'"),
         ({"heads": (HeadSpec("s", "dirichlet", ("a",)),)}, "needs >= 2 labels"),
         ({"heads": ()}, "no heads"),
     ],

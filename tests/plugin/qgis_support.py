@@ -38,6 +38,15 @@ def tiny_model(folder: Path, gsd_m: float = 2.0, tile_px: int = 16, name: str = 
     return save_model(build_model(manifest, seed=0), manifest, folder / name)
 
 
+def attribute_model(folder: Path, gsd_m: float = 1.0, tile_px: int = 16) -> Path:
+    """A tiny model with a Beta head (two [0, 1] attributes), a Bernoulli and a Gaussian head."""
+    heads = (HeadSpec("weather", "beta", ("sunny", "snow")), HeadSpec("seen", "bernoulli", ("car",)),
+             HeadSpec("level", "gaussian", ("depth",)))
+    manifest = Manifest("distill", BackboneSpec("tiny_cnn", {"width": 4, "depth": 2}), InputSpec(tile_px, gsd_m),
+                        heads, hidden=8, training={"note": "untrained attribute model, for tests"})
+    return save_model(build_model(manifest, seed=0), manifest, folder / "attributes.safetensors")
+
+
 def rgb_geotiff(path: Path, size: tuple[int, int] = (96, 128), pixel: float = 1.0, crs: str = "EPSG:32633",
                 origin: tuple[float, float] = (500000.0, 5800000.0), nodata_corner: bool = False) -> Path:
     """A seeded RGB byte GeoTIFF with smooth structure (blocks of colour plus noise), north up."""

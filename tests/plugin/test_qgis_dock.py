@@ -86,7 +86,8 @@ def test_model_fills_the_ui_and_the_device_line(plugin, world):
     map_tab = plugin.tabs["Map"]
     assert [map_tab.head_combo.itemText(i) for i in range(map_tab.head_combo.count())] == ["scene", "object", "count"]
     assert map_tab.class_list.count() > 3
-    assert set(map_tab.product_checks) == {"prob", "top", "concentration", "entropy", "count"} - {"count"}
+    assert set(map_tab.product_checks) == {"prob", "top", "concentration", "entropy", "exceed"}
+    assert not map_tab.product_checks["exceed"].isChecked()  # P(share > t) is made only when asked for
     assert map_tab.stride.value() == pytest.approx(8.0)
     assert "16 px at 1 m" in plugin.model_panel.info_label.text()
     assert plugin.model_panel.device_label.text().startswith(("CPU, ", "CUDA: "))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from xview_engine.cli._grid_args import add_grid_arguments, grid_kwargs, say
+from xview_engine.cli._numbers import number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out-dir", required=True, help="folder for the product GeoTIFFs and products.json")
     parser.add_argument("--head", help="model head to map (default: the first)")
     parser.add_argument("--classes", help="classes for prob/count, e.g. beach,park (default: top 10 over the map)")
-    parser.add_argument("--products", help="comma list of prob,top,concentration,entropy,count "
-                        "(default: all that fit the head)")
+    parser.add_argument("--products", help="comma list of prob,top,concentration,entropy,count,mean,spread,exceed "
+                        "(default: all that fit the head; exceed with --threshold)")
+    parser.add_argument("--threshold", type=number(-1e30, 1e30), metavar="T",
+                        help="t of the exceed product, P(value > t) (e.g. 0.5 for a [0, 1] attribute)")
     parser.set_defaults(func=run)
 
 
@@ -32,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         head=args.head,
         classes=_split(args.classes),
         products=_split(args.products),
+        threshold=args.threshold,
     )
     result = run_map(params, progress=TerminalProgress("xview map"), log=say)
     for path in result.files:

@@ -9,7 +9,8 @@ from xview_engine.limits import MAX_BATCH_SIZE
 
 SPEC_HELP = ("comma-separated family[:arch]=weights: places365[:resnet18|resnet50]=X.pth.tar (CSAIL), "
              "imagenet[:resnet50|...]=X.pth (torchvision), coco[:fasterrcnn|fasterrcnn_mobilenet_v3_large_fpn|...]"
-             "=X.pth (torchvision Faster R-CNN), synthetic=teacher.safetensors (xview train teacher); "
+             "=X.pth (torchvision Faster R-CNN), synthetic=teacher.safetensors (xview train teacher), "
+             "csv[:KIND]=ATTRIBUTES.csv (values you have: a photo column, a column per attribute or HEAD:CLASS); "
              "family[:arch] without =weights uses the published file (xview weights list), e.g. places365:resnet50")
 
 
@@ -18,6 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("pairs", help="pairs CSV (path, lat, lon, ...; as written by xview synth)")
     parser.add_argument("--teachers", required=True, help=SPEC_HELP)
     parser.add_argument("-o", "--out", required=True, help="label file to write (.npz)")
+    parser.add_argument("--kind", action="append", default=[], metavar="HEAD=KIND",
+                        help="what a csv teacher's head holds: categorical, counts, fraction ([0, 1]: Beta), "
+                             "binary (yes/no: Bernoulli), continuous (Gaussian) "
+                             "(repeatable; else ATTRIBUTES.kinds.csv)")
     parser.add_argument("--cache-dir", help="teacher output cache (default: OUT folder/.xview-teach-cache)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     parser.add_argument("--coco-threshold", type=number(0, 1), default=0.5,
@@ -41,6 +46,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"teaching on {describe_device(device)}")
     path = teach(args.pairs, args.teachers, out, device=device, coco_threshold=args.coco_threshold,
                  cache_dir=cache, overwrite=args.overwrite, batch_size=args.batch_size,
-                 progress=TerminalProgress("teach", unit="photos"))
+                 progress=TerminalProgress("teach", unit="photos"), kinds=_kinds(args.kind))
     print(f"wrote {path}")
     return 0
+
+
+def _kinds(items: list[str]) -> dict[str, str]:
+    """``--kind HEAD=KIND`` options as {head: kind}; the kinds are checked by the attribute teacher."""
+    from xview_engine.errors import TeacherError
+
+    kinds = {}
+    for item in items:
+        head, sep, kind = item.partition("=")
+        if not sep or not head.strip() or not kind.strip():
+            raise TeacherError(f"--kind '{item}' must be HEAD=KIND, e.g. --kind transient=fraction")
+        kinds[head.strip()] = kind.strip()
+    return kinds

@@ -3,10 +3,12 @@ training and localization all read and write.
 
 A label file is an ``.npz`` (no pickles) holding, for each head ``H``:
 
-- ``H``: float32 (N, K), one row per photo: a distribution (rows sum to 1) or counts (>= 0);
+- ``H``: float32 (N, K), one row per photo: a distribution (rows sum to 1), counts (>= 0), or per
+  attribute values in [0, 1], yes / no as 1 / 0, or continuous values (any finite number);
 - ``H_names``: str (K,), the label names in column order;
-- ``H_kind`` (optional, 0-d str): ``categorical`` or ``counts``; when absent it is inferred (rows
-  summing to 1 are categorical), which is how ``xview synth`` files are read;
+- ``H_kind`` (optional, 0-d str): one of ``KINDS``; when absent it is ``categorical`` or ``counts``,
+  inferred (rows summing to 1 are categorical), which is how ``xview synth`` files are read.
+  ``KIND_DISTRIBUTIONS`` says which head distribution learns each kind;
 
 and the per-photo table: ``path`` (photo paths, relative to the label file's folder or absolute),
 and when known ``lat``, ``lon`` (WGS84), ``heading``, ``fov``, ``x``, ``y`` (CRS), ``split``
@@ -26,7 +28,10 @@ import numpy as np
 from xview_engine.errors import LabelFileError
 from xview_engine.outputs import atomic_output
 
-KINDS = ("categorical", "counts")
+# what a head's rows are -> the distribution a model head learns them with (model/distributions.py)
+KIND_DISTRIBUTIONS = {"categorical": "dirichlet", "counts": "poisson", "fraction": "beta", "binary": "bernoulli",
+                      "continuous": "gaussian"}
+KINDS = tuple(KIND_DISTRIBUTIONS)
 TABLE_COLUMNS = ("path", "lat", "lon", "heading", "fov", "x", "y", "split")
 
 
@@ -100,8 +105,24 @@ def _check(path: Path, heads, names, kinds, table) -> None:
             raise LabelFileError(f"label file {path}: head '{h}' has shape {rows.shape} but {len(names[h])} names")
         if kinds[h] not in KINDS:
             raise LabelFileError(f"label file {path}: head '{h}' has unknown kind '{kinds[h]}' (known: {KINDS})")
-        if not np.isfinite(rows).all() or (rows < 0).any():
-            raise LabelFileError(f"label file {path}: head '{h}' has negative or non-finite values")
+        problem = value_problem(kinds[h], rows)
+        if problem:
+            raise LabelFileError(f"label file {path}: head '{h}' ({kinds[h]}) has {problem}")
+
+
+def value_problem(kind: str, values: np.ndarray) -> str:
+    """What is wrong with values of a kind ('' when nothing): non-finite, negative, outside [0, 1], not 0 / 1."""
+    if not np.isfinite(values).all():
+        return "non-finite values"
+    if kind == "continuous":
+        return ""
+    if (values < 0).any():
+        return "negative values"
+    if kind == "fraction" and (values > 1).any():
+        return "values above 1 (a fraction is in [0, 1])"
+    if kind == "binary" and not np.isin(values, (0.0, 1.0)).all():
+        return "values other than 0 and 1 (yes / no)"
+    return ""
 
 
 def write_label_file(path: str | Path, heads: Mapping[str, np.ndarray], names: Mapping[str, tuple[str, ...]],

@@ -25,7 +25,8 @@ from xview_engine.progress import CancelCheck, ProgressCallback
 if TYPE_CHECKING:
     from xview_engine.localization.index import TileIndex
 
-WEIGHTS_ARE = {"dirichlet": "alpha", "poisson": "log rate", "mean": "mean"}
+WEIGHTS_ARE = {"dirichlet": "alpha", "poisson": "log rate", "mean": "mean", "beta": "alpha | beta",
+               "bernoulli": "logit P(yes)", "gaussian": "mean / variance | -1 / (2 variance)"}
 
 
 class DistillLikelihood:
@@ -35,7 +36,7 @@ class DistillLikelihood:
     def index_arrays(self, manifest: Manifest, dtype: str) -> list[ArraySpec]:
         arrays = []
         for i, head in enumerate(manifest.heads):
-            arrays.append(ArraySpec(f"head{i}.weights", (head.num_classes,), dtype, 0.0))
+            arrays.append(ArraySpec(f"head{i}.weights", (head.num_params,), dtype, 0.0))
             arrays.append(ArraySpec(f"head{i}.const", (), "float64", -np.inf))
         return arrays
 

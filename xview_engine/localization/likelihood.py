@@ -8,6 +8,12 @@ Every head's score is linear in a per-photo vector once the per-tile constants a
                                                                   (weights log r_t, vector k)
 * mean-only baseline (a softmax mean m_t, no spread): minus the squared distance,
   -|p - m_t|^2 = 2p · m_t - |m_t|^2 - |p|^2                         (weights m_t, vector 2p)
+* Beta per attribute: sum log Beta(x | a_t, b_t) = [log x | log(1-x)] · [a_t | b_t] + c_t
+  - sum (log x + log(1-x)), c_t = sum lgamma(a+b) - lgamma(a) - lgamma(b)   (weights [a | b])
+* Bernoulli per attribute: sum x log q_t + (1-x) log(1-q_t) = x · logit q_t + sum log(1-q_t)
+                                                                  (weights logit q_t, vector x)
+* Gaussian per attribute: sum log N(x | m_t, v_t) = [x | x^2] · [m_t/v_t | -1/(2 v_t)]
+  + sum (-m_t^2 / (2 v_t) - log(2 pi v_t) / 2)                      (vector [x | x^2])
 
 So a head is a table of weights W (T, K) and constants c (T,), a photo is a vector v (K,) and a
 constant d, and the scores of P photos against T tiles are ``V @ W.T + c + d``: one matrix product,
@@ -36,10 +42,17 @@ import numpy as np
 from scipy.special import gammaln
 
 from xview_engine.localization.ranking import COMBINED, ScoringError, check_weights
+from xview_engine.model.manifest import params_per_label
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 
-PROB_MIN = 1e-8  # as xview_engine.model.distributions: a teacher probability of 0 counts as this
+# as xview_engine.model.distributions (PROB_MIN, BETA_VALUE_MIN, PROB_EDGE, VAR_MIN)
+PROB_MIN = 1e-8  # a teacher probability of 0 counts as this
+BETA_VALUE_MIN = 1e-3
+PROB_EDGE = 1e-6
+VAR_MIN = 1e-6
+LOG_2PI = float(np.log(2.0 * np.pi))
 PARAM_MIN = 1e-8
+SCORED = ("dirichlet", "poisson", "mean", "beta", "bernoulli", "gaussian")
 CHUNK_BYTES = 2**20  # float32 bytes of weights one worker scores at once (about its share of L2)
 MIN_CHUNK_ROWS = 64
 
@@ -71,15 +84,56 @@ def tile_table(name: str, distribution: str, params: np.ndarray, dtype: str = "f
     elif distribution == "mean":
         weights = params.astype(dtype)
         const = -np.square(weights.astype(np.float64)).sum(axis=1)
+    elif distribution in ("beta", "bernoulli", "gaussian"):
+        weights = _stored(_attribute_weights(distribution, params), dtype)
+        const = _attribute_const(distribution, weights.astype(np.float64))
     else:
-        raise ScoringError(f"head '{name}': cannot score distribution '{distribution}' (dirichlet, poisson, mean)")
+        raise ScoringError(f"head '{name}': cannot score distribution '{distribution}' ({', '.join(SCORED)})")
     return HeadTable(name, distribution, weights, const)
 
 
+def _stored(weights: np.ndarray, dtype: str) -> np.ndarray:
+    """Weights cast to the index type, kept inside its range (a tiny variance's precision in float16)."""
+    limit = float(np.finfo(dtype).max)
+    return np.clip(weights, -limit, limit).astype(dtype)
+
+
+def _attribute_weights(distribution: str, params: np.ndarray) -> np.ndarray:
+    half = params.shape[1] // 2
+    if distribution == "beta":
+        return np.maximum(params, PARAM_MIN)
+    if distribution == "bernoulli":
+        q = np.clip(params, PROB_EDGE, 1.0 - PROB_EDGE)
+        return np.log(q) - np.log1p(-q)
+    mean, var = params[:, :half], np.maximum(params[:, half:], VAR_MIN)
+    return np.concatenate([mean / var, -0.5 / var], axis=1)
+
+
+def _attribute_const(distribution: str, w: np.ndarray) -> np.ndarray:
+    """Per-tile constants from the *stored* weights (see the module docstring)."""
+    half = w.shape[1] // 2
+    if distribution == "beta":
+        a, b = w[:, :half], w[:, half:]
+        return (gammaln(a + b) - gammaln(a) - gammaln(b)).sum(axis=1)
+    if distribution == "bernoulli":
+        return -np.logaddexp(0.0, w).sum(axis=1)  # log(1 - q) = -log(1 + e^logit)
+    w1, w2 = w[:, :half], np.minimum(w[:, half:], -1e-30)
+    return (w1 * w1 / (4.0 * w2) + 0.5 * np.log(-2.0 * w2) - 0.5 * LOG_2PI).sum(axis=1)
+
+
 def tile_params(table: HeadTable, tiles: slice | np.ndarray = slice(None)) -> np.ndarray:
-    """The predicted parameters back from a table (alpha, rate or mean), float32 (for maps and chips)."""
+    """The predicted parameters back from a table (alpha, rate, mean, [alpha | beta], P(yes),
+    [mean | variance]), float32 (for maps and chips)."""
     w = np.asarray(table.weights[tiles], dtype=np.float32)
-    return np.exp(w) if table.distribution == "poisson" else w
+    if table.distribution == "poisson":
+        return np.exp(w)
+    if table.distribution == "bernoulli":
+        return (1.0 / (1.0 + np.exp(-w.astype(np.float64)))).astype(np.float32)
+    if table.distribution == "gaussian":
+        half = w.shape[1] // 2
+        var = -0.5 / np.minimum(w[:, half:].astype(np.float64), -1e-30)
+        return np.concatenate([w[:, :half] * var, var], axis=1).astype(np.float32)
+    return w
 
 
 def photo_vectors(distribution: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +150,15 @@ def photo_vectors(distribution: str, values: np.ndarray) -> tuple[np.ndarray, np
         p = np.maximum(x, 0.0)
         p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-30)
         return (2.0 * p).astype(np.float32), -np.square(p).sum(axis=1)
-    raise ScoringError(f"cannot score distribution '{distribution}' (dirichlet, poisson, mean)")
+    if distribution == "beta":
+        v = np.clip(x, BETA_VALUE_MIN, 1.0 - BETA_VALUE_MIN)
+        logs = np.concatenate([np.log(v), np.log1p(-v)], axis=1)
+        return logs.astype(np.float32), -logs.sum(axis=1)
+    if distribution == "bernoulli":
+        return np.clip(x, 0.0, 1.0).astype(np.float32), np.zeros(len(x))
+    if distribution == "gaussian":
+        return np.concatenate([x, x * x], axis=1).astype(np.float32), np.zeros(len(x))
+    raise ScoringError(f"cannot score distribution '{distribution}' ({', '.join(SCORED)})")
 
 
 def tile_chunks(n_tiles: int, n_classes: int, chunk_bytes: int = CHUNK_BYTES) -> list[slice]:
@@ -108,10 +170,11 @@ def tile_chunks(n_tiles: int, n_classes: int, chunk_bytes: int = CHUNK_BYTES) ->
 def score_head(table: HeadTable, values: np.ndarray, out: Optional[np.ndarray] = None,
                cancel: CancelCheck | None = None) -> np.ndarray:
     """Log-likelihood (P, T) float32 of P photos' values under every tile's distribution of one head."""
-    if np.atleast_2d(values).shape[1] != table.num_classes:
+    labels = table.num_classes // params_per_label(table.distribution)
+    if np.atleast_2d(values).shape[1] != labels:
         raise ScoringError(
             f"head '{table.name}': photos have {np.atleast_2d(values).shape[1]} classes but the tiles "
-            f"predict {table.num_classes}; the labels and the model must use the same label space"
+            f"predict {labels}; the labels and the model must use the same label space"
         )
     v, d = photo_vectors(table.distribution, values)
     n_tiles = table.weights.shape[0]

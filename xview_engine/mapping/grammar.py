@@ -11,7 +11,9 @@ Grammar (whitespace is free; class names with spaces or operator characters go i
     cmp    := ">" | ">=" | "<" | "<="
 
 Values: a term is the tile's expected probability of the class (Dirichlet mean, or softmax of a
-'mean' head) or, for a Poisson head, its expected count. ``term > t`` is 1 where true, else 0.
+'mean' head, P(yes) of a Bernoulli head, the mean of a Beta head) or, for a Poisson head, its
+expected count (a Gaussian head: its mean, thresholded or weighted like a count). ``term > t``
+is 1 where true, else 0.
 Logic ``product`` (default; independent events): ``a & b = a*b``, ``a | b = a + b - a*b``,
 ``!a = 1 - a``. Logic ``minmax`` (fuzzy): ``min``, ``max``, ``1 - a``. So ``imagenet:car>0.3 &
 places365:park`` scores 0 where cars are unlikely and ranks the rest by how park-like they are.
@@ -33,6 +35,7 @@ from typing import Any, Union
 import numpy as np
 
 from xview_engine.errors import QueryError
+from xview_engine.mapping.products import NOT_PROBABILITIES
 from xview_engine.model.manifest import Manifest
 
 LOGICS = ("product", "minmax")
@@ -47,7 +50,7 @@ class Term:
     head: str
     index: int
     label: str
-    count: bool  # a Poisson rate, not a probability
+    count: bool  # a Poisson rate or a Gaussian mean, not a probability
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,7 @@ class _Parser:
             near = [n for n in head.labels if label.lower() in n.lower()][:6]
             hint = f"; similar: {', '.join(near)}" if near else ""
             raise QueryError(f"query '{self.text}': head '{head.name}' has no class '{label}'{hint}")
-        return Term(head.name, head.labels.index(label), label, head.distribution == "poisson")
+        return Term(head.name, head.labels.index(label), label, head.distribution in NOT_PROBABILITIES)
 
 
 def _check_kinds(node: Node, logic: str, text: str) -> bool:

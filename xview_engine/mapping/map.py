@@ -55,6 +55,7 @@ class MapParams(GridParams):
     classes: tuple[str, ...] = ()  # default: the top ``top_classes`` by mean over the map
     products: tuple[str, ...] = ()  # default: every product that fits the head's distribution
     top_classes: int = DEFAULT_TOP_CLASSES
+    threshold: Optional[float] = None  # t of the 'exceed' product, P(value > t)
 
 
 @dataclass
@@ -75,7 +76,7 @@ def run_map(params: MapParams, progress: Optional[ProgressCallback] = None, canc
     check_params(params)
     manifest = read_model_manifest(params.model)
     head = manifest.head(params.head) if params.head else manifest.heads[0]
-    products = resolve_products(head, params.products)
+    products = resolve_products(head, params.products, params.threshold)
     for name in params.classes:
         head.class_index(name)
     out_dir = Path(params.out_dir)
@@ -101,9 +102,10 @@ def _map(params: MapParams, manifest: Manifest, head: HeadSpec, products: tuple[
             sums, tiles_run = _predict_to_store(plan, runtime, manifest, head, params, store, progress, cancel)
             metadata = _metadata(params, manifest, runtime, plan, head, tiles_run)
         classes = choose_classes(head, params.classes or None, sums / max(tiles_run, 1), params.top_classes)
-        metadata["products"] = [_product_entry(n, head, classes, paths[n], sidecars.get(n)) for n in products]
+        metadata["products"] = [_product_entry(n, head, classes, paths[n], sidecars.get(n), params.threshold)
+                                for n in products]
         files = _write_products(store, plan.grid, head, products, classes, paths, sidecars, json_path,
-                                metadata, cancel)
+                                metadata, cancel, params.threshold)
     return MapResult(files, metadata, plan.grid.count, tiles_run, time.perf_counter() - started)
 
 
@@ -126,14 +128,14 @@ def _load_runtime(params: GridParams, manifest: Manifest, plan: GridPlan, log: L
 def _predict_to_store(plan: GridPlan, runtime: ModelRuntime, manifest: Manifest, head: HeadSpec,
                       params: GridParams, store: BinaryIO, progress: Optional[ProgressCallback],
                       cancel: Optional[CancelCheck]) -> tuple[np.ndarray, int]:
-    """Run every tile; park each row's (cols, K) parameters in ``store``; return class sums and tiles run."""
+    """Run every tile; park each row's (cols, P) parameters in ``store``; return class sums and tiles run."""
     sums = np.zeros(head.num_classes, np.float64)
     tiles_run = 0
     spec = manifest.input
     rows = predict_rows(plan.source, plan.grid, runtime.run, spec.mean, spec.std, params.batch_size,
                         plan.tile_filter, progress, cancel)
     for _, outputs in rows:
-        block = outputs.get(head.name, np.full((plan.grid.cols, head.num_classes), np.nan, np.float32))
+        block = outputs.get(head.name, np.full((plan.grid.cols, head.num_params), np.nan, np.float32))
         store.write(np.ascontiguousarray(block, np.float32).tobytes())
         valid = ~np.isnan(block).any(axis=1)
         if valid.any():
@@ -150,19 +152,20 @@ def _predict_to_store(plan: GridPlan, runtime: ModelRuntime, manifest: Manifest,
 
 def _write_products(store: BinaryIO, grid: TileGrid, head: HeadSpec, products: tuple[str, ...],
                     classes: tuple[int, ...], paths: dict[str, Path], sidecars: dict[str, Path], json_path: Path,
-                    metadata: dict[str, Any], cancel: Optional[CancelCheck]) -> tuple[Path, ...]:
-    specs = {name: _raster_spec(name, head, classes, metadata.get("command")) for name in products}
+                    metadata: dict[str, Any], cancel: Optional[CancelCheck],
+                    threshold: Optional[float] = None) -> tuple[Path, ...]:
+    specs = {name: _raster_spec(name, head, classes, metadata.get("command"), threshold) for name in products}
     with contextlib.ExitStack() as stack:
         temps = {name: stack.enter_context(atomic_output(paths[name])) for name in products}
         writers = {name: GridRasterWriter(temps[name], grid, specs[name]) for name in products}
         stack.callback(lambda: [w.close() for w in writers.values()])
         store.seek(0)
-        row_bytes = grid.cols * head.num_classes * 4
+        row_bytes = grid.cols * head.num_params * 4
         for row in range(grid.rows):
             check_cancel(cancel)
-            block = np.frombuffer(store.read(row_bytes), np.float32).reshape(grid.cols, head.num_classes)
+            block = np.frombuffer(store.read(row_bytes), np.float32).reshape(grid.cols, head.num_params)
             for name, writer in writers.items():
-                writer.write_row(row, compute_product(name, head, block, classes))
+                writer.write_row(row, compute_product(name, head, block, classes, threshold))
         for writer in writers.values():
             writer.close()
         for name, sidecar in sidecars.items():
@@ -171,8 +174,12 @@ def _write_products(store: BinaryIO, grid: TileGrid, head: HeadSpec, products: t
     return (*paths.values(), *sidecars.values(), json_path)
 
 
-def _raster_spec(name: str, head: HeadSpec, classes: tuple[int, ...], command: Optional[str]) -> RasterSpec:
-    tags = {"xview_product": name, "xview_head": head.name, "xview_command": command or ""}
+def _raster_spec(name: str, head: HeadSpec, classes: tuple[int, ...], command: Optional[str],
+                 threshold: Optional[float] = None) -> RasterSpec:
+    tags = {"xview_product": name, "xview_head": head.name, "xview_command": command or "",
+            "xview_distribution": head.distribution}
+    if PRODUCTS[name].needs_threshold:
+        tags["xview_threshold"] = repr(threshold)
     if name == "top":
         dtype, nodata = top_dtype(head)
         return RasterSpec((f"{head.name}:top",), dtype, nodata, head.labels, tags)
@@ -182,13 +189,15 @@ def _raster_spec(name: str, head: HeadSpec, classes: tuple[int, ...], command: O
 
 
 def _product_entry(name: str, head: HeadSpec, classes: tuple[int, ...], path: Path,
-                   sidecar: Optional[Path]) -> dict[str, Any]:
-    spec = _raster_spec(name, head, classes, None)
+                   sidecar: Optional[Path], threshold: Optional[float] = None) -> dict[str, Any]:
+    spec = _raster_spec(name, head, classes, None, threshold)
     entry: dict[str, Any] = {
         "product": name, "file": path.name, "head": head.name, "units": PRODUCTS[name].units,
         "dtype": spec.dtype, "nodata": spec.nodata,
         "bands": [{"band": i + 1, "description": d} for i, d in enumerate(spec.descriptions)],
     }
+    if PRODUCTS[name].needs_threshold:
+        entry.update(threshold=threshold, units=f"P(value > {threshold:g})")
     if PRODUCTS[name].per_class:
         for band, index in zip(entry["bands"], classes):
             band.update({"class": head.labels[index], "class_index": index})

@@ -100,7 +100,8 @@ def _summarise(head: HeadSpec, params: np.ndarray, top_n: int) -> HeadSummary:
     values = class_values(head, params[None, :])[0].astype(np.float64)
     order = np.argsort(-values, kind="stable")[: max(1, top_n)]
     top = tuple((head.labels[int(i)], float(values[i])) for i in order)
-    measure = "expected count" if head.distribution == "poisson" else "probability"
+    measure = {"poisson": "expected count", "beta": "expected value", "gaussian": "expected value"}.get(
+        head.distribution, "probability")
     concentration = None
     if head.distribution == "dirichlet":
         import torch

@@ -23,8 +23,12 @@ from xview_engine.model.header import parse_json_object
 FORMAT_VERSION = 1
 KINDS = ("distill", "twin", "siamese")
 KINDS += ("knn",)  # off-the-shelf classifier features (model/feature_net.py)
-# dirichlet: alpha per class; poisson: rate per class; mean: a categorical mean only (the baseline).
-DISTRIBUTIONS = ("dirichlet", "poisson", "mean")
+# dirichlet: alpha per class; poisson: rate per class; mean: a categorical mean only (the baseline);
+# per attribute (each label on its own): beta over [0, 1] values (alpha, beta), bernoulli over yes / no
+# (P(yes)), gaussian over continuous values (mean, variance). See model/distributions.py.
+DISTRIBUTIONS = ("dirichlet", "poisson", "mean", "beta", "bernoulli", "gaussian")
+CATEGORICAL = ("dirichlet", "mean")  # a distribution over the labels together: needs two labels or more
+TWO_PARAMETER = ("beta", "gaussian")  # heads output [first (K) | second (K)]
 HEADLESS_KINDS = ("twin", "siamese", "knn")  # embedding models: their outputs are not distributions
 # Every size a manifest sets is bounded before anything is built: a hand-edited or hostile manifest
 # must not make xview allocate more than the tensors of its file hold (``model.file`` checks those).
@@ -96,6 +100,11 @@ class HeadSpec:
     def num_classes(self) -> int:
         return len(self.labels)
 
+    @property
+    def num_params(self) -> int:
+        """Width of the head's output: its parameters for all labels (2K for Beta and Gaussian heads)."""
+        return len(self.labels) * params_per_label(self.distribution)
+
     def class_index(self, label: str) -> int:
         """Index of a class name; the error lists near matches so a typo is easy to fix."""
         from xview_engine.model.label_spaces import index_of_label
@@ -114,7 +123,7 @@ class HeadSpec:
         if not 1 <= len(self.labels) <= MAX_CLASSES:
             raise ManifestError(f"manifest head '{self.name}' must have 1 to {MAX_CLASSES} labels, "
                                 f"has {len(self.labels)}")
-        if self.distribution != "poisson" and len(self.labels) < 2:
+        if self.distribution in CATEGORICAL and len(self.labels) < 2:
             raise ManifestError(f"manifest head '{self.name}': a {self.distribution} head needs >= 2 labels")
         for label in self.labels:
             if not (isinstance(label, str) and 0 < len(label) <= MAX_LABEL_CHARS and label.isprintable()):
@@ -243,6 +252,11 @@ def _head(data: Any, k: int) -> HeadSpec:
     return HeadSpec(name=_field(data, "name", str, where), distribution=_field(data, "distribution", str, where),
                     labels=tuple(_field(data, "labels", list, where)),
                     label_space=_field(data, "label_space", str, where, "custom"))
+
+
+def params_per_label(distribution: str) -> int:
+    """Parameters a head predicts per label: 2 for Beta (alpha, beta) and Gaussian (mean, variance), else 1."""
+    return 2 if distribution in TWO_PARAMETER else 1
 
 
 def _check_version(version: Any) -> None:

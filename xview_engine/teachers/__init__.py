@@ -19,14 +19,16 @@ online; offline, the error names the URL, the digest and the path to place the f
 ``places365`` (CSAIL ``.pth.tar``, arch resnet18 | resnet50), ``imagenet`` (torchvision ``.pth``,
 any torchvision classifier name, default resnet50), ``coco`` (torchvision Faster R-CNN ``.pth``;
 ``fasterrcnn`` = resnet50-fpn), ``synthetic`` (an ``xview train teacher`` safetensors file; fills
-every head it has, e.g. ``scene``, ``object``, ``count``). A path given is used as it is (a missing
+every head it has, e.g. ``scene``, ``object``, ``count``), ``csv`` (values the user already has,
+per photo, in a CSV: ``csv[:KIND]=ATTRIBUTES.csv``, see ``teachers.attributes``; its heads' kinds
+also from ``kinds``, the ``--kind HEAD=KIND`` options). A path given is used as it is (a missing
 one is an error naming where to get it). Results are cached per (teacher weights, photo file) in
-``cache_dir``.
+``cache_dir``; a CSV teacher reads no photo and needs no cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +39,7 @@ from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 from xview_engine.teachers.base import Teacher, TeacherInfo, read_photo
 from xview_engine.teachers.cache import TeacherCache
 
-FAMILIES = ("places365", "imagenet", "coco", "synthetic")
+FAMILIES = ("places365", "imagenet", "coco", "synthetic", "csv")
 DEFAULT_ARCH = {"places365": "resnet18", "imagenet": "resnet50", "coco": "fasterrcnn"}
 __all__ = ["DEFAULT_ARCH", "FAMILIES", "Teacher", "TeacherInfo", "TeacherSet", "load_teachers", "parse_spec"]
 
@@ -72,6 +74,8 @@ def _published(family: str, arch: str) -> str:
     if family == "synthetic":
         raise TeacherError("a synthetic teacher has no published weights: write synthetic=PATH (the file "
                            "`xview train teacher` or `xview synth` wrote)")
+    if family == "csv":
+        raise TeacherError("an attribute teacher is a CSV of your own: write csv=ATTRIBUTES.csv (or csv:KIND=...)")
     name = f"{family}:{arch or DEFAULT_ARCH[family]}"
     if find(name) is None:
         known = [n for n in REGISTRY if n.startswith(f"{family}:")]
@@ -80,7 +84,12 @@ def _published(family: str, arch: str) -> str:
     return str(weights_path(name))
 
 
-def _load_one(family: str, arch: str | None, path: str, device: torch.device, coco_threshold: float) -> list[Teacher]:
+def _load_one(family: str, arch: str | None, path: str, device: torch.device, coco_threshold: float,
+              kinds: Mapping[str, str]) -> list[Teacher]:
+    if family == "csv":
+        from xview_engine.teachers.attributes import load_attribute_csv
+
+        return list(load_attribute_csv(path, arch, kinds))  # type: ignore[arg-type]
     if family == "places365":
         from xview_engine.teachers.places365 import load_places365
 
@@ -98,12 +107,23 @@ def _load_one(family: str, arch: str | None, path: str, device: torch.device, co
     return list(load_synthetic(path, device))
 
 
-def load_teachers(spec: str, device: torch.device | str = "cpu", coco_threshold: float = 0.5) -> TeacherSet:
-    """Build every teacher of a spec (see the module docstring); head names must not repeat."""
+def load_teachers(spec: str, device: torch.device | str = "cpu", coco_threshold: float = 0.5,
+                  kinds: Mapping[str, str] | None = None) -> TeacherSet:
+    """Build every teacher of a spec (see the module docstring); head names must not repeat.
+
+    ``kinds`` ({head: kind}) says what the heads of ``csv`` teachers hold; it must name only their heads.
+    """
     device = torch.device(device)
+    entries = parse_spec(spec)
+    if kinds and not any(family == "csv" for family, _, _ in entries):
+        raise TeacherError("--kind says what the columns of an attribute CSV hold: use it with --teachers csv=FILE")
     teachers: list[Teacher] = []
-    for family, arch, path in parse_spec(spec):
-        teachers += _load_one(family, arch, path, device, coco_threshold)
+    for family, arch, path in entries:
+        teachers += _load_one(family, arch, path, device, coco_threshold, kinds or {})
+    unknown = sorted(set(kinds or {}) - {t.info.head for t in teachers if hasattr(t, "label_paths")})
+    if unknown:
+        raise TeacherError(f"--kind names head(s) {', '.join(unknown)} that no attribute CSV has "
+                           f"(their heads: {', '.join(t.info.head for t in teachers if hasattr(t, 'label_paths'))})")
     return TeacherSet(teachers)
 
 
@@ -156,6 +176,10 @@ class TeacherSet:
         images: dict[int, np.ndarray] = {}
         for teacher, cache in zip(self.teachers, caches):
             rows = out[teacher.info.head]
+            by_path = getattr(teacher, "label_paths", None)  # an attribute CSV: its rows, no pixels
+            if by_path is not None:
+                rows[start:start + len(batch)] = by_path(batch)
+                continue
             todo = []
             for i, path in enumerate(batch):
                 hit = cache.get(path)

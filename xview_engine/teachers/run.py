@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +18,17 @@ from xview_engine.progress import CancelCheck, ProgressCallback
 def teach(pairs_csv: str | Path, spec: str, out: str | Path, *, device: torch.device | str = "cpu",
           coco_threshold: float = 0.5, cache_dir: str | Path | None = None, overwrite: bool = False,
           batch_size: int = 16, progress: ProgressCallback | None = None,
-          cancel: CancelCheck | None = None) -> Path:
-    """Run the teachers of ``spec`` over the photos of ``pairs_csv``; the label file keeps the pairs table."""
+          cancel: CancelCheck | None = None, kinds: Mapping[str, str] | None = None) -> Path:
+    """Run the teachers of ``spec`` over the photos of ``pairs_csv``; the label file keeps the pairs table.
+
+    ``kinds`` ({head: kind}) says what an attribute CSV's heads hold (``teachers.attributes``).
+    """
     from xview_engine.teachers import load_teachers
 
     out = Path(out)
     check_outputs_free([out], overwrite)
     pairs = read_pairs(pairs_csv)
-    teachers = load_teachers(spec, device=device, coco_threshold=coco_threshold)
+    teachers = load_teachers(spec, device=device, coco_threshold=coco_threshold, kinds=kinds)
     rows = teachers.label_photos(pairs.photos, progress=progress, cancel=cancel, cache_dir=cache_dir,
                                  batch_size=batch_size)
     table = {k: v for k, v in pairs.columns.items() if not (v.dtype.kind == "f" and np.isnan(v).all())}

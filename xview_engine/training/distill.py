@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from xview_engine.data.label_files import KIND_DISTRIBUTIONS
 from xview_engine.errors import TrainingError
 from xview_engine.model.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
 from xview_engine.progress import CancelCheck
@@ -28,7 +29,8 @@ from xview_engine.training.checkpoint import read_checkpoint, run_epochs, save_c
 from xview_engine.training.datasets import TrainingData
 from xview_engine.training.log import plot_loss_curves
 from xview_engine.training.loop import EpochData, Pass, StepCallback, epoch_generator, run_pass
-from xview_engine.training.losses import head_losses, pretrain_losses
+from xview_engine.training.losses import head_losses, pretrain_losses, pretrainable
+from xview_engine.training.priors import PRIOR_HEADS, start_at_prior
 
 EpochCallback = Callable[[dict[str, Any]], None]
 
@@ -76,12 +78,10 @@ class DistillResult:
 
 def make_manifest(params: DistillParams, names: dict[str, tuple[str, ...]], kinds: dict[str, str],
                   spaces: dict[str, str]) -> Manifest:
-    """Heads from the label file: categorical -> Dirichlet (or mean-only), counts -> Poisson."""
-    categorical = "mean" if params.baseline else "dirichlet"
-    heads = tuple(
-        HeadSpec(h, categorical if kinds[h] == "categorical" else "poisson", names[h], spaces.get(h, "custom"))
-        for h in names
-    )
+    """Heads from the label file: categorical -> Dirichlet (or mean-only), counts -> Poisson, fraction ->
+    Beta, binary -> Bernoulli, continuous -> Gaussian (``label_files.KIND_DISTRIBUTIONS``)."""
+    distributions = {**KIND_DISTRIBUTIONS, "categorical": "mean" if params.baseline else "dirichlet"}
+    heads = tuple(HeadSpec(h, distributions[kinds[h]], names[h], spaces.get(h, "custom")) for h in names)
     manifest = Manifest(kind="distill", backbone=BackboneSpec(params.backbone, dict(params.backbone_options)),
                         input=InputSpec(tile_px=params.tile_px, gsd_m=params.gsd_m), heads=heads, hidden=params.hidden)
     manifest.validate()
@@ -107,7 +107,13 @@ class DistillTrainer:
             load_backbone_weights(self.model.backbone, params.backbone_weights)
         if not (data.split == "train").any() or not (data.split == "val").any():
             raise TrainingError("training needs tiles in both the train and val splits")
+        if params.epochs_pretrain and not pretrainable(manifest):
+            raise TrainingError("stage 1 pre-trains the encoder on categorical or attribute heads and this model has "
+                                "only count heads: give --epochs-pretrain 0")
         self.train = EpochData.from_arrays(data.subset("train").tiles, data.subset("train").targets)
+        for spec in manifest.heads:
+            if spec.distribution in PRIOR_HEADS:
+                start_at_prior(self.model.heads[spec.name], spec.distribution, self.train.targets[spec.name])
         self.val = EpochData.from_arrays(data.subset("val").tiles, data.subset("val").targets)
         inp = manifest.input
         self.setup = Pass(torch.tensor(inp.mean).view(1, -1, 1, 1), torch.tensor(inp.std).view(1, -1, 1, 1), device,

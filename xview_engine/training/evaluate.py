@@ -1,10 +1,13 @@
 """Held-out figures: NLL per head of a model against a constant-prior baseline, on the test split.
 
-The constant prior is the best single distribution for every tile (a Dirichlet fitted by maximum
-likelihood to the training labels; a Poisson rate = the training mean): a model that beats it has
-learnt something from the overhead pixels. The mean-only baseline predicts no spread, so to score
-it as a density its mean is given the single concentration that fits the validation split best
-(alpha = s * mean); this measures what a per-tile Dirichlet spread adds beyond the mean.
+The constant prior is the best single distribution for every tile (``priors``: a Dirichlet or Beta
+fitted by maximum likelihood to the training labels; a Poisson rate, a Bernoulli P(yes), a Gaussian
+mean and variance from the training values): a model that beats it has learnt something from the
+overhead pixels. NLLs are per photo, summed over the labels of per-label heads (Poisson, Beta,
+Bernoulli, Gaussian), which the report also gives per label (``model_nll_per_label``).
+The mean-only baseline predicts no spread, so to score it as a density its mean is given the single
+concentration that fits the validation split best (alpha = s * mean); this measures what a per-tile
+Dirichlet spread adds beyond the mean.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from xview_engine.model.distributions import dirichlet_log_prob, dirichlet_mean, poisson_log_prob
-from xview_engine.model.manifest import Manifest
+from xview_engine.model.distributions import dirichlet_log_prob, dirichlet_mean, head_nll
+from xview_engine.model.manifest import CATEGORICAL, Manifest
+from xview_engine.training.priors import constant_prior_nll
 
 CONCENTRATIONS = np.logspace(-1, 4, 101)
 
@@ -33,30 +37,6 @@ def predict_tiles(model: torch.nn.Module, manifest: Manifest, tiles: np.ndarray,
     return {name: torch.cat(values) for name, values in parts.items()}
 
 
-def fit_dirichlet(p: torch.Tensor, steps: int = 400) -> torch.Tensor:
-    """Maximum-likelihood Dirichlet alpha for rows p (Adam on log alpha from a moment-matched start)."""
-    m = p.mean(0)
-    var = p.var(0).clamp_min(1e-8)
-    s0 = float(((m * (1 - m)) / var - 1).clamp_min(1e-2).median())
-    log_alpha = torch.log(m.clamp_min(1e-6) * s0).clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([log_alpha], lr=0.05)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss = -dirichlet_log_prob(log_alpha.exp(), p).mean()
-        loss.backward()
-        optimizer.step()
-    return log_alpha.detach().exp()
-
-
-def constant_prior_nll(kind: str, train: torch.Tensor, test: torch.Tensor) -> float:
-    """NLL on ``test`` of the single distribution fitted to ``train``."""
-    if kind == "categorical":
-        alpha = fit_dirichlet(train)
-        return float(-dirichlet_log_prob(alpha.expand_as(test), test).mean())
-    rate = train.mean(0).clamp_min(1e-4)
-    return float(-poisson_log_prob(rate.expand_as(test), test).sum(-1).mean())
-
-
 def best_concentration(mean: torch.Tensor, p: torch.Tensor) -> float:
     """The single s for which Dir(s * mean) fits rows p best (the mean-only head has no spread of its own)."""
     nll = [float(-dirichlet_log_prob(s * mean.clamp_min(1e-6), p).mean()) for s in CONCENTRATIONS]
@@ -65,11 +45,9 @@ def best_concentration(mean: torch.Tensor, p: torch.Tensor) -> float:
 
 def model_nll(distribution: str, params: torch.Tensor, target: torch.Tensor,
               concentration: float | None = None) -> float:
-    if distribution == "dirichlet":
-        return float(-dirichlet_log_prob(params, target).mean())
-    if distribution == "poisson":
-        return float(-poisson_log_prob(params, target).sum(-1).mean())
-    return float(-dirichlet_log_prob(concentration * params.clamp_min(1e-6), target).mean())
+    if distribution == "mean":
+        return float(-dirichlet_log_prob(concentration * params.clamp_min(1e-6), target).mean())
+    return float(head_nll(distribution, params, target))
 
 
 def evaluate_heads(model: torch.nn.Module, manifest: Manifest, train, val, test) -> dict[str, dict[str, float]]:
@@ -82,14 +60,17 @@ def evaluate_heads(model: torch.nn.Module, manifest: Manifest, train, val, test)
     report: dict[str, dict[str, float]] = {}
     for spec in manifest.heads:
         target = torch.from_numpy(test.targets[spec.name])
-        kind = "counts" if spec.distribution == "poisson" else "categorical"
-        row = {"constant_prior_nll": constant_prior_nll(kind, torch.from_numpy(train.targets[spec.name]), target)}
+        row = {"constant_prior_nll": constant_prior_nll(spec.distribution, torch.from_numpy(train.targets[spec.name]),
+                                                        target)}
         s = None
         if spec.distribution == "mean":
             s = best_concentration(pred_val[spec.name], torch.from_numpy(val.targets[spec.name]))
             row["fitted_concentration"] = s
         row["model_nll"] = model_nll(spec.distribution, pred_test[spec.name], target, s)
-        if kind == "categorical":
+        if spec.distribution not in CATEGORICAL:
+            row["model_nll_per_label"] = row["model_nll"] / spec.num_classes
+            row["constant_prior_nll_per_label"] = row["constant_prior_nll"] / spec.num_classes
+        if spec.distribution in CATEGORICAL:
             mean = dirichlet_mean(pred_test[spec.name]) if spec.distribution == "dirichlet" else pred_test[spec.name]
             row["mean_squared_error"] = float(((mean - target) ** 2).sum(-1).mean())
         report[spec.name] = row

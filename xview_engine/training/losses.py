@@ -1,18 +1,22 @@
 """Losses of the two training stages, per head, matched to teacher outputs by head name.
 
 Stage 1 (encoder pre-training): KL(teacher distribution || predicted mean) for every categorical
-head (Dirichlet or mean-only); count heads wait for stage 2. Stage 2 (heads, encoder frozen): the
-negative log-likelihood of the teacher's output under the predicted distribution (Dirichlet,
-Poisson); the mean-only baseline head is fitted by squared error, as the approach the seed improves
-on. Validation reports the same stage-2 numbers per head.
+head (Dirichlet or mean-only) and the NLL of every per-attribute head (Beta, Bernoulli, Gaussian:
+attributes a user brings are often all the supervision there is); count heads wait for stage 2.
+Stage 2 (heads, encoder frozen): the negative log-likelihood of the teacher's output under the
+predicted distribution (``distributions.head_nll``); the mean-only baseline head is fitted by
+squared error, as the approach the seed improves on. Validation reports the same stage-2 numbers
+per head.
 """
 
 from __future__ import annotations
 
 import torch
 
-from xview_engine.model.distributions import categorical_kl, dirichlet_mean, dirichlet_nll, poisson_nll
-from xview_engine.model.manifest import Manifest
+from xview_engine.model.distributions import categorical_kl, dirichlet_mean, head_nll
+from xview_engine.model.manifest import CATEGORICAL, Manifest
+
+PRETRAINED_BY_NLL = ("beta", "bernoulli", "gaussian")
 
 
 def predicted_mean(distribution: str, params: torch.Tensor) -> torch.Tensor:
@@ -27,25 +31,30 @@ def squared_error(mean: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 def pretrain_losses(manifest: Manifest, outputs: dict[str, torch.Tensor],
                     targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Stage 1: KL per categorical head."""
-    return {
-        spec.name: categorical_kl(targets[spec.name], predicted_mean(spec.distribution, outputs[spec.name].float()))
-        .mean()
-        for spec in manifest.heads
-        if spec.distribution in ("dirichlet", "mean")
-    }
+    """Stage 1: KL per categorical head, NLL per attribute head."""
+    losses = {}
+    for spec in manifest.heads:
+        out, target = outputs[spec.name].float(), targets[spec.name]
+        if spec.distribution in CATEGORICAL:
+            losses[spec.name] = categorical_kl(target, predicted_mean(spec.distribution, out)).mean()
+        elif spec.distribution in PRETRAINED_BY_NLL:
+            losses[spec.name] = head_nll(spec.distribution, out, target)
+    return losses
+
+
+def pretrainable(manifest: Manifest) -> bool:
+    """Whether stage 1 has a loss: a categorical or attribute head."""
+    return any(s.distribution in CATEGORICAL + PRETRAINED_BY_NLL for s in manifest.heads)
 
 
 def head_losses(manifest: Manifest, outputs: dict[str, torch.Tensor],
                 targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Stage 2: NLL per Dirichlet / Poisson head, squared error per mean-only head."""
+    """Stage 2: NLL per head, squared error per mean-only head."""
     losses = {}
     for spec in manifest.heads:
         out, target = outputs[spec.name].float(), targets[spec.name]
-        if spec.distribution == "dirichlet":
-            losses[spec.name] = dirichlet_nll(out, target)
-        elif spec.distribution == "poisson":
-            losses[spec.name] = poisson_nll(out, target)
-        else:
+        if spec.distribution == "mean":
             losses[spec.name] = squared_error(out, target)
+        else:
+            losses[spec.name] = head_nll(spec.distribution, out, target)
     return losses

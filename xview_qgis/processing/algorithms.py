@@ -36,7 +36,7 @@ HEAD_WRAPPER = "xview_qgis.processing.widgets.HeadWrapper"  # by name: qgis_proc
 CLASSES_WRAPPER = "xview_qgis.processing.widgets.ClassesWrapper"
 
 DEVICES = ("auto", "cpu", "cuda")
-PRODUCT_NAMES = ("prob", "top", "concentration", "entropy", "count")
+PRODUCT_NAMES = ("prob", "top", "concentration", "entropy", "count", "mean", "spread", "exceed")  # new ones last
 Behavior = QgsProcessingParameterFile.Behavior
 
 
@@ -125,7 +125,8 @@ class XviewAlgorithm(QgsProcessingAlgorithm):
 
 class MapAlgorithm(XviewAlgorithm):
     name_, display = "map", "Map what people would see"
-    help_ = "Probability, top-class, confidence, entropy and count rasters of one head (xview map)."
+    help_ = ("Probability, top-class, confidence, entropy and count rasters of one head; an attribute head's mean, "
+             "spread and P(value > threshold) (xview map).")
 
     def initAlgorithm(self, config=None) -> None:
         self.add_raster_and_model()
@@ -137,6 +138,8 @@ class MapAlgorithm(XviewAlgorithm):
         self.addParameter(classes)
         self.addParameter(QgsProcessingParameterEnum("PRODUCTS", "Products (none: all that fit the head)",
                                                      options=list(PRODUCT_NAMES), allowMultiple=True, optional=True))
+        self.addParameter(QgsProcessingParameterNumber("THRESHOLD", "Threshold t of 'exceed', P(value > t)",
+                                                       QgsProcessingParameterNumber.Type.Double, optional=True))
         self.add_stride_and_extent()
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Output folder"))
         self.addParameter(QgsProcessingParameterBoolean("LOAD", "Open the products, styled, when done",
@@ -151,6 +154,7 @@ class MapAlgorithm(XviewAlgorithm):
             **self.grid_choices(parameters, context), head=self.parameterAsString(parameters, "HEAD", context) or None,
             classes=_split(self.parameterAsString(parameters, "CLASSES", context)),
             products=tuple(PRODUCT_NAMES[i] for i in self.parameterAsEnums(parameters, "PRODUCTS", context)),
+            threshold=_optional_number(self, parameters, "THRESHOLD", context),
             out_dir=out, overwrite=True, command="QGIS Processing xview:map")
         result = self.call(lambda: run_map(params, log=feedback.pushInfo, source=self.source, **self.hooks(feedback)))
         if self.parameterAsBoolean(parameters, "LOAD", context):
