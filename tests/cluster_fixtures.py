@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mapping_fixtures import random_rgb, tiny_model
+from mapping_fixtures import random_rgb, read_band_stack, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -37,17 +37,31 @@ def big_inputs(tmp_path_factory):
     return folder / "big.tif", tiny_model(folder / "m.safetensors", gsd_m=10.0, seed=1)
 
 
-def same_products(single: Path, cluster: Path) -> None:
-    """Every product file byte-identical; products.json equal but for what says how the run was made."""
+def same_products(single: Path, cluster: Path, same_command: bool = True) -> None:
+    """Every product file byte-identical; products.json equal but for what says how the run was made.
+
+    ``same_command=False`` (runs from two different command lines, which each GeoTIFF records in its
+    ``xview_command`` tag): pixels, profile, band descriptions and the other tags exactly equal instead.
+    """
     names = sorted(p.name for p in single.iterdir())
     assert names == sorted(p.name for p in cluster.iterdir())
     for name in names:
-        if name != "products.json":
+        if name.endswith(".tif") and not same_command:
+            _same_raster(single / name, cluster / name)
+        elif name != "products.json":
             assert (single / name).read_bytes() == (cluster / name).read_bytes(), name
     a, b = (json.loads((folder / "products.json").read_text()) for folder in (single, cluster))
     for meta in (a, b):
-        meta.pop("params"), meta["model"].pop("runtime"), meta.pop("cluster", None)
+        meta.pop("params"), meta.pop("command"), meta["model"].pop("runtime"), meta.pop("cluster", None)
     assert a == b
+
+
+def _same_raster(a: Path, b: Path) -> None:
+    (pixels_a, info_a), (pixels_b, info_b) = read_band_stack(a), read_band_stack(b)
+    np.testing.assert_array_equal(pixels_a, pixels_b, err_msg=a.name)
+    for info in (info_a, info_b):
+        info["tags"].pop("xview_command", None)
+    assert info_a == info_b, a.name
 
 
 def same_index(single: Path, cluster: Path) -> None:

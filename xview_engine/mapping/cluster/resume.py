@@ -149,5 +149,6 @@ def _changes(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
 def _shown(value: Optional[Any]) -> str:
     if value is None or value == []:
         return "not given"
-    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) if isinstance(value, list) \
-        else str(value)
+    if isinstance(value, list):
+        return ",".join(_shown(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)

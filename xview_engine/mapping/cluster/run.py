@@ -51,8 +51,8 @@ def cluster_blocks(params: GridParams, spec: ClusterSpec, manifest: Manifest, pl
     blocks = layout(plan.grid, spec.block_tiles)
     model_sha256 = file_sha256(params.model)
     inputs = resume.run_inputs(params, spec, plan.grid, model_sha256)
+    key = resume.prepare(work, inputs, spec.resume, params.overwrite, log)  # its refusals leave the folder be
     with resume.kept_for_resume(work, log):
-        key = resume.prepare(work, inputs, spec.resume, params.overwrite, log)
         todo = [b for b in blocks if not block_ok(work, b, key)] if spec.resume else list(blocks)
         log(f"{plan.grid.count:,} tiles in {len(blocks):,} block(s) of up to {spec.block_tiles:,} tiles"
             + (f"; {len(blocks) - len(todo):,} already done, {len(todo):,} to run" if spec.resume else ""))
