@@ -16,8 +16,10 @@ from mapping_fixtures import random_rgb, read_band_stack, tiny_model
 def cluster_address():
     """The scheduler address of a LocalCluster of 2 worker processes of 1 thread each, shared by a module."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=logging.ERROR) as cluster:
+    from xview_engine.mapping.cluster.client import environ_kept
+
+    with environ_kept(), distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster:
         yield cluster.scheduler_address
 
 

@@ -86,6 +86,20 @@ def test_local_plan_shares_cores_and_gives_each_worker_a_gpu():
     assert (gpu.resources, gpu.model_threads, gpu.gpus) == ({"GPU": 1}, 8, 4)
 
 
+def test_a_local_cluster_leaves_the_environment_as_it_was():
+    distributed = pytest.importorskip("distributed")
+    import logging
+    import os
+
+    from xview_engine.mapping.cluster.client import environ_kept
+
+    before = dict(os.environ)
+    with environ_kept(), distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None,
+                                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+        assert set(client.run(lambda: os.environ.get("OMP_NUM_THREADS")).values()) == {"1"}  # the workers' own
+    assert dict(os.environ) == before
+
+
 def test_threads_by_host_counts_each_hosts_dask_threads():
     workers = {"tcp://10.0.0.1:1": {"nthreads": 1, "metrics": {"host_cpu": {"count": 16}}},
                "tcp://10.0.0.1:2": {"nthreads": 1, "metrics": {"host_cpu": {"count": 16}}},

@@ -166,6 +166,16 @@ def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, capsys, cluster_addr
     assert list(tmp_path.iterdir()) == []
 
 
+def test_unreachable_scheduler_is_one_line_and_leaves_nothing(tmp_path, capsys, cluster_inputs, monkeypatch):
+    monkeypatch.setattr("xview_engine.mapping.cluster.client.CONNECT_TIMEOUT_S", 1)
+    raster, model = cluster_inputs
+    rc = main(["map", str(raster), "--model", str(model), "--out-dir", str(tmp_path / "o"), "--device", "cpu",
+               "--cluster", "tcp://127.0.0.1:9"])
+    assert rc == 2
+    _one_error_line(capsys, "cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_resume_without_cluster_is_refused(tmp_path, capsys, cluster_inputs):
     raster, model = cluster_inputs
     assert main(["map", str(raster), "--model", str(model), "--out-dir", str(tmp_path / "o"), "--resume"]) == 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -102,8 +103,26 @@ def _import_distributed() -> Any:
     return distributed
 
 
+@contextlib.contextmanager
+def environ_kept() -> Iterator[None]:
+    """This process's environment as it was, after a LocalCluster has run in it.
+
+    A LocalCluster's nannies live in this process and set ``OMP_NUM_THREADS=1`` (and MKL's, OpenBLAS')
+    in its ``os.environ`` for the workers they spawn, and leave them there: every process started
+    afterwards (a later command of the plugin, a test's subprocess) would run single-threaded.
+    """
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for name in set(os.environ) - set(saved):
+            del os.environ[name]
+        os.environ.update(saved)
+
+
 def _local_session(distributed: Any, workers: int, device: str, stack: contextlib.ExitStack) -> Session:
     plan = local_plan(workers, available_cores(), 0 if device == "cpu" else gpu_count())
+    stack.enter_context(environ_kept())  # entered first, so restored after the cluster is closed
     cluster = stack.enter_context(distributed.LocalCluster(
         n_workers=plan.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
         silence_logs=logging.ERROR, resources=plan.resources or None))
