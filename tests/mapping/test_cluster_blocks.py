@@ -95,8 +95,9 @@ def test_a_local_cluster_leaves_the_environment_as_it_was():
 
     before = dict(os.environ)
     with environ_kept(), distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None,
-                                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
-        assert set(client.run(lambda: os.environ.get("OMP_NUM_THREADS")).values()) == {"1"}  # the workers' own
+                                                  silence_logs=logging.ERROR) as cluster:
+        with distributed.Client(cluster) as client:
+            assert set(client.run(lambda: os.environ.get("OMP_NUM_THREADS")).values()) == {"1"}  # the workers'
     assert dict(os.environ) == before
 
 
