@@ -4,11 +4,12 @@
 model in each gets ``cores // N`` threads, so N workers do not oversubscribe the machine; on a
 GPU machine every worker holds a ``GPU`` resource and its own GPU) or joins the scheduler at a
 ``tcp://`` address, waiting for a worker, and prints the Dask dashboard's link. ``run_tasks``
-submits one task per block (key: the run's key and the block number, so a resubmitted block is
-the same task; one retry), and waits for them with the terminal progress bar and the cancel check
-between completions. Dask reschedules the blocks of a worker that dies; a block whose workers
-keep dying (Dask's ``KilledWorker``) or a scheduler that goes away ends the run as ``ClusterLost``,
-its finished blocks kept for ``--resume``. Dask is imported here only, when a run starts.
+submits one task per block (its key names the run's key, this run and the block: a scheduler may
+still hold the results of an earlier run of the same inputs, whose blocks are gone; one retry), and
+waits for them with the terminal progress bar and the cancel check between completions. Dask
+reschedules the blocks of a worker that dies; a block whose workers keep dying (Dask's
+``KilledWorker``) or a scheduler that goes away ends the run as ``ClusterLost``, its finished
+blocks kept for ``--resume``. Dask is imported here only, when a run starts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -169,7 +171,8 @@ def run_tasks(session: Session, tasks: Sequence[BlockTask], done_tiles: int, tot
     """Run every task on the cluster; the progress bar moves by each finished block's tiles."""
     distributed = _import_distributed()
     client = session.client
-    futures = {client.submit(run_block, task, key=f"xview-block-{task.key[:16]}-{task.block.index}",
+    run = secrets.token_hex(4)  # a run's own task keys: a scheduler may still hold an earlier run's results
+    futures = {client.submit(run_block, task, key=f"xview-block-{task.key[:12]}-{run}-{task.block.index}",
                              retries=TASK_RETRIES, resources=session.task_resources): task for task in tasks}
     pending, results = set(futures), []
     if progress is not None:
