@@ -141,3 +141,25 @@ def test_prepare_refuses_a_left_folder_and_names_what_changed(tmp_path):
     with pytest.raises(ClusterError, match=r"the raster changed \(content_hash\)"):
         prepare(work, run_inputs(params, ClusterSpec("local:1"), GRID, "a" * 64), True, False, print)
     assert prepare(work, inputs, True, False, print) and work.is_dir()
+
+
+def test_predict_rows_over_a_span_gives_that_part_of_the_whole_run(tmp_path):
+    from xview_engine.mapping.batches import predict_rows
+    from xview_engine.mapping.plan import open_grid
+    from xview_engine.model.runtime import load_runtime
+
+    random_rgb(tmp_path / "r.tif", width=120, height=90)
+    model = tiny_model(tmp_path / "m.safetensors", gsd_m=10.0)
+    params = GridParams(raster=str(tmp_path / "r.tif"), model=str(model), batch_size=5)
+    manifest = read_manifest(model)
+    runtime = load_runtime(model, "torch", "cpu", 1)
+    with open_grid(params, manifest) as plan:
+        spec = manifest.input
+        whole = dict(predict_rows(plan.source, plan.grid, runtime.run, spec.mean, spec.std, 5))
+        progress: list[tuple[int, int]] = []
+        part = list(predict_rows(plan.source, plan.grid, runtime.run, spec.mean, spec.std, 5,
+                                 progress=lambda d, t: progress.append((d, t)), span=(2, 5, 3, 9)))
+    assert [row for row, _ in part] == [2, 3, 4] and progress[-1] == (18, 18)
+    for row, out in part:
+        assert np.isnan(out["scene"][:3]).all() and np.isnan(out["scene"][9:]).all()
+        np.testing.assert_allclose(out["scene"][3:9], whole[row]["scene"][3:9], rtol=1e-6, atol=1e-7)
