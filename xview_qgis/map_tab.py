@@ -40,6 +40,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from xview_qgis import styling
+from xview_qgis.cluster_setting import ClusterSetting
 from xview_qgis.common import (
     RunControls,
     engine_input,
@@ -96,6 +97,7 @@ class MapTab(QWidget):
         self.mask_combo.setFilters(QgsMapLayerProxyModel.Filter.PolygonLayer)
         self.mask_combo.setEnabled(False)
         self.out_dir = output_folder_widget(self, "XviewMapOutDir")
+        self.advanced = ClusterSetting(self)
         self.estimate_label = QLabel("", self)
         self.estimate_label.setObjectName("XviewMapEstimate")
         self.estimate_label.setWordWrap(True)
@@ -122,6 +124,7 @@ class MapTab(QWidget):
         form.addRow("Extent", self.extent_combo)
         form.addRow("Polygons", self.mask_combo)
         form.addRow("Output folder", self.out_dir)
+        form.addRow(self.advanced)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addStretch(1)
@@ -222,7 +225,7 @@ class MapTab(QWidget):
             out_dir=out_dir, head=self.head_combo.currentText() or None, classes=self.chosen_classes(),
             products=tuple(n for n, c in self.product_checks.items() if c.isChecked()),
             threshold=self.threshold.value() if self.threshold.isEnabled() else None,
-            command="QGIS xview dock: Map",
+            command="QGIS xview dock: Map", cluster=self.advanced.spec(),
         )
         return params, source
 

@@ -53,5 +53,30 @@ def grid_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """--cluster, --block-tiles, --resume: the run's tiles on a Dask cluster (`xview map`, `index`, `search`)."""
+    from xview_engine.mapping.cluster.spec import DEFAULT_BLOCK_TILES, MAX_BLOCK_TILES
+
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="run on Dask: local:N (N worker processes here) or a scheduler, tcp://HOST:8786")
+    parser.add_argument("--block-tiles", type=count(1, MAX_BLOCK_TILES), default=None,
+                        help=f"tiles per cluster task (default {DEFAULT_BLOCK_TILES}); whole rows, or parts of one")
+    parser.add_argument("--resume", action="store_true",
+                        help="finish an interrupted --cluster run: only its missing blocks are run")
+
+
+def cluster_spec(args: argparse.Namespace) -> Any:
+    """The ``ClusterSpec`` of --cluster (None without it); --block-tiles and --resume need --cluster."""
+    from xview_engine.mapping.cluster.spec import DEFAULT_BLOCK_TILES, ClusterError, ClusterSpec, check_spec
+
+    if args.cluster is None:
+        if args.resume or args.block_tiles is not None:
+            raise ClusterError("--resume and --block-tiles go with --cluster (local:N or a scheduler address)")
+        return None
+    spec = ClusterSpec(args.cluster, args.block_tiles or DEFAULT_BLOCK_TILES, args.resume)
+    check_spec(spec)
+    return spec
+
+
 def say(message: str) -> None:
     print(f"xview: {message}", file=sys.stderr)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 
-from xview_engine.cli._grid_args import add_grid_arguments, grid_kwargs, say
+from xview_engine.cli._grid_args import add_cluster_arguments, add_grid_arguments, cluster_spec, grid_kwargs, say
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("index", help="index a raster's tiles for localization", description=__doc__)
     add_grid_arguments(parser)
+    add_cluster_arguments(parser)
     parser.add_argument("-o", "--out", required=True, help="index folder to write")
     parser.add_argument("--float16", action="store_true",
                         help="store the per-tile parameters as float16: half the disk, slower scoring")
@@ -26,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from xview_engine.localization.build import IndexParams, build_index
     from xview_engine.progress import TerminalProgress
 
-    params = IndexParams(**grid_kwargs(args), out=args.out, dtype="float16" if args.float16 else "float32")
+    params = IndexParams(**grid_kwargs(args), cluster=cluster_spec(args), out=args.out,
+                         dtype="float16" if args.float16 else "float32")
     result = build_index(params, progress=TerminalProgress("xview index"), log=say)
     print(result.path)
     return 0

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-from xview_engine.cli._grid_args import add_grid_arguments, grid_kwargs, say
+from xview_engine.cli._grid_args import add_cluster_arguments, add_grid_arguments, cluster_spec, grid_kwargs, say
 from xview_engine.cli._numbers import number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("map", help="map what people would see on the ground", description=__doc__)
     add_grid_arguments(parser)
+    add_cluster_arguments(parser)
     parser.add_argument("--out-dir", required=True, help="folder for the product GeoTIFFs and products.json")
     parser.add_argument("--head", help="model head to map (default: the first)")
     parser.add_argument("--classes", help="classes for prob/count, e.g. beach,park (default: top 10 over the map)")
@@ -31,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     params = MapParams(
         **grid_kwargs(args),
+        cluster=cluster_spec(args),
         out_dir=args.out_dir,
         head=args.head,
         classes=_split(args.classes),

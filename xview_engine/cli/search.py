@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 
-from xview_engine.cli._grid_args import add_grid_arguments, grid_kwargs, say
+from xview_engine.cli._grid_args import add_cluster_arguments, add_grid_arguments, cluster_spec, grid_kwargs, say
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("search", help="score every tile with a joint attribute query",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_grid_arguments(parser)
+    add_cluster_arguments(parser)
     parser.add_argument("--query", required=True, help='e.g. "imagenet:car>0.3 & places365:park"')
     parser.add_argument("-o", "--output", required=True, help="score GeoTIFF to write")
     parser.add_argument("--logic", default="product", choices=("product", "minmax"),
@@ -29,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from xview_engine.mapping.search import SearchParams, run_search
     from xview_engine.progress import TerminalProgress
 
-    params = SearchParams(**grid_kwargs(args), query=args.query, out=args.output, logic=args.logic)
+    params = SearchParams(**grid_kwargs(args), cluster=cluster_spec(args), query=args.query, out=args.output,
+                          logic=args.logic)
     result = run_search(params, progress=TerminalProgress("xview search"), log=say)
     lo, hi = result.score_range
     say(f"scores {lo:.4g} .. {hi:.4g} over {result.tiles_run:,} tiles")

@@ -2,7 +2,7 @@
 
 ``build_index(IndexParams)`` is `xview index` minus argument parsing, and what the plugin's task
 calls. It reuses the mapping pipeline as is (``mapping.open_grid`` for the source, extent, mask and
-tile grid; ``runtime.load_runtime`` and ``inference.predict_rows`` for the model runs), so an
+tile grid; ``mapping.grid_rows`` for the model runs, here or on a Dask cluster), so an
 index holds exactly the grid and per-tile parameters a map run of the same raster and model
 produces, then streams the rows into ``index.write_index``.
 """
@@ -17,9 +17,10 @@ from typing import Optional
 from xview_engine.cache import file_sha256
 from xview_engine.errors import SourceError
 from xview_engine.localization import index as ix
-from xview_engine.mapping.batches import predict_rows
+from xview_engine.mapping.cluster.spec import ClusterSpec
+from xview_engine.mapping.grid_rows import grid_rows
 from xview_engine.mapping.plan import GridParams, check_params, open_grid
-from xview_engine.model.runtime import load_runtime, read_model_manifest
+from xview_engine.model.runtime import read_model_manifest
 from xview_engine.progress import CancelCheck, Log, ProgressCallback
 from xview_engine.raster.source import RasterSource
 
@@ -30,6 +31,7 @@ class IndexParams(GridParams):
 
     out: str = "index"
     dtype: str = "float32"  # or float16: half the disk, slower scoring (converted chunk by chunk)
+    cluster: Optional[ClusterSpec] = None  # run the tiles on a Dask cluster (mapping.cluster); None: here
 
 
 @dataclass
@@ -57,15 +59,11 @@ def build_index(params: IndexParams, progress: Optional[ProgressCallback] = None
     with open_grid(params, manifest, source) as plan:
         grid = plan.grid
         log(f"{grid.count:,} tiles to index ({grid.rows:,} x {grid.cols:,}), stride {grid.stride_m:g} m")
-        runtime = load_runtime(params.model, params.runtime, params.device, params.threads)
-        log(f"running on {runtime.description}")
-        spec = manifest.input
-        rows = predict_rows(plan.source, grid, runtime.run, spec.mean, spec.std, params.batch_size,
-                            plan.tile_filter, progress, cancel)
-        model = {"path": str(Path(params.model).resolve()), "sha256": file_sha256(params.model),
-                 "runtime": runtime.description}
-        extra = {"source": dict(plan.source.info), "area": plan.notes, "command": params.command}
-        ix.write_index(out, grid, rows, manifest, raster, model, params.dtype, params.overwrite, extra, cancel)
+        with grid_rows(params, manifest, plan, out, progress, cancel, log, source is not None) as (rows, runtime):
+            model = {"path": str(Path(params.model).resolve()), "sha256": file_sha256(params.model),
+                     "runtime": runtime}
+            extra = {"source": dict(plan.source.info), "area": plan.notes, "command": params.command}
+            ix.write_index(out, grid, rows, manifest, raster, model, params.dtype, params.overwrite, extra, cancel)
     seconds = time.perf_counter() - started
     index = ix.load_index(out)
     log(f"wrote index {out}: {index.n_valid:,} of {index.n_tiles:,} tiles in {seconds:.1f} s")

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -42,19 +41,18 @@ import numpy as np
 
 from xview_engine import __version__
 from xview_engine.cache import file_sha256
-from xview_engine.errors import IndexFileError, OutputError, SourceError
+from xview_engine.errors import IndexFileError, OutputError
 from xview_engine.localization.methods import ArraySpec, LocalizationMethod, MethodError, method_for
 from xview_engine.model.manifest import Manifest
 from xview_engine.outputs import part_prefix
 from xview_engine.progress import CancelCheck, check_cancel
 from xview_engine.raster.grid import TileGrid
+from xview_engine.raster.identity import raster_identity
 
 FORMAT = "xview-index"
 VERSION = 1
 HEADER = "index.json"
 DTYPES = ("float32", "float16")
-HASH_WINDOWS = 5  # pixel windows hashed to recognise the raster: four corners and the centre
-HASH_WINDOW_PX = 64
 
 
 @dataclass
@@ -93,45 +91,6 @@ class TileIndex:
         tile = np.where(inside, row * self.grid.cols + col, -1)
         ok = inside & self.valid[np.clip(tile, 0, self.n_tiles - 1)]
         return np.where(ok, tile, -1)
-
-
-def raster_identity(path: str | os.PathLike) -> dict[str, Any]:
-    """What identifies a raster file: where it is, its size and time, grid, and a hash of some pixels.
-
-    The raster is checked first as `xview map` checks it (``raster_crs_and_bounds``: a zero-byte,
-    unreadable or ungeoreferenced file is refused by name), and a read that fails in the hashed
-    windows (a truncated GeoTIFF, a VRT whose source is gone) is a SourceError, not an OSError.
-    """
-    import rasterio
-
-    from xview_engine.raster.source import raster_crs_and_bounds
-
-    raster_crs_and_bounds(path)
-    path = Path(path).resolve()
-    stat = path.stat()
-    try:
-        with rasterio.open(path) as ds:
-            identity = {
-                "path": str(path), "bytes": stat.st_size, "mtime": stat.st_mtime, "width": ds.width,
-                "height": ds.height, "count": ds.count, "crs": ds.crs.to_wkt() if ds.crs else None,
-                "transform": list(ds.transform)[:6], "content_hash": _window_hash(ds),
-            }
-    except rasterio.errors.RasterioError as exc:
-        raise SourceError(f"cannot read the pixels of {path} ({exc.__cause__ or exc}); the file is damaged or "
-                          "truncated (check it with 'gdalinfo -checksum', re-download or re-export it)") from None
-    return identity
-
-
-def _window_hash(ds: Any) -> str:
-    from rasterio.windows import Window
-
-    digest = hashlib.sha256()
-    w, h = min(HASH_WINDOW_PX, ds.width), min(HASH_WINDOW_PX, ds.height)
-    corners = [(0, 0), (ds.width - w, 0), (0, ds.height - h), (ds.width - w, ds.height - h),
-               ((ds.width - w) // 2, (ds.height - h) // 2)]
-    for col, row in corners[:HASH_WINDOWS]:
-        digest.update(np.ascontiguousarray(ds.read(window=Window(col, row, w, h))).tobytes())
-    return digest.hexdigest()
 
 
 def write_index(path: str | os.PathLike, grid: TileGrid, rows: Iterable[tuple[int, dict[str, np.ndarray]]],

@@ -32,6 +32,7 @@ from xview_engine.raster.source import RasterSource
 
 Runner = Callable[[np.ndarray], "dict[str, np.ndarray]"]  # (B, C, H, W) float32 -> {head: (B, K)}
 TileFilter = Callable[[np.ndarray, float], np.ndarray]  # tile centre xs, row y -> bool wanted
+Span = tuple[int, int, int, int]  # rows row0:row1 x columns col0:col1 of the grid (a cluster block)
 MIN_VALID_FRACTION = 0.5
 STRIP_PIXELS = 2_000_000  # pixels per band in one strip read, at most (longer rows: a few reads)
 MMAP_THRESHOLD = 4 * 2**20  # glibc: allocations this large are mapped, and unmapped when freed
@@ -54,9 +55,11 @@ class TileReader(threading.Thread):
     """Background producer of ``Batch`` and ``RowDone`` items (and a final None, or the exception)."""
 
     def __init__(self, source: RasterSource, grid: TileGrid, mean: tuple[float, ...], std: tuple[float, ...],
-                 batch_size: int, tile_filter: Optional[TileFilter] = None, queue_size: int = 4):
+                 batch_size: int, tile_filter: Optional[TileFilter] = None, queue_size: int = 4,
+                 span: Optional[Span] = None):
         super().__init__(name="xview-tile-reader", daemon=True)
         self.source, self.grid, self.batch_size, self.tile_filter = source, grid, batch_size, tile_filter
+        self.span = span or (0, grid.rows, 0, grid.cols)
         self.mean = np.asarray(mean, np.float32)[:, None, None]
         self.std = np.asarray(std, np.float32)[:, None, None]
         self.table = _normalised_table(source, self.mean[:, :, 0], self.std[:, :, 0])
@@ -73,7 +76,7 @@ class TileReader(threading.Thread):
 
     def run(self) -> None:
         try:
-            for row in range(self.grid.rows):
+            for row in range(self.span[0], self.span[1]):
                 self._put(RowDone(row, self._read_row(row)))
             self._flush()
             self._put(None)
@@ -98,6 +101,7 @@ class TileReader(threading.Thread):
     def _read_row(self, row: int) -> int:
         xs, y = self.grid.centres(row)
         wanted = np.ones(self.grid.cols, bool) if self.tile_filter is None else self.tile_filter(xs, y)
+        wanted[:self.span[2]] = wanted[self.span[3]:] = False  # a block of columns (mapping.cluster)
         if not wanted.any():
             return 0
         first, last = np.flatnonzero(wanted)[[0, -1]]
@@ -205,17 +209,21 @@ class _Stopped(Exception):
 
 def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tuple[float, ...],
                  std: tuple[float, ...], batch_size: int, tile_filter: Optional[TileFilter] = None,
-                 progress: Optional[ProgressCallback] = None,
-                 cancel: Optional[CancelCheck] = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Yield ``(row, {head: (cols, K) parameters})`` in row order; NaN where a tile was not run."""
-    reader = TileReader(source, grid, mean, std, batch_size, tile_filter)
+                 progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None,
+                 span: Optional[Span] = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Yield ``(row, {head: (cols, K) parameters})`` in row order; NaN where a tile was not run.
+
+    ``span`` limits the run to a block of the grid (rows still come back ``grid.cols`` wide).
+    """
+    row0, row1, col0, col1 = span or (0, grid.rows, 0, grid.cols)
+    reader = TileReader(source, grid, mean, std, batch_size, tile_filter, span=span)
     rows: dict[int, dict[str, np.ndarray]] = {}
     done_per_row: dict[int, int] = {}
     sent_per_row: dict[int, int] = {}
-    next_row, done = 0, 0
+    next_row, done = row0, 0
     reader.start()
     try:
-        while next_row < grid.rows:
+        while next_row < row1:
             check_cancel(cancel)
             item = reader.queue.get()
             if isinstance(item, BaseException):
@@ -225,14 +233,14 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
                 done += len(item.rows)
             elif isinstance(item, RowDone):
                 sent_per_row[item.row] = item.sent
-                done += grid.cols - item.sent
+                done += col1 - col0 - item.sent
             while next_row in sent_per_row and done_per_row.get(next_row, 0) == sent_per_row[next_row]:
                 sent_per_row.pop(next_row)
                 done_per_row.pop(next_row, None)
                 yield next_row, rows.pop(next_row, {})
                 next_row += 1
             if progress is not None:
-                progress(done, grid.count)
+                progress(done, (row1 - row0) * (col1 - col0))
     finally:
         reader.stop()
         reader.join()

@@ -27,6 +27,7 @@ import numpy as np
 from xview_engine import __version__
 from xview_engine.errors import OutputError, SourceError
 from xview_engine.mapping.batches import predict_rows
+from xview_engine.mapping.cluster.spec import ClusterSpec
 from xview_engine.mapping.plan import GridParams, GridPlan, check_params, open_grid
 from xview_engine.mapping.products import (
     DEFAULT_TOP_CLASSES,
@@ -56,6 +57,7 @@ class MapParams(GridParams):
     products: tuple[str, ...] = ()  # default: every product that fits the head's distribution
     top_classes: int = DEFAULT_TOP_CLASSES
     threshold: Optional[float] = None  # t of the 'exceed' product, P(value > t)
+    cluster: Optional[ClusterSpec] = None  # run the tiles on a Dask cluster (mapping.cluster); None: here
 
 
 @dataclass
@@ -85,7 +87,8 @@ def run_map(params: MapParams, progress: Optional[ProgressCallback] = None, canc
     json_path = out_dir / "products.json"
     with _output_dir(out_dir):
         check_outputs_free([*paths.values(), *sidecars.values(), json_path], params.overwrite)
-        result = _map(params, manifest, head, products, paths, sidecars, json_path, progress, cancel, log, source)
+        run = _map if params.cluster is None else _cluster_map()
+        result = run(params, manifest, head, products, paths, sidecars, json_path, progress, cancel, log, source)
     log(f"wrote {len(paths)} product(s) to {out_dir} in {result.seconds:.1f} s "
         f"({result.tiles_total / max(result.seconds, 1e-9):.1f} tiles/s)")
     return result
@@ -107,6 +110,12 @@ def _map(params: MapParams, manifest: Manifest, head: HeadSpec, products: tuple[
         files = _write_products(store, plan.grid, head, products, classes, paths, sidecars, json_path,
                                 metadata, cancel, params.threshold)
     return MapResult(files, metadata, plan.grid.count, tiles_run, time.perf_counter() - started)
+
+
+def _cluster_map():  # Dask and the cluster modules only for cluster runs; they reuse the writers below
+    from xview_engine.mapping.cluster.map_products import map_on_cluster
+
+    return map_on_cluster
 
 
 def _load_runtime(params: GridParams, manifest: Manifest, plan: GridPlan, log: Log) -> ModelRuntime:

@@ -92,6 +92,21 @@ def open_grid(params: GridParams, manifest: Manifest, source: Optional[RasterSou
             yield plan
 
 
+def open_source(params: GridParams, manifest: Manifest, mask_geometry: Any = None,
+                mask_crs: Optional[str] = None) -> tuple[RasterioSource, str]:
+    """The raster file as grid runs read it (a geographic one in the UTM zone of the area), and its own CRS.
+
+    A cluster worker opens its own source with this and hands it to ``open_grid`` (``mapping.cluster.worker``).
+    """
+    if mask_geometry is None and params.mask:
+        mask_geometry, mask_crs = read_mask(params.mask)
+    raster_crs, raster_bounds = raster_crs_and_bounds(params.raster)
+    centre = mask_centre_lonlat(mask_geometry, mask_crs) if mask_geometry is not None else None
+    work = work_crs_for(raster_crs, raster_bounds, params.extent, params.extent_crs, centre)
+    source = RasterioSource(params.raster, len(manifest.input.bands), manifest.input.bands, params.bands or None, work)
+    return source, raster_crs
+
+
 @contextlib.contextmanager
 def _open_plan(params: GridParams, manifest: Manifest, source: Optional[RasterSource]) -> Iterator[GridPlan]:
     mask_geometry = mask_crs = None
@@ -99,11 +114,7 @@ def _open_plan(params: GridParams, manifest: Manifest, source: Optional[RasterSo
         mask_geometry, mask_crs = read_mask(params.mask)
     owned = source is None
     if source is None:
-        raster_crs, raster_bounds = raster_crs_and_bounds(params.raster)
-        centre = mask_centre_lonlat(mask_geometry, mask_crs) if mask_geometry is not None else None
-        work = work_crs_for(raster_crs, raster_bounds, params.extent, params.extent_crs, centre)
-        source = RasterioSource(params.raster, len(manifest.input.bands), manifest.input.bands,
-                                params.bands or None, work)
+        source, raster_crs = open_source(params, manifest, mask_geometry, mask_crs)
     else:
         raster_crs = source.crs
     try:

@@ -15,11 +15,12 @@ from typing import Optional
 import numpy as np
 
 from xview_engine.errors import SourceError
-from xview_engine.mapping.batches import predict_rows
+from xview_engine.mapping.cluster.spec import ClusterSpec
 from xview_engine.mapping.grammar import evaluate, heads_of, parse_query
+from xview_engine.mapping.grid_rows import grid_rows
 from xview_engine.mapping.plan import GridParams, check_params, open_grid
 from xview_engine.mapping.products import class_values
-from xview_engine.model.runtime import load_runtime, read_model_manifest
+from xview_engine.model.runtime import read_model_manifest
 from xview_engine.outputs import atomic_output, check_outputs_free
 from xview_engine.progress import CancelCheck, Log, ProgressCallback, check_cancel
 from xview_engine.raster.geotiff import GridRasterWriter, RasterSpec
@@ -33,6 +34,7 @@ class SearchParams(GridParams):
     query: str = ""
     out: str = ""
     logic: str = "product"  # 'product' or 'minmax'
+    cluster: Optional[ClusterSpec] = None  # run the tiles on a Dask cluster (mapping.cluster); None: here
 
 
 @dataclass
@@ -63,24 +65,21 @@ def run_search(params: SearchParams, progress: Optional[ProgressCallback] = None
         grid = plan.grid
         log(f"{grid.count:,} tiles to run ({grid.rows:,} rows x {grid.cols:,} columns), "
             f"tile {grid.footprint_m:g} m, stride {grid.stride_m:g} m")
-        runtime = load_runtime(params.model, params.runtime, params.device, params.threads)
-        log(runtime.description)
-        writer = GridRasterWriter(tmp, grid, spec)
-        try:
-            rows = predict_rows(plan.source, grid, runtime.run, manifest.input.mean, manifest.input.std,
-                                params.batch_size, plan.tile_filter, progress, cancel)
-            for row, outputs in rows:
-                score = _score_row(node, heads, outputs, grid.cols, params.logic)
-                writer.write_row(row, score)
-                if np.isfinite(score).any():
-                    lo, hi = min(lo, np.nanmin(score)), max(hi, np.nanmax(score))
-                    tiles_run += int(np.isfinite(score).sum())
-            if tiles_run == 0:
-                raise SourceError(f"no tile of {params.raster} in the chosen area has at least half of its "
-                                  "pixels valid; choose another extent or check the nodata value")
-            check_cancel(cancel)
-        finally:
-            writer.close()
+        with grid_rows(params, manifest, plan, out, progress, cancel, log, source is not None) as (rows, _):
+            writer = GridRasterWriter(tmp, grid, spec)
+            try:
+                for row, outputs in rows:
+                    score = _score_row(node, heads, outputs, grid.cols, params.logic)
+                    writer.write_row(row, score)
+                    if np.isfinite(score).any():
+                        lo, hi = min(lo, np.nanmin(score)), max(hi, np.nanmax(score))
+                        tiles_run += int(np.isfinite(score).sum())
+                if tiles_run == 0:
+                    raise SourceError(f"no tile of {params.raster} in the chosen area has at least half of its "
+                                      "pixels valid; choose another extent or check the nodata value")
+                check_cancel(cancel)
+            finally:
+                writer.close()
     return SearchResult(out, grid.count, tiles_run, (float(lo), float(hi)), time.perf_counter() - started)
 
 
