@@ -194,3 +194,23 @@ def test_without_cluster_dask_is_not_imported(tmp_path, cluster_inputs):
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)},
                           capture_output=True, text=True, timeout=300)
     assert done.stdout.split("\n")[-2] == "0 []", (done.stdout, done.stderr)
+
+
+def test_attribute_head_with_threshold_on_cluster_is_byte_identical(tmp_path, cluster_address, cluster_inputs):
+    """Two-parameter heads (a Beta head's [alpha | beta]) and the threshold of 'exceed' reach the cluster's writer."""
+    from xview_engine.model.crossview import build_model
+    from xview_engine.model.file import save_model
+    from xview_engine.model.manifest import BackboneSpec, HeadSpec, InputSpec, Manifest
+
+    raster, _ = cluster_inputs
+    manifest = Manifest("distill", BackboneSpec("tiny_cnn", {"width": 4, "depth": 2}), InputSpec(16, 10.0),
+                        (HeadSpec("weather", "beta", ("sunny", "snow")),), hidden=8)
+    model = save_model(build_model(manifest, seed=0), manifest, tmp_path / "beta.safetensors")
+    single, spread = tmp_path / "single", tmp_path / "spread"
+    run_map(_map(raster, model, single, threshold=0.4))
+    run_map(_map(raster, model, spread, threshold=0.4, cluster=ClusterSpec(cluster_address, 100)))
+    assert sorted(p.name for p in single.iterdir()) == ["products.json", "weather_exceed.tif", "weather_mean.tif",
+                                                        "weather_spread.tif"]
+    same_products(single, spread)
+    exceed = next(p for p in json.loads((spread / "products.json").read_text())["products"] if p["product"] == "exceed")
+    assert exceed["threshold"] == 0.4

@@ -190,8 +190,8 @@ class RowStore:
         if self._rows is None:
             self.seek(0)
         _, outputs = next(self._rows)  # type: ignore[arg-type]
-        cols, classes = self.blocks.grid.cols, self.blocks.manifest.head(self.head).num_classes
-        values = outputs.get(self.head, np.full((cols, classes), np.nan, np.float32))
+        cols, width = self.blocks.grid.cols, self.blocks.manifest.head(self.head).num_params
+        values = outputs.get(self.head, np.full((cols, width), np.nan, np.float32))
         data = np.ascontiguousarray(values, np.float32).tobytes()
         if len(data) != size:
             raise ValueError(f"a row of head {self.head} is {len(data)} bytes, not {size}")

@@ -46,7 +46,8 @@ def map_on_cluster(params: single.MapParams, manifest: Manifest, head: HeadSpec,
         metadata = single._metadata(params, manifest, run, plan, head, tiles_run)  # type: ignore[arg-type]
         metadata["cluster"] = run.cluster
         classes = choose_classes(head, params.classes or None, sums / max(tiles_run, 1), params.top_classes)
-        metadata["products"] = [single._product_entry(n, head, classes, paths[n], sidecars.get(n)) for n in products]
+        metadata["products"] = [single._product_entry(n, head, classes, paths[n], sidecars.get(n), params.threshold)
+                                for n in products]
         files = single._write_products(run.blocks.store(head.name), grid, head, products, classes, paths,  # type: ignore
-                                       sidecars, json_path, metadata, cancel)
+                                       sidecars, json_path, metadata, cancel, params.threshold)
     return single.MapResult(files, metadata, grid.count, tiles_run, time.perf_counter() - started)
