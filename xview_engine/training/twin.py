@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -39,6 +40,7 @@ from xview_engine.training.twin_data import TwinData, crop_widths, fov_batches
 from xview_engine.training.twin_params import TwinParams
 
 EpochCallback = Callable[[dict[str, Any]], None]
+Batch = tuple[torch.Tensor, torch.Tensor]  # (pair indices, their photos cut to the batch's field of view)
 VAL_SEED_OFFSET = 7_919  # validation crops: drawn once from (seed + offset), never from the epoch
 
 
@@ -87,13 +89,14 @@ class TwinTrainer:
         self.epoch, self.history, self.stale = 0, [], 0
         self.best_val, self.best_state, self.best_epoch = math.inf, None, -1
 
-    def _batches(self, data: TwinData, order: torch.Tensor, generator: torch.Generator):
+    def _batches(self, data: TwinData, order: torch.Tensor, generator: torch.Generator) -> Iterator[Batch]:
         """(indices, photos cut to the batch's field of view) per batch."""
         for idx, crops, _ in fov_batches(data.photos, data.heading, data.fov_deg, self.widths, order,
                                          self.params.batch_size, generator):
             yield idx, crops
 
-    def _pass(self, tiles: torch.Tensor, batches, train: bool, cancel: CancelCheck | None = None) -> float:
+    def _pass(self, tiles: torch.Tensor, batches: Iterable[Batch], train: bool,
+              cancel: CancelCheck | None = None) -> float:
         total, count = 0.0, 0
         scaler = torch.amp.GradScaler("cuda", enabled=train and self.device.type == "cuda")
         for idx, photos in batches:
