@@ -6,14 +6,16 @@
 set -euo pipefail
 XVIEW=${XVIEW:-.venv/bin/xview}
 WORK=${1:-build/twin-model}
-MODELS=resources/models
+MODELS=${MODELS:-resources/models}
 mkdir -p "$WORK" "$MODELS"
-# 1. a synthetic world: 1.5 km x 1.5 km at 1 m, 1500 panoramas (360 degrees; training cuts nothing)
+# 1. a synthetic world: 1.5 km x 1.5 km at 1 m, 1500 panoramas (360 degrees; training cuts them)
 $XVIEW synth -o "$WORK/world" --seed 0 --size-m 1500 --gsd 1 --photos 1500 --fov 360 --overwrite
 # 2. the twin network: twin_small branches, 64 px tiles at 1 m (64 m) -> 32 x 128 polar panoramas ->
-#    16 x 4 x 32 maps; soft-margin triplet (alpha 10) over batches of 32, early stopping on the val split
+#    16 x 4 x 32 maps; soft-margin triplet (alpha 10) over batches of 32, early stopping on the val split;
+#    each batch turned at random and cut to 360, 180, 90 or 70 degrees (drawn per batch, seeded), so the
+#    one model serves panoramas and limited-FOV photos
 $XVIEW train twin "$WORK/world/pairs.csv" --raster "$WORK/world/overhead.tif" \
   -o "$MODELS/xview-synthetic-twin.safetensors" --branch twin_small --tile-px 64 --gsd 1 --polar 32,128 \
-  --fov 360 --epochs 30 --patience 4 --batch-size 32 --lr 3e-4 --seed 0 --device cpu --overwrite
+  --fov 360,180,90,70 --epochs 30 --patience 4 --batch-size 32 --lr 3e-4 --seed 0 --device cpu --overwrite
 # the resume checkpoint is not shipped
 rm -f "$MODELS/xview-synthetic-twin.safetensors.ckpt"

@@ -1,14 +1,15 @@
 """The README's twin table: twin network vs distillation likelihood vs random on one held-out world.
 
-One synthetic world (seed 11: neither the training worlds, seeds 0, nor the demo's, 7) is made twice
-with the same land and photo spots, once photographed as 360-degree panoramas and once as 70-degree
-photos. Both shipped models index the same overhead raster at the same stride (the same candidate
-tile centres), and ``xview evaluate`` ranks every photo's true tile: the twin index with the
-photos' own field of view (heading error at the true tile too), the distillation index with the
-photos labelled by the shipped synthetic teacher. Random is the expectation of a random ranking.
-Everything is seeded, so the table repeats. Prints one JSON document and the Markdown table.
+One synthetic world (seed 11: neither the training worlds, seeds 0, nor the demo's, 7) is made four
+times with the same land and photo spots and headings, photographed as 360-degree panoramas, as
+180-degree cylindrical crops and as 90- and 70-degree perspective photos. Both shipped models index
+the same overhead raster at the same stride (the same candidate tile centres), and ``xview evaluate``
+ranks every photo's true tile: the twin index with the photos' own field of view (heading error at
+the true tile too, from true north), the distillation index with the photos labelled by the shipped
+synthetic teacher. Random is the expectation of a random ranking. Everything is seeded, so the
+table repeats. Prints one JSON document and the Markdown table.
 
-    .venv/bin/python tools/twin_figures.py [WORK_DIR]   (a few minutes on 2 cores)
+    .venv/bin/python tools/twin_figures.py [WORK_DIR] [--twin-model M]   (several minutes on 2 cores)
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from xview_engine.synth.params import SynthParams
 from xview_engine.synth.world import make_world
 
 SEED, SIZE_M, PHOTOS, STRIDE_M = 11, 1000.0, 300, 32.0
-FOVS = (360.0, 70.0)
+FOVS = (360.0, 180.0, 90.0, 70.0)
 MODELS = {"twin": "xview-synthetic-twin.safetensors", "distill": "xview-synthetic-default.safetensors"}
 TEACHERS = "synthetic=" + str(resource_path("models", "xview-synthetic-teacher.safetensors"))
 
@@ -43,19 +44,29 @@ def worlds(work: Path) -> dict[float, Path]:
         out[fov] = folder
     digests = {hashlib.sha256((f / "overhead.tif").read_bytes()).hexdigest() for f in out.values()}
     if len(digests) != 1:
-        raise SystemExit("the worlds of the two fields of view do not share one overhead raster")
+        raise SystemExit("the worlds of the fields of view do not share one overhead raster")
     return out
 
 
-def indexes(work: Path, raster: Path) -> dict[str, Path]:
+def indexes(work: Path, raster: Path, models: dict[str, Path]) -> dict[str, Path]:
+    """One index per model, in a folder named by the model file's hash (another model, another index)."""
     out = {}
-    for kind, name in MODELS.items():
-        folder = work / f"index-{kind}"
+    for kind, model in models.items():
+        folder = work / f"index-{kind}-{hashlib.sha256(model.read_bytes()).hexdigest()[:12]}"
         if not (folder / "index.json").is_file():
-            build_index(IndexParams(raster=str(raster), model=str(resource_path("models", name)), out=str(folder),
-                                    device="cpu", stride_m=STRIDE_M, overwrite=True))
+            build_index(IndexParams(raster=str(raster), model=str(model), out=str(folder), device="cpu",
+                                    stride_m=STRIDE_M, overwrite=True))
         out[kind] = folder
     return out
+
+
+def evaluated(params: EvaluateParams) -> dict[str, Any]:
+    """The report of an evaluation already made in this work folder (same index, same photos), else a new one:
+    comparing twin models re-runs only the twin evaluations."""
+    done = Path(params.out_dir) / "metrics.json"
+    if done.is_file():
+        return json.loads(done.read_text(encoding="utf-8"))
+    return evaluate(params)
 
 
 def row(report: dict[str, Any]) -> dict[str, Any]:
@@ -68,17 +79,24 @@ def row(report: dict[str, Any]) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work", nargs="?", default="build/twin-figures")
-    work = Path(parser.parse_args().work)
+    parser.add_argument("--twin-model", type=Path, default=resource_path("models", MODELS["twin"]),
+                        help="twin model to evaluate (default: the shipped one)")
+    args = parser.parse_args()
+    work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     world = worlds(work)
-    index = indexes(work, world[FOVS[0]] / "overhead.tif")
-    results: dict[str, Any] = {"seed": SEED, "size_m": SIZE_M, "photos": PHOTOS, "stride_m": STRIDE_M}
+    models = {"twin": args.twin_model, "distill": resource_path("models", MODELS["distill"])}
+    index = indexes(work, world[FOVS[0]] / "overhead.tif", models)
+    results: dict[str, Any] = {"seed": SEED, "size_m": SIZE_M, "photos": PHOTOS, "stride_m": STRIDE_M,
+                               "twin_model": args.twin_model.name}
     for fov, folder in world.items():
         pairs = str(folder / "pairs.csv")
-        twin = evaluate(EvaluateParams(index=str(index["twin"]), photos=pairs, out_dir=str(work / f"twin-{fov:g}"),
+        twin = evaluate(EvaluateParams(index=str(index["twin"]), photos=pairs,
+                                       out_dir=str(work / f"{index['twin'].name}-fov{fov:g}"),
                                        device="cpu", fov_deg=fov, overwrite=True))
-        distill = evaluate(EvaluateParams(index=str(index["distill"]), photos=pairs, teachers=TEACHERS,
-                                          out_dir=str(work / f"distill-{fov:g}"), device="cpu", overwrite=True))
+        distill = evaluated(EvaluateParams(index=str(index["distill"]), photos=pairs, teachers=TEACHERS,
+                                           out_dir=str(work / f"{index['distill'].name}-fov{fov:g}"), device="cpu",
+                                           overwrite=True))
         random = twin["random_ranking"]
         results[f"fov_{fov:g}"] = {"twin": row(twin), "distill": row(distill),
                                    "random": {"candidates": twin["candidates"], "top_1": random["top_1"],

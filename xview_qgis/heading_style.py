@@ -5,7 +5,9 @@ degrees clockwise from north; the photo's EXIF may give the truth one. The point
 more layer: an arrow rotated by that field (a data-defined angle, so QGIS turns each feature's
 arrow itself) and drawn only where the field is set, offset ahead of the point so the marker under
 it stays readable. QGIS angles run clockwise from the top of the map like headings, so the field is
-used as it is (grid north and true north differ by well under a degree in a UTM zone).
+used as it is. The field is from true north and the map's top is grid north of the canvas CRS: the
+arrow is off by that CRS's meridian convergence (zero in Web Mercator, under 3 degrees inside its
+UTM zone), well inside the 11-degree bins a twin model finds headings in.
 """
 
 from __future__ import annotations

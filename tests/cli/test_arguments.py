@@ -84,7 +84,7 @@ def test_bounds_are_inclusive_where_said() -> None:
         (["retrieve", "--index", "i", "--tile", "1,2", "-o", "d", "--top-k", "5000"], "argument --top-k"),
         (["synth", "-o", "w", "--gsd", "inf"], "argument --gsd: inf"),
         (["synth", "-o", "w", "--photos", "1000000000"], "argument --photos"),
-        (["synth", "-o", "w", "--fov", "270"], "--fov 270 is not a field of view synth can render"),
+        (["synth", "-o", "w", "--fov", "-5"], "argument --fov: -5 must be a finite number in (0, 360]"),
         (["teach", "p.csv", "--teachers", "x", "-o", "l.npz", "--batch-size", "0"], "argument --batch-size: 0"),
         (["train", "distill", "p.csv", "--labels", "l", "-o", "m", "--hidden", "1000000000"], "argument --hidden"),
         (["train", "distill", "p.csv", "--labels", "l", "-o", "m", "--lr", "nan"], "argument --lr: nan"),
@@ -130,8 +130,12 @@ def test_engine_refuses_the_same_sizes(tmp_path) -> None:
 
 def test_synth_fov_choices() -> None:
     assert SynthParams(fov=45).photo_shape == (192, 256)  # a pinhole camera renders any angle under 180
-    assert SynthParams(fov=360).panorama
-    for bad in (180, 200, 359.9):
+    assert SynthParams(fov=360).panorama and SynthParams(fov=360).photo_shape == (128, 512)
+    for fov, shape in ((180, (128, 256)), (270, (128, 384)), (359.9, (128, 512))):  # cylindrical crops
+        assert SynthParams(fov=fov).cylindrical and not SynthParams(fov=fov).panorama
+        assert SynthParams(fov=fov).photo_shape == shape
+    assert not SynthParams(fov=179.9).cylindrical
+    for bad in (0, -1, 360.5, float("nan")):
         with pytest.raises(SynthError, match="not a field of view synth can render"):
             SynthParams(fov=bad)
 

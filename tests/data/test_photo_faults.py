@@ -21,7 +21,7 @@ from photo_fixtures import bomb_png
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from xview_engine.data.exif import DIRECTION, GPS_IFD, LAT, LAT_REF, LON, LON_REF, GeoTag, read_geotag
+from xview_engine.data.exif import DIR_REF, DIRECTION, GPS_IFD, LAT, LAT_REF, LON, LON_REF, GeoTag, read_geotag
 from xview_engine.data.images import read_rgb
 from xview_engine.errors import SourceError, TeacherError, XviewWarning
 from xview_engine.limits import MAX_PHOTO_PIXELS
@@ -34,7 +34,8 @@ GOOD = {LAT_REF: "N", LAT: (Fraction(43), Fraction(30), Fraction(0)),
 
 def gps_photo(path: Path, **change) -> Path:
     """A real 64x32 JPEG whose GPS IFD is GOOD with ``change`` applied (None removes a tag)."""
-    tags = {"lat": LAT, "lat_ref": LAT_REF, "lon": LON, "lon_ref": LON_REF, "heading": DIRECTION}
+    tags = {"lat": LAT, "lat_ref": LAT_REF, "lon": LON, "lon_ref": LON_REF, "heading": DIRECTION,
+            "heading_ref": DIR_REF}
     gps = dict(GOOD)
     for name, value in change.items():
         tag = tags[name]
@@ -81,6 +82,16 @@ def test_unusable_heading_keeps_the_position(tmp_path) -> None:
         warnings.simplefilter("error")
         tag = read_geotag(gps_photo(tmp_path / "p.jpg", heading=IFDRational(5, 0)))
     assert tag is not None and tag.lat == 43.5 and tag.heading is None
+
+
+def test_a_magnetic_heading_is_dropped_with_a_warning_a_true_one_kept(tmp_path) -> None:
+    with pytest.warns(XviewWarning, match="magnetic north"):
+        tag = read_geotag(gps_photo(tmp_path / "m.jpg", heading=Fraction(9050, 100), heading_ref="M"))
+    assert tag is not None and tag.lat == 43.5 and tag.heading is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tag = read_geotag(gps_photo(tmp_path / "t.jpg", heading=Fraction(9050, 100), heading_ref="T"))
+    assert tag.heading == 90.5
 
 
 def test_no_gps_at_all_is_quietly_none(tmp_path) -> None:

@@ -14,6 +14,7 @@ from xview_engine.localization.build import IndexParams, build_index
 from xview_engine.localization.index import load_index
 from xview_engine.localization.localize import LocalizeParams, localize
 from xview_engine.localization.methods import PhotoOptions, method_for
+from xview_engine.localization.photos import Queries
 from xview_engine.localization.twin import TwinCorrelation, score_from_cosine
 from xview_engine.model.file import save_model
 from xview_engine.model.twin import build_twin, feature_shape, twin_manifest
@@ -107,7 +108,9 @@ def test_localize_a_twin_index_gives_headings_per_candidate(twin_world, tmp_path
         for c in result.candidates:
             h = c.extras["heading_deg"]
             assert 0.0 <= h < 360.0
-            assert ((h - 45.0) / (360 / 32)) == pytest.approx(round((h - 45.0) / (360 / 32)), abs=1e-4)  # a bin
+            grid = h - index.grid_north_deg[c.tile] - 45.0  # from true north back to the tile's grid
+            assert abs(index.grid_north_deg[c.tile]) > 0.5  # Split lies 1.4 degrees east of zone 33's meridian
+            assert (grid / (360 / 32)) == pytest.approx(round(grid / (360 / 32)), abs=1e-3)  # a bin
         assert result.truth is not None and 1 <= result.truth["rank"]["combined"] <= index.n_valid
     one = method_for("twin").score_tile(index, results[0].candidates[0].tile, method_for("twin").describe_photos(
         photos[:1], PhotoOptions(model=str(twin_world["model"]), fov_deg=90)))
@@ -136,6 +139,7 @@ def test_evaluate_a_twin_index_reports_heading_errors_at_the_true_tile(twin_worl
     report = evaluate(EvaluateParams(index=str(twin_world["index"]), photos=str(pairs), out_dir=str(tmp_path / "r"),
                                      device="cpu"))
     heading = report["heading"]["heading_deg"]
+    index = load_index(twin_world["index"])
     assert heading["fov_deg"] == 90.0 and heading["bin_deg"] == 11.25
     truth = {r["path"]: float(r["heading"]) for r in csv.DictReader(pairs.open())}
     rows = [r for r in csv.DictReader((tmp_path / "r" / "queries.csv").open()) if r["heading_deg"]]
@@ -145,9 +149,52 @@ def test_evaluate_a_twin_index_reports_heading_errors_at_the_true_tile(twin_worl
         true_heading = truth[str(Path(r["photo"]).relative_to(pairs.parent))]
         assert float(r["true_heading"]) == pytest.approx(true_heading, abs=0.01)
         found = float(r["heading_deg"])
-        assert ((found - 45.0) / 11.25) == pytest.approx(round((found - 45.0) / 11.25), abs=1e-3)  # a bin centre
+        grid = found - index.grid_north_deg[int(r["true_tile"])] - 45.0
+        assert (grid / 11.25) == pytest.approx(round(grid / 11.25), abs=1e-3)  # a bin centre of the grid
         errors.append(float(heading_error_deg(found, true_heading)))
         assert float(r["heading_deg_error"]) == pytest.approx(errors[-1], abs=0.01)
     assert heading["median_error_deg"] == pytest.approx(np.median(errors), abs=0.01)
     assert heading["within_10pct_fov"] == pytest.approx(np.mean(np.array(errors) <= 9.0 + 1e-9), abs=1e-6)
     assert heading["exact_bin"] == pytest.approx(np.mean(np.array(errors) <= 5.625 + 1e-9), abs=1e-6)
+
+
+def _far_index(tmp_path: Path, overhead: np.ndarray) -> Path:
+    """A real twin index of the given unit overhead maps on a UTM 33N grid at 20.5 E, 60 N: 5.5 degrees
+    east of the zone's central meridian, where grid north is 4.8 degrees east of true north."""
+    from pyproj import Transformer
+
+    from xview_engine.localization.index import write_index
+    from xview_engine.model.twin import OVERHEAD
+    from xview_engine.raster.grid import TileGrid
+
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32633", always_xy=True).transform(20.5, 60.0)
+    cols, rows = 10, len(overhead) // 10
+    grid = TileGrid("EPSG:32633", x, y, rows, cols, 32, 2000, 1.0, 1.0, 1.0)  # tiles 2 km apart
+    flat = overhead.reshape(len(overhead), -1)
+    return write_index(tmp_path / "far", grid, ((r, {OVERHEAD: flat[r * cols:(r + 1) * cols]}) for r in range(rows)),
+                       twin_manifest(tile_px=32, gsd_m=1.0))
+
+
+@pytest.mark.parametrize("cols,shift", [(32, 5), (8, 29)])
+def test_headings_are_from_true_north_far_from_the_central_meridian(tmp_path, cols, shift):
+    """Known answer: a ground map cut from tile 17 at shift s looks along s x 11.25 + fov / 2 on the
+    tile's grid; the twin method reports that plus the meridian convergence at the tile, checked against
+    PROJ's own (pyproj ``get_factors``), several degrees here; the match itself is untouched."""
+    from pyproj import Proj
+
+    overhead = _maps(40, 7)
+    index = load_index(_far_index(tmp_path, overhead))
+    ground = overhead[17][None, :, :, (shift + np.arange(cols)) % 32]
+    fov = cols * 360 / 32
+    queries = Queries([Path("p.jpg")], {"ground": ground, "fov_deg": np.array([fov])}, {"ground": (), "fov_deg": ()},
+                      np.full((1, 2), np.nan))
+    scores = TwinCorrelation().score(index, queries)
+    lon, lat = index.lonlat.T
+    convergence = Proj("EPSG:32633").get_factors(lon, lat).meridian_convergence
+    assert convergence[17] > 4.5 and np.ptp(convergence) > 0.2  # it changes across the index
+    np.testing.assert_allclose(index.grid_north_deg, convergence, atol=1e-4)
+    assert int(np.argmax(scores.heads["combined"][0])) == 17
+    found = scores.extras["heading_deg"][0, 17]
+    assert found == pytest.approx((shift * 11.25 + fov / 2 + convergence[17]) % 360, abs=1e-3)
+    one = TwinCorrelation().score_tile(index, 17, queries)
+    assert one[0] == pytest.approx(scores.heads["combined"][0, 17], abs=1e-5)

@@ -157,6 +157,7 @@ def test_localize_algorithm_on_a_twin_index_gives_headings(provider, world, tmp_
     """Through the method seam: a twin model's index, localized with a field of view, gives each
     candidate a heading (a bin centre of the 90-degree photo's map) and the truth its EXIF heading."""
     from xview_engine.data.exif import read_geotag
+    from xview_engine.localization.index import load_index
     from xview_engine.model.file import save_model
     from xview_engine.model.twin import build_twin, twin_manifest
 
@@ -167,8 +168,11 @@ def test_localize_algorithm_on_a_twin_index_gives_headings(provider, world, tmp_
     out = _run("xview:localize", {"PHOTO": str(world["photo"]), "INDEX": index, "TOP_K": 4, "FOV": 90,
                                   "OUTPUT": str(tmp_path / "twin-heat.tif")})
     [result] = json.loads(out["RESULTS"])
+    north = load_index(index).grid_north_deg  # degrees from true north to grid north at each tile
     headings = [c["extras"]["heading_deg"] for c in result["candidates"]]
-    assert len(headings) == 4 and all(0 <= h < 360 and ((h - 45) / 11.25) % 1 < 1e-4 for h in headings)
+    grid = [(c["extras"]["heading_deg"] - north[c["tile"]] - 45) / 11.25 for c in result["candidates"]]
+    assert len(headings) == 4 and all(0 <= h < 360 for h in headings)
+    assert all(abs(g - round(g)) < 1e-3 for g in grid)  # bin centres of the grid, reported from true north
     assert result["truth"]["heading_deg"] == pytest.approx(read_geotag(world["photo"]).heading, abs=0.01)
 
 

@@ -136,6 +136,45 @@ def test_heading_changes_the_scene_at_a_coastal_car_park():
     assert views["sea"]["beach"] > views["land"]["beach"]
 
 
+@pytest.mark.parametrize("fov", [180.0, 270.0, 225.0])
+def test_a_wide_photo_is_the_panoramas_columns_around_its_heading(fov):
+    """Known answer: from 180 degrees a photo is a cylindrical crop of the panorama taken at the same
+    spot; its centre looks along the heading, so it shows the panorama's middle fov / 360 of columns
+    (the panorama's own centre looks along the same heading), column for column."""
+    world = build_world(SynthParams(seed=0, size_m=400, gsd=1.0, photos=0))
+    p = SynthParams(fov=fov, photos=0, size_m=400, gsd=1.0)
+    height, width = p.photo_shape
+    assert (height, width) == (128, round(512 * fov / 360))
+    free = np.argwhere(world.objects.kind == objects.NONE)
+    row, col = free[len(free) // 3] + 0.5
+    heading = 37.0
+    _pano, whole = render_photo(world.scene, Shot(row, col, heading, 360.0), (128, 512), np.random.default_rng(0))
+    _crop, part = render_photo(world.scene, Shot(row, col, heading, fov), (height, width), np.random.default_rng(1))
+    first = (512 - width) // 2
+    assert (512 - width) % 2 == 0
+    np.testing.assert_array_equal(part.ground_class, whole.ground_class[:, first:first + width])
+    np.testing.assert_array_equal(part.instance, whole.instance[:, first:first + width])
+    assert (part.ground_class >= 0).mean() > 0.3  # the ground is seen, not only sky
+    # the crop is the panorama turned: 90 degrees to the right, the crop's first columns are the
+    # panorama's columns 128 further on
+    _turned, right = render_photo(world.scene, Shot(row, col, heading + 90.0, fov), (height, width),
+                                  np.random.default_rng(2))
+    np.testing.assert_array_equal(right.ground_class[:, :width - 128],
+                                  whole.ground_class[:, first + 128:first + width])
+
+
+def test_a_cylindrical_world_writes_its_fov_and_true_heading(tmp_path):
+    out = tmp_path / "w180"
+    make_world(SynthParams(seed=3, size_m=200, gsd=2.0, photos=4, fov=180), out)
+    rows = _pairs(out)
+    assert {r["fov"] for r in rows} == {"180"}
+    for r in rows:
+        img = Image.open(out / r["path"])
+        assert img.size == (256, 128)
+        tag = read_geotag(out / r["path"])
+        assert tag.heading == pytest.approx(float(r["heading"]), abs=0.01)
+
+
 def test_a_share_of_photos_stand_afloat_and_see_the_sea():
     p = SynthParams(seed=2, size_m=800, gsd=2.0, photos=80, fov=90)
     world = build_world(p)
@@ -193,7 +232,7 @@ def test_split_is_spatially_disjoint(small_world):
     [
         (["--size-m", "0"], "argument --size-m: 0 must be a finite number in (0, 1,000,000]"),
         (["--fov", "400"], "argument --fov: 400 must be a finite number in (0, 360]"),
-        (["--fov", "200"], "--fov 200 is not a field of view synth can render"),
+        (["--fov", "0"], "argument --fov: 0 must be a finite number in (0, 360]"),
         (["--photos", "-1"], "argument --photos: -1 must be a whole number from 0 to 1,000,000"),
         (["--crs", "EPSG:4326"], "is geographic"),
         (["--crs", "EPSG:999999"], "unknown coordinate reference system"),

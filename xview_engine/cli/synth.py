@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gsd", type=positive(MAX_GSD_M), default=0.5, help="overhead pixel size in ground metres")
     parser.add_argument("--photos", type=count(0, MAX_PHOTOS), default=2000, help="number of ground photos")
     parser.add_argument("--fov", type=number(0, 360, low_open=True), default=360.0,
-                        help="photo field of view in degrees: 360 (panorama), or a perspective photo's "
-                        "under 180, e.g. 90 or 70")
+                        help="photo field of view in degrees: 360 (panorama); from 180 a cylindrical crop of the "
+                        "panorama (e.g. 180, 270); under 180 a perspective photo (e.g. 90, 70)")
     parser.add_argument("--water-photo-share", type=number(0, 1), default=0.12,
                         help="share of photos taken afloat (boats, piers, ferries), in [0, 1] (default 0.12)")
     parser.add_argument("--crs", default="EPSG:32633", help="projected CRS as EPSG code (default EPSG:32633)")

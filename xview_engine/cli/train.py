@@ -119,8 +119,9 @@ def _twin_parser(sub: argparse._SubParsersAction) -> None:
                    f"(default {d.gsd_m:g})")
     p.add_argument("--polar", default=f"{d.polar_h},{d.polar_w}",
                    help=f"polar panorama HEIGHT,WIDTH in pixels (default {d.polar_h},{d.polar_w}; DSM 128,512)")
-    p.add_argument("--fov", type=number(0, 360, low_open=True), default=d.train_fov,
-                   help="cut panoramas to this field of view at training time (default 360)")
+    p.add_argument("--fov", default=d.fov_text,
+                   help="cut panoramas to this field of view at training time (default 360); several as "
+                   "360,180,90,70 or a range as 70-360: each batch draws one, so one model serves limited-FOV photos")
     p.add_argument("--alpha", type=positive(1000.0), default=d.alpha, help=f"soft-margin weight (default {d.alpha:g})")
     p.add_argument("--epochs", type=EPOCHS, default=d.epochs)
     p.add_argument("--patience", type=count(1, MAX_EPOCHS), default=d.patience,
@@ -240,16 +241,18 @@ def run_twin(args: argparse.Namespace) -> int:
     from xview_engine.model.twin import MAX_PANORAMA_PX
     from xview_engine.progress import TerminalProgress
     from xview_engine.training.twin import train_twin
-    from xview_engine.training.twin_params import TwinParams
+    from xview_engine.training.twin_params import TwinParams, parse_fovs
 
     try:
         polar_h, polar_w = (check_count("--polar", int(v), 1, MAX_PANORAMA_PX) for v in args.polar.split(","))
     except ValueError:
         raise TrainingError(f"--polar '{args.polar}' must be HEIGHT,WIDTH, e.g. 32,128") from None
+    fovs, fov_range = parse_fovs(args.fov)
     device = resolve_device(args.device)
     params = TwinParams(branch=args.branch, tile_px=args.tile_px, gsd_m=args.gsd, polar_h=polar_h, polar_w=polar_w,
-                        train_fov=args.fov, alpha=args.alpha, epochs=args.epochs, patience=args.patience, lr=args.lr,
-                        batch_size=args.batch_size, seed=args.seed, backbone_weights=args.backbone_weights)
+                        train_fov=fovs, fov_range=fov_range, alpha=args.alpha, epochs=args.epochs,
+                        patience=args.patience, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                        backbone_weights=args.backbone_weights)
     print(f"training on {describe_device(device)}")
     result = train_twin(args.pairs, args.raster, args.out, params, device, resume=args.resume,
                         overwrite=args.overwrite, progress=TerminalProgress("tiles"),

@@ -121,7 +121,9 @@ def read_geotag(path: str | os.PathLike) -> Optional[GeoTag]:
 
     Unusable GPS (latitude 200, a zero denominator, one value instead of three, a missing N/S or E/W
     reference) is an ``XviewWarning`` "no usable GPS in PHOTO (why)" and None: the photo is still
-    localized, its truth unknown. A file that is not an image, or a decompression bomb, is an error.
+    localized, its truth unknown. A heading from magnetic north (ref ``M``; the declination is not
+    known here) is dropped with a warning, the position kept: headings are compared from true north.
+    A file that is not an image, or a decompression bomb, is an error.
     """
     with open_image(path) as im:
         try:
@@ -133,7 +135,12 @@ def read_geotag(path: str | os.PathLike) -> Optional[GeoTag]:
     if LAT not in gps and LON not in gps:
         return None
     try:
-        return _geotag(gps)
+        tag = _geotag(gps)
     except _NoGps as why:
         warnings.warn(f"no usable GPS in {path} ({why}); its true position is unknown", XviewWarning, stacklevel=2)
         return None
+    if tag.heading is not None and str(gps.get(DIR_REF, "T")).strip().upper().startswith("M"):
+        warnings.warn(f"the heading in {path} is from magnetic north (GPSImgDirectionRef M); xview compares headings "
+                      "from true north, so it is not used (the position is)", XviewWarning, stacklevel=2)
+        return GeoTag(tag.lat, tag.lon, None)
+    return tag

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import functools
 import json
 import os
 import shutil
@@ -73,6 +74,20 @@ class TileIndex:
     def scorer(self) -> LocalizationMethod:
         """The registered method that built this index, and the only one that can score it."""
         return method_for(self.method)
+
+    @functools.cached_property
+    def grid_north_deg(self) -> np.ndarray:
+        """(T,) degrees clockwise from true north to grid north at each tile centre (NaN where no tile ran).
+
+        What turns a heading measured on the grid (a twin model's polar column 0 is the tile's top,
+        grid north) into one from true north; computed on first use, not stored in the folder.
+        """
+        from xview_engine.raster.crs import grid_convergence_deg
+
+        out = np.full(self.n_tiles, np.nan)
+        ran = np.flatnonzero(self.valid)
+        out[ran] = grid_convergence_deg(self.grid.crs, self.xy[ran, 0], self.xy[ran, 1])
+        return out
 
     @property
     def n_tiles(self) -> int:

@@ -8,7 +8,10 @@ width, and scored against every tile by circular correlation over azimuth
 (``localization.azimuth``): the best shift gives the heading, the cosine at that shift the match.
 The score is ``-alpha x distance`` with DSM's distance 2 - 2 cos and the
 training loss's alpha = 10, so the posterior over tiles (a softmax of scores) has the logistic
-scale the network was trained at. Each candidate carries ``heading_deg`` (clockwise from north).
+scale the network was trained at. Each candidate carries ``heading_deg``, degrees clockwise from
+TRUE north: the best shift gives an azimuth on the tile's grid (column 0 of the polar transform is
+the tile's top, grid north), turned by the meridian convergence at the tile centre
+(``TileIndex.grid_north_deg``), so it compares with EXIF and pairs-CSV headings anywhere in a zone.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ ALPHA = 10.0  # the soft-margin triplet loss's weight (DSM, WITW): scores are -A
 GROUND = "ground"  # Queries.values: (P, 16, h, g) ground maps
 FOV = "fov_deg"  # Queries.values: (P,) field of view of each photo
 SPECTRUM, ENERGY = "spectrum", "column_energy"  # index arrays: (T, F, 2 C h) and (T, w)
-HEADING = "heading_deg"  # the per-candidate extra: degrees clockwise from north
+HEADING = "heading_deg"  # the per-candidate extra: degrees clockwise from true north
 PHOTO_BATCH = 16
 
 
@@ -58,7 +61,9 @@ class TwinCorrelation:
                          "spectrum_layout": "rfft along the azimuth of each (channel, row) of the unit-norm map: "
                                             "(frequency, [real | imaginary] x channel x row)",
                          "channels": c, "rows": h, "azimuth_bins": w,
-                         "bin_deg": 360.0 / w, "column_0": "north, columns clockwise",
+                         "bin_deg": 360.0 / w, "column_0": "grid north (the tile's top), columns clockwise",
+                         "heading": "degrees clockwise from true north: the best shift's grid azimuth plus the "
+                                    "meridian convergence at the tile centre",
                          "panorama_px": list(panorama_size(manifest)), "score": f"-{ALPHA:g} x (2 - 2 cos)"}}
 
     def tile_arrays(self, manifest: Manifest, outputs: Mapping[str, np.ndarray],
@@ -96,7 +101,8 @@ class TwinCorrelation:
         energy = index.arrays[ENERGY]
         cosine, shift = match_tiles(ground, index.arrays[SPECTRUM], energy, index.valid, tiles, progress, cancel)
         width = energy.shape[-1]
-        heading = heading_deg(shift, width, fov)
+        north = index.grid_north_deg if tiles is None else index.grid_north_deg[tiles]
+        heading = (heading_deg(shift, width, fov) + north[None, :]) % 360.0  # grid azimuth -> from true north
         return Scores({COMBINED: score_from_cosine(cosine)}, {HEADING: heading.astype(np.float32)},
                       headings={HEADING: 360.0 / width})
 

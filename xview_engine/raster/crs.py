@@ -1,4 +1,4 @@
-"""Coordinate reference systems on the ground: scale factors, a metric CRS for geographic data.
+"""Coordinate reference systems on the ground: scale factors, grid north, a metric CRS for geographic data.
 
 A model sees tiles of a fixed size *on the ground* (tile px x GSD metres). CRS units are not ground
 metres in general: in Web Mercator one ground metre is 1/cos(latitude) units, in a UTM zone it is
@@ -6,6 +6,11 @@ metres in general: in Web Mercator one ground metre is 1/cos(latitude) units, in
 how many CRS units one ground metre spans at a point, along x and along y, by projecting a small
 step to longitude/latitude and measuring it on the WGS84 ellipsoid (radii of curvature), so it works
 for any projection GDAL knows, conformal or not, in any linear unit.
+
+Headings are degrees clockwise from *true* north, but a raster in a projected CRS has *grid* north up:
+``grid_convergence_deg`` gives the angle between them at any point (the meridian convergence, about
+(lon - central meridian) x sin(lat) in a UTM zone: several degrees at a zone's edge in the north),
+measured the same way, from the projection itself, for any CRS.
 
 Everything goes through rasterio's own PROJ. rasterio wheels ship their PROJ database; a
 ``PROJ_DATA`` pointing at an older system database (needed by Debian's pyproj and GDAL bindings)
@@ -18,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
 import rasterio
 from rasterio._err import CPLE_BaseError  # GDAL/PROJ errors (not re-exported by rasterio.errors)
 from rasterio.crs import CRS
@@ -29,6 +35,7 @@ from xview_engine.errors import SourceError
 _WGS84_A = 6378137.0
 _WGS84_F = 1 / 298.257223563
 _STEP = 1e-3  # fraction of the reference length used for finite differences
+_NORTH_STEP_DEG = 1e-4  # latitude step (about 11 m) of the convergence's central difference
 
 
 def _use_rasterio_proj_data() -> None:
@@ -120,6 +127,36 @@ def ground_scale(crs: str | CRS, x: float, y: float, reference: float = 1000.0) 
     if not (metres_x > 0 and metres_y > 0 and math.isfinite(metres_x + metres_y)):
         raise SourceError(f"cannot measure ground distances at ({x:.1f}, {y:.1f}) in {crs_label(crs)}")
     return 2 * h / metres_x, 2 * h / metres_y
+
+
+def grid_convergence_deg(crs: str | CRS, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Meridian convergence at points of a projected CRS: degrees clockwise from true north to grid north.
+
+    A direction that is ``a`` degrees clockwise from grid north is ``a + convergence`` from true north.
+    Positive east of a UTM zone's central meridian in the northern hemisphere; zero everywhere in
+    (Web) Mercator. The sign is PROJ's (``pyproj.Proj.get_factors(...).meridian_convergence``). Measured
+    by a central difference: each point is taken to longitude/latitude, stepped north and south along
+    its meridian, and projected back; the grid direction of that step is true north (NaN where the CRS
+    cannot project the point).
+    """
+    crs = as_crs(crs)
+    xs, ys = np.atleast_1d(np.asarray(xs, np.float64)), np.atleast_1d(np.asarray(ys, np.float64))
+    if crs.is_geographic:  # a longitude/latitude grid has its meridians straight up
+        return np.zeros(np.broadcast(xs, ys).shape)
+    xs, ys = np.broadcast_arrays(xs, ys)
+    if xs.size == 0:
+        return np.zeros(xs.shape)
+    try:
+        lon, lat = (np.asarray(v) for v in to_lonlat(crs, xs.ravel().tolist(), ys.ravel().tolist()))
+        south, north = np.clip(lat - _NORTH_STEP_DEG, -90, 90), np.clip(lat + _NORTH_STEP_DEG, -90, 90)
+        x, y = warp_transform(CRS.from_epsg(4326), crs, np.concatenate([lon, lon]).tolist(),
+                              np.concatenate([south, north]).tolist())
+    except CPLE_BaseError:
+        return np.full(xs.shape, np.nan)
+    x, y = np.asarray(x).reshape(2, -1), np.asarray(y).reshape(2, -1)
+    with np.errstate(invalid="ignore"):
+        convergence = -np.degrees(np.arctan2(x[1] - x[0], y[1] - y[0]))
+    return np.where(np.isfinite(convergence), convergence, np.nan).reshape(xs.shape)
 
 
 def utm_crs_for(lon: float, lat: float) -> CRS:

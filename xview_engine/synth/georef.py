@@ -16,6 +16,7 @@ from pyproj import CRS, Proj, Transformer
 from pyproj.exceptions import CRSError
 
 from xview_engine.errors import SynthError
+from xview_engine.raster.crs import grid_convergence_deg
 from xview_engine.synth.params import DEFAULT_ANCHOR_LONLAT, SynthParams
 
 
@@ -23,7 +24,7 @@ from xview_engine.synth.params import DEFAULT_ANCHOR_LONLAT, SynthParams
 class Georef:
     crs: CRS
     transform: Affine  # raster (col, row) -> CRS (x, y)
-    north_grid_deg: float  # grid azimuth of true north at the centre (clockwise, degrees)
+    north_grid_deg: float  # grid azimuth of true north at the centre (clockwise, degrees): minus the convergence
 
     def xy(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """CRS coordinates of fractional raster positions (row, col)."""
@@ -69,8 +70,8 @@ def make_georef(p: SynthParams) -> Georef:
     lon, lat = _anchor(crs)
     to_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     cx, cy = to_crs.transform(lon, lat)
-    north_x, north_y = to_crs.transform(lon, lat + 0.01)
-    if not np.all(np.isfinite([cx, cy, north_x, north_y])):
+    north = -float(grid_convergence_deg(crs.to_wkt(), cx, cy)[0]) if np.isfinite(cx + cy) else np.nan
+    if not np.all(np.isfinite([cx, cy, north])):
         raise SynthError(f"--crs {p.crs}: cannot place a world in it (projection failed at {lon:.2f}, {lat:.2f})")
     factors = Proj(crs).get_factors(lon, lat)
     unit = crs.axis_info[0].unit_conversion_factor or 1.0
@@ -78,5 +79,4 @@ def make_georef(p: SynthParams) -> Georef:
     res = p.gsd * scale / unit
     half = p.size_px * res / 2
     transform = Affine(res, 0.0, round(cx - half, 2), 0.0, -res, round(cy + half, 2))
-    north = float(np.degrees(np.arctan2(north_x - cx, north_y - cy)))
     return Georef(crs=crs, transform=transform, north_grid_deg=north)

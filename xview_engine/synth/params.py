@@ -15,6 +15,8 @@ from xview_engine.limits import MAX_PHOTOS, MAX_SEED, check_count
 # The default world sits on a real coast (Adriatic, near Split) in its real UTM zone.
 DEFAULT_CRS = "EPSG:32633"
 DEFAULT_ANCHOR_LONLAT = (16.40, 43.50)
+CYLINDRICAL_FROM_DEG = 180.0  # photos this wide or wider are cylindrical (panorama columns), narrower pinhole
+PANORAMA_WIDTH_PX = 512
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class SynthParams:
     photos: int = 2000
     fov: float = 360.0
     crs: str = DEFAULT_CRS
-    photo_width: int = 0  # 0: 512 for panoramas, 256 for perspective photos
+    photo_width: int = 0  # 0: 512 x fov / 360 for cylindrical photos (fov >= 180), 256 for perspective ones
     split_blocks: int = 5  # the world is cut into split_blocks x split_blocks spatial blocks
     water_photo_share: float = 0.12  # share of photos taken afloat (boats, piers, ferries)
 
@@ -50,9 +52,9 @@ class SynthParams:
             )
         check_count("--photos", self.photos, 0, MAX_PHOTOS, SynthError)
         check_count("--seed", self.seed, 0, MAX_SEED, SynthError)
-        if not (0 < self.fov < 180 or self.fov == 360):
-            raise SynthError(f"--fov {self.fov:g} is not a field of view synth can render: a perspective photo "
-                             "(a pinhole camera) needs less than 180 degrees, e.g. 90 or 70; 360 is a panorama")
+        if not 0 < self.fov <= 360:
+            raise SynthError(f"--fov {self.fov:g} is not a field of view synth can render: give degrees in (0, 360] "
+                             "(under 180 a perspective photo, from 180 a cylindrical crop of the panorama)")
         if self.photo_width < 0 or 0 < self.photo_width < 32:
             raise SynthError(f"photo width must be at least 32 pixels, got {self.photo_width}")
         if not 0 <= self.water_photo_share <= 1:
@@ -70,10 +72,16 @@ class SynthParams:
         return self.fov >= 360
 
     @property
+    def cylindrical(self) -> bool:
+        """From 180 degrees a pinhole photo is impossible: the photo is a crop of the panorama."""
+        return self.fov >= CYLINDRICAL_FROM_DEG
+
+    @property
     def photo_shape(self) -> tuple[int, int]:
-        """(height, width) of every photo: 4:1 panoramas, 4:3 perspective photos."""
-        if self.panorama:
-            width = self.photo_width or 512
-            return width // 4, width
+        """(height, width) of every photo: 4:3 perspective photos; cylindrical ones as the columns of a
+        4:1 panorama of 512 px (``fov / 360`` of its width, its full height, the same pixel pitch)."""
+        if self.cylindrical:
+            width = self.photo_width or max(1, round(PANORAMA_WIDTH_PX * self.fov / 360))
+            return max(1, round(width * 90 / self.fov)), width
         width = self.photo_width or 256
         return (width * 3) // 4, width

@@ -5,11 +5,12 @@ of the point the pixel's ray meets, hazier with distance; along the same azimuth
 samples ``RAY_SAMPLES`` geometric distances for things that stand up (buildings, trees, cars,
 boats, people) and raises each to its height, nearer things hiding farther ones (a running minimum
 of top rows, resolved for all pixels at once with one ``searchsorted``). Far things are small
-because rows scale as height / distance. Panoramas are cylindrical (360 degrees across); other
-fields of view are pinhole photos. The camera stands ``Shot.height`` above the ground or the
-water (higher on a boat's deck), which sets where the near ground meets the image. Besides the
-RGB image it returns, per pixel, the land-cover class or object instance seen, from which
-``labels`` derives the truth.
+because rows scale as height / distance. Panoramas are cylindrical (360 degrees across), and so
+is any photo of 180 degrees or more: the columns of the panorama taken at the same spot around its
+heading, at the same pixel pitch; narrower fields of view are pinhole photos. The camera stands
+``Shot.height`` above the ground or the water (higher on a boat's deck), which sets where the near
+ground meets the image. Besides the RGB image it returns, per pixel, the land-cover class or object
+instance seen, from which ``labels`` derives the truth.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from xview_engine.synth import objects as ob
 from xview_engine.synth.noise import hash01, value_noise
+from xview_engine.synth.params import CYLINDRICAL_FROM_DEG
 
 CAMERA_HEIGHT_M = 1.7
 RAY_SAMPLES = 112
@@ -62,10 +64,17 @@ class Seen:
 
 
 def _columns(shot: Shot, height: int, width: int):
-    """Azimuth (radians) of each column, its radial focal length in pixels, and the horizon row."""
-    if shot.fov >= 360:
-        offset = ((np.arange(width) + 0.5) / width - 0.5) * 2 * np.pi
-        focal = np.full(width, width / (2 * np.pi))
+    """Azimuth (radians) of each column, its radial focal length in pixels, and the horizon row.
+
+    Either way the photo's centre (between its two middle columns when the width is even) looks
+    along ``shot.heading``. A cylindrical photo's columns are ``fov / width`` degrees apart, written
+    so that a crop of ``fov`` degrees and ``width`` px and the panorama of ``width x 360 / fov`` px
+    give bit-identical azimuths for the columns they share.
+    """
+    if shot.fov >= CYLINDRICAL_FROM_DEG:
+        pitch = np.radians(shot.fov / width)  # radians per column
+        offset = (np.arange(width) + 0.5 - width / 2) * pitch
+        focal = np.full(width, 1.0 / pitch)
     else:
         f = (width / 2) / np.tan(np.radians(shot.fov) / 2)
         offset = np.arctan((np.arange(width) + 0.5 - width / 2) / f)

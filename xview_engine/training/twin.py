@@ -4,10 +4,12 @@ For a batch of B photos and their B tiles, d[i, j] is DSM's distance 2 - 2 cos b
 ground map and tile j's overhead map at their best azimuth shift (``localization.azimuth``, the same
 code that scores an index). Every other tile is a negative for a photo and every other photo one for
 a tile: loss = mean over i != j of log(1 + exp(alpha (d[i, i] - d[i, j]))) and of
-log(1 + exp(alpha (d[j, j] - d[i, j]))), averaged, alpha = 10. Adam; panoramas are turned and cut to
-the training field of view at random each epoch (seeded by (seed, epoch)); validation uses one
-seeded set of crops; the model file keeps the best validation epoch and training stops after
-``patience`` epochs without improvement. A checkpoint beside the output lets ``--resume`` continue.
+log(1 + exp(alpha (d[j, j] - d[i, j]))), averaged, alpha = 10. Adam; panoramas are turned at random
+and each batch is cut to a field of view drawn from the training set or range (``--fov 360,180,90,70``
+or ``70-360``: one model for panoramas and limited-FOV photos), seeded by (seed, epoch); validation
+uses one seeded set of batches and crops; the model file keeps the best validation epoch and
+training stops after ``patience`` epochs without improvement. A checkpoint beside the output lets
+``--resume`` continue.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -33,10 +36,11 @@ from xview_engine.training.checkpoint import read_checkpoint, run_epochs
 from xview_engine.training.distill import checkpoint_path
 from xview_engine.training.log import plot_loss_curves
 from xview_engine.training.loop import epoch_generator
-from xview_engine.training.twin_data import TwinData, shift_and_crop
+from xview_engine.training.twin_data import TwinData, crop_widths, fov_batches
 from xview_engine.training.twin_params import TwinParams
 
 EpochCallback = Callable[[dict[str, Any]], None]
+Batch = tuple[torch.Tensor, torch.Tensor]  # (pair indices, their photos cut to the batch's field of view)
 VAL_SEED_OFFSET = 7_919  # validation crops: drawn once from (seed + offset), never from the epoch
 
 
@@ -75,24 +79,30 @@ class TwinTrainer:
                                 f"{len(self.val)})")
         mean, std = manifest.input.mean, manifest.input.std
         self.mean, self.std = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
+        self.widths = crop_widths(params.train_fov, params.fov_range, self.train.photos.shape[-1])
+        if data.fov_deg < 360 and (params.fov_range or len(params.train_fov) > 1):
+            raise TrainingError(f"the photos have a {data.fov_deg:g}-degree field of view: only panoramas can be cut "
+                                f"to several (--fov {params.fov_text}); give one --fov")
         gen = torch.Generator().manual_seed(params.seed + VAL_SEED_OFFSET)
-        self.val_photos, _ = shift_and_crop(self.val.photos, self.val.heading, self.val.fov_deg, params.train_fov, gen)
+        self.val_batches = list(self._batches(self.val, torch.arange(len(self.val)), gen))
         self.optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=params.lr)
         self.epoch, self.history, self.stale = 0, [], 0
         self.best_val, self.best_state, self.best_epoch = math.inf, None, -1
 
-    def _pass(self, tiles: torch.Tensor, photos: torch.Tensor, train: bool,
-              generator: torch.Generator | None = None, cancel: CancelCheck | None = None) -> float:
-        order = torch.randperm(len(tiles), generator=generator) if train else torch.arange(len(tiles))
-        size, total, count = self.params.batch_size, 0.0, 0
+    def _batches(self, data: TwinData, order: torch.Tensor, generator: torch.Generator) -> Iterator[Batch]:
+        """(indices, photos cut to the batch's field of view) per batch."""
+        for idx, crops, _ in fov_batches(data.photos, data.heading, data.fov_deg, self.widths, order,
+                                         self.params.batch_size, generator):
+            yield idx, crops
+
+    def _pass(self, tiles: torch.Tensor, batches: Iterable[Batch], train: bool,
+              cancel: CancelCheck | None = None) -> float:
+        total, count = 0.0, 0
         scaler = torch.amp.GradScaler("cuda", enabled=train and self.device.type == "cuda")
-        for start in range(0, len(order), size):
+        for idx, photos in batches:
             check_cancel(cancel)
-            idx = order[start:start + size]
-            if len(idx) < 2:  # a lone pair has no negative
-                continue
             x = ((tiles[idx] - self.mean) / self.std).to(self.device)
-            g = photos[idx].to(self.device)
+            g = photos.to(self.device)
             with torch.set_grad_enabled(train), autocast_context(self.device):
                 loss = soft_margin_triplet(pair_distances(self.model.ground(g), self.model.overhead(x)),
                                            self.params.alpha)
@@ -106,12 +116,11 @@ class TwinTrainer:
 
     def run_epoch(self, cancel: CancelCheck | None = None) -> dict[str, Any]:
         gen = epoch_generator(self.params.seed, self.epoch)
-        photos, _ = shift_and_crop(self.train.photos, self.train.heading, self.train.fov_deg,
-                                   self.params.train_fov, gen)
+        order = torch.randperm(len(self.train), generator=gen)
         self.model.train()
-        train = self._pass(self.train.tiles, photos, True, gen, cancel)
+        train = self._pass(self.train.tiles, self._batches(self.train, order, gen), True, cancel)
         self.model.eval()
-        val = self._pass(self.val.tiles, self.val_photos, False, cancel=cancel)
+        val = self._pass(self.val.tiles, self.val_batches, False, cancel)
         self.epoch += 1
         row = {"epoch": self.epoch, "stage": 1, "train_loss": train, "val_loss": val}
         self.history.append(row)
@@ -177,6 +186,7 @@ def train_twin(pairs_csv: str | Path, raster: str | Path | None, out: str | Path
     training = {"pairs": Path(pairs_csv).name, "overhead": Path(raster).name if raster else "tile images",
                 "synthetic": bool(raster) and is_synthetic(raster),
                 "recipe": "DSM soft-margin triplet, every in-batch pair a negative both ways", **asdict(params),
+                "train_fov_text": params.fov_text,
                 "photo_fov": data.fov_deg, "best_epoch": trainer.best_epoch, "best_val_loss": trainer.best_val,
                 "train_pairs": len(trainer.train), "val_pairs": len(trainer.val)}
     save_model(trainer.model.cpu(), replace(manifest, training=training), out)

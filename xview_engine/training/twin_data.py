@@ -3,13 +3,16 @@
 Tiles are cut by ``training.datasets.cut_raster_tiles`` (the mapping source, the model's GSD) so
 the overhead branch learns from what ``xview index`` shows it. Photos are resized to the
 panorama height and to ``fov / 360`` of the panorama width. At training time each panorama is
-turned by a random whole number of pixels and cut to the training field of view
-(``shift_and_crop``), and the heading label is moved with it; validation uses crops seeded once per
-run, so its numbers repeat.
+turned by a random whole number of pixels and cut to a training field of view (``shift_and_crop``),
+and the heading label is moved with it. With several training fields of view (``crop_widths``: a
+set, or every whole number of columns in a range) each batch draws one, so every batch's ground maps
+share a width and one model learns panoramas and limited-FOV photos alike (``fov_batches``);
+validation uses batches and crops seeded once per run, so its numbers repeat.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,3 +109,31 @@ def shift_and_crop(photos: torch.Tensor, heading: torch.Tensor, fov_deg: float, 
     crops = torch.gather(photos, 3, index)
     new_heading = (heading - shifts.float() * 360.0 / width - 180.0 + keep * 180.0 / width) % 360.0
     return crops, new_heading
+
+
+def crop_widths(train_fov: Sequence[float], fov_range: bool, panorama_px: int) -> tuple[int, ...]:
+    """The crop widths in panorama columns a batch draws from: one per field of view of a set, or every
+    whole number of columns from the narrowest to the widest of a range (uniform in degrees)."""
+    widths = [max(1, round(panorama_px * fov / 360)) for fov in train_fov]
+    if fov_range:
+        widths = list(range(min(widths), max(widths) + 1))
+    return tuple(sorted(set(widths)))
+
+
+def fov_batches(photos: torch.Tensor, heading: torch.Tensor, fov_deg: float, widths: Sequence[int],
+                order: torch.Tensor, batch_size: int,
+                generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(indices, photos cut to one drawn width, their headings) per batch of ``order``.
+
+    Each batch draws its width from ``widths`` (a uniform choice), then every panorama in it is turned
+    at random and cut to that width (``shift_and_crop``); batches of one pair are skipped (no negative).
+    """
+    width = photos.shape[-1]
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        if len(idx) < 2:
+            continue
+        pick = int(torch.randint(0, len(widths), (1,), generator=generator)) if len(widths) > 1 else 0
+        crops, new_heading = shift_and_crop(photos[idx], heading[idx], fov_deg, widths[pick] * 360.0 / width,
+                                            generator)
+        yield idx, crops, new_heading
