@@ -61,7 +61,7 @@ def test_candidate_arrows_turn_with_the_heading_field_and_skip_null_headings():
     assert symbol.symbolLayerCount() == 2
     arrow = symbol.symbolLayer(1)
     angle = arrow.dataDefinedProperties().property(QgsSymbolLayer.Property.PropertyAngle)
-    assert angle.isActive() and angle.field() == "heading"
+    assert angle.isActive() and '"heading"' in angle.expressionString()
     enabled = arrow.dataDefinedProperties().property(QgsSymbolLayer.Property.PropertyLayerEnabled)
     context = QgsExpressionContext(QgsExpressionContextUtils.globalProjectLayerScopes(layer))
     values = []
@@ -69,6 +69,30 @@ def test_candidate_arrows_turn_with_the_heading_field_and_skip_null_headings():
         context.setFeature(feature)
         values.append((angle.valueAsDouble(context, 0.0)[0], enabled.valueAsBool(context, True)[0]))
     assert values == [(30.0, True), (0.0, False)]
+    del layer
+
+
+@pytest.mark.parametrize("crs", ["EPSG:32633", "EPSG:32634", "EPSG:3857", "EPSG:2056"])
+def test_the_arrow_angle_is_turned_from_true_north_to_the_canvas_grid_north(crs):
+    """5 degrees east of UTM 33's meridian grid north is ~3.9 degrees clockwise of true north: a true heading of
+    30 degrees is drawn at 30 - convergence on a canvas in that CRS (PROJ's meridian convergence); 0 in 3857."""
+    from pyproj import Proj, Transformer
+
+    lon, lat = 20.0, 52.0
+    x, y = Transformer.from_crs(4326, 32633, always_xy=True).transform(lon, lat)
+    layer = candidate_layer([Candidate(1, 0, 0, 0, x, y, lon, lat, -1.0, 0.5, {"heading_deg": 30.0})], UTM)
+    angle = layer.renderer().symbol().symbolLayer(1).dataDefinedProperties().property(
+        QgsSymbolLayer.Property.PropertyAngle)
+    settings = QgsMapSettings()
+    settings.setDestinationCrs(QgsCoordinateReferenceSystem(crs))
+    context = QgsExpressionContext(QgsExpressionContextUtils.globalProjectLayerScopes(layer))
+    context.appendScope(QgsExpressionContextUtils.mapSettingsScope(settings))
+    context.setFeature(next(layer.getFeatures()))
+    convergence = Proj(crs).get_factors(lon, lat).meridian_convergence
+    drawn = angle.valueAsDouble(context, 0.0)[0]
+    assert abs((drawn - (30.0 - convergence) + 180) % 360 - 180) < 0.01, (drawn, convergence)
+    if crs == "EPSG:32633":
+        assert 3.5 < convergence < 4.5  # the case is not a trivial one
     del layer
 
 
