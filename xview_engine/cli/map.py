@@ -19,6 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--classes", help="classes for prob/count, e.g. beach,park (default: top 10 over the map)")
     parser.add_argument("--products", help="comma list of prob,top,concentration,entropy,count "
                         "(default: all that fit the head)")
+    parser.add_argument("--time", help="a time-aware model: map at this time, ISO 8601 (e.g. 2026-01-15T08:00)")
+    parser.add_argument("--months", help="a time-aware model: one band per month per product, e.g. 1-12 or 12,1,2 "
+                        "(the 15th at noon, or the day and hour of --time); QGIS scrubs through them")
     parser.set_defaults(func=run)
 
 
@@ -32,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         head=args.head,
         classes=_split(args.classes),
         products=_split(args.products),
+        time=args.time,
+        months=args.months,
     )
     result = run_map(params, progress=TerminalProgress("xview map"), log=say)
     for path in result.files:

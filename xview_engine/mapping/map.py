@@ -28,6 +28,7 @@ from xview_engine import __version__
 from xview_engine.errors import OutputError, SourceError
 from xview_engine.mapping.batches import predict_rows
 from xview_engine.mapping.plan import GridParams, GridPlan, check_params, open_grid
+from xview_engine.mapping.time_steps import TimeSteps, resolve_time_steps
 from xview_engine.mapping.products import (
     DEFAULT_TOP_CLASSES,
     PRODUCTS,
@@ -38,7 +39,7 @@ from xview_engine.mapping.products import (
     top_dtype,
 )
 from xview_engine.model.manifest import HeadSpec, Manifest
-from xview_engine.model.runtime import ModelRuntime, load_runtime, read_model_manifest
+from xview_engine.model.runtime import ModelRuntime, at_times, load_runtime, read_model_manifest
 from xview_engine.outputs import atomic_output, check_outputs_free
 from xview_engine.progress import CancelCheck, Log, ProgressCallback, check_cancel
 from xview_engine.raster.geotiff import GridRasterWriter, RasterSpec, pam_xml
@@ -55,6 +56,8 @@ class MapParams(GridParams):
     classes: tuple[str, ...] = ()  # default: the top ``top_classes`` by mean over the map
     products: tuple[str, ...] = ()  # default: every product that fits the head's distribution
     top_classes: int = DEFAULT_TOP_CLASSES
+    time: Optional[str] = None  # a time-aware model: map at this ISO 8601 time (mapping.time_steps)
+    months: Optional[str] = None  # ... or one band per month, e.g. '1-12'
 
 
 @dataclass
@@ -78,13 +81,15 @@ def run_map(params: MapParams, progress: Optional[ProgressCallback] = None, canc
     products = resolve_products(head, params.products)
     for name in params.classes:
         head.class_index(name)
+    steps = resolve_time_steps(manifest, params.model, params.time, params.months)
     out_dir = Path(params.out_dir)
     paths = {name: out_dir / f"{_safe(head.name)}_{name}.tif" for name in products}
     sidecars = {name: Path(f"{p}.aux.xml") for name, p in paths.items() if name == "top"}
     json_path = out_dir / "products.json"
     with _output_dir(out_dir):
         check_outputs_free([*paths.values(), *sidecars.values(), json_path], params.overwrite)
-        result = _map(params, manifest, head, products, paths, sidecars, json_path, progress, cancel, log, source)
+        result = _map(params, manifest, head, products, paths, sidecars, json_path, progress, cancel, log, source,
+                      steps)
     log(f"wrote {len(paths)} product(s) to {out_dir} in {result.seconds:.1f} s "
         f"({result.tiles_total / max(result.seconds, 1e-9):.1f} tiles/s)")
     return result
@@ -92,18 +97,21 @@ def run_map(params: MapParams, progress: Optional[ProgressCallback] = None, canc
 
 def _map(params: MapParams, manifest: Manifest, head: HeadSpec, products: tuple[str, ...], paths: dict[str, Path],
          sidecars: dict[str, Path], json_path: Path, progress: Optional[ProgressCallback],
-         cancel: Optional[CancelCheck], log: Log, source: Optional[RasterSource]) -> MapResult:
+         cancel: Optional[CancelCheck], log: Log, source: Optional[RasterSource],
+         steps: Optional[TimeSteps]) -> MapResult:
     started = time.perf_counter()
     out_dir = json_path.parent
     with tempfile.TemporaryFile(dir=out_dir, prefix=".xview-map-") as store:
         with open_grid(params, manifest, source) as plan:  # the source is closed before the products are written
             runtime = _load_runtime(params, manifest, plan, log)
-            sums, tiles_run = _predict_to_store(plan, runtime, manifest, head, params, store, progress, cancel)
+            sums, tiles_run = _predict_to_store(plan, runtime, manifest, head, params, store, progress, cancel, steps)
             metadata = _metadata(params, manifest, runtime, plan, head, tiles_run)
         classes = choose_classes(head, params.classes or None, sums / max(tiles_run, 1), params.top_classes)
-        metadata["products"] = [_product_entry(n, head, classes, paths[n], sidecars.get(n)) for n in products]
+        if steps is not None:
+            metadata["time"] = {"features": list(manifest.time_features), **steps.describe()}
+        metadata["products"] = [_product_entry(n, head, classes, paths[n], sidecars.get(n), steps) for n in products]
         files = _write_products(store, plan.grid, head, products, classes, paths, sidecars, json_path,
-                                metadata, cancel)
+                                metadata, cancel, steps)
     return MapResult(files, metadata, plan.grid.count, tiles_run, time.perf_counter() - started)
 
 
@@ -123,19 +131,22 @@ def _load_runtime(params: GridParams, manifest: Manifest, plan: GridPlan, log: L
 
 def _predict_to_store(plan: GridPlan, runtime: ModelRuntime, manifest: Manifest, head: HeadSpec,
                       params: GridParams, store: BinaryIO, progress: Optional[ProgressCallback],
-                      cancel: Optional[CancelCheck]) -> tuple[np.ndarray, int]:
-    """Run every tile; park each row's (cols, K) parameters in ``store``; return class sums and tiles run."""
+                      cancel: Optional[CancelCheck], steps: Optional[TimeSteps] = None) -> tuple[np.ndarray, int]:
+    """Run every tile; park each row's (cols, S * K) parameters in ``store`` (S times, 1 for a time-blind
+    model); return class sums and tiles run."""
     sums = np.zeros(head.num_classes, np.float64)
     tiles_run = 0
     spec = manifest.input
-    rows = predict_rows(plan.source, plan.grid, runtime.run, spec.mean, spec.std, params.batch_size,
+    width = head.num_classes * (len(steps) if steps is not None else 1)
+    runner = runtime.run if steps is None else at_times(runtime, steps.features)
+    rows = predict_rows(plan.source, plan.grid, runner, spec.mean, spec.std, params.batch_size,
                         plan.tile_filter, progress, cancel)
     for _, outputs in rows:
-        block = outputs.get(head.name, np.full((plan.grid.cols, head.num_classes), np.nan, np.float32))
+        block = outputs.get(head.name, np.full((plan.grid.cols, width), np.nan, np.float32))
         store.write(np.ascontiguousarray(block, np.float32).tobytes())
         valid = ~np.isnan(block).any(axis=1)
         if valid.any():
-            sums += class_values(head, block[valid]).sum(0, dtype=np.float64)
+            sums += class_values(head, block[valid].reshape(-1, head.num_classes)).sum(0, dtype=np.float64)
             tiles_run += int(valid.sum())
     if tiles_run == 0:
         raise SourceError(
@@ -148,19 +159,22 @@ def _predict_to_store(plan: GridPlan, runtime: ModelRuntime, manifest: Manifest,
 
 def _write_products(store: BinaryIO, grid: TileGrid, head: HeadSpec, products: tuple[str, ...],
                     classes: tuple[int, ...], paths: dict[str, Path], sidecars: dict[str, Path], json_path: Path,
-                    metadata: dict[str, Any], cancel: Optional[CancelCheck]) -> tuple[Path, ...]:
-    specs = {name: _raster_spec(name, head, classes, metadata.get("command")) for name in products}
+                    metadata: dict[str, Any], cancel: Optional[CancelCheck],
+                    steps: Optional[TimeSteps] = None) -> tuple[Path, ...]:
+    specs = {name: _raster_spec(name, head, classes, metadata.get("command"), steps) for name in products}
+    n_steps = len(steps) if steps is not None else 1
     with contextlib.ExitStack() as stack:
         temps = {name: stack.enter_context(atomic_output(paths[name])) for name in products}
         writers = {name: GridRasterWriter(temps[name], grid, specs[name]) for name in products}
         stack.callback(lambda: [w.close() for w in writers.values()])
         store.seek(0)
-        row_bytes = grid.cols * head.num_classes * 4
+        row_bytes = grid.cols * n_steps * head.num_classes * 4
         for row in range(grid.rows):
             check_cancel(cancel)
-            block = np.frombuffer(store.read(row_bytes), np.float32).reshape(grid.cols, head.num_classes)
+            block = np.frombuffer(store.read(row_bytes), np.float32).reshape(grid.cols, n_steps, head.num_classes)
             for name, writer in writers.items():
-                writer.write_row(row, compute_product(name, head, block, classes))
+                writer.write_row(row, np.concatenate([compute_product(name, head, block[:, s], classes)
+                                                      for s in range(n_steps)], axis=1))
         for writer in writers.values():
             writer.close()
         for name, sidecar in sidecars.items():
@@ -169,27 +183,38 @@ def _write_products(store: BinaryIO, grid: TileGrid, head: HeadSpec, products: t
     return (*paths.values(), *sidecars.values(), json_path)
 
 
-def _raster_spec(name: str, head: HeadSpec, classes: tuple[int, ...], command: Optional[str]) -> RasterSpec:
+def _raster_spec(name: str, head: HeadSpec, classes: tuple[int, ...], command: Optional[str],
+                 steps: Optional[TimeSteps] = None) -> RasterSpec:
     tags = {"xview_product": name, "xview_head": head.name, "xview_command": command or ""}
     if name == "top":
+        descriptions: tuple[str, ...] = (f"{head.name}:top",)
+    elif PRODUCTS[name].per_class:
+        descriptions = tuple(f"{head.name}:{name}:{head.labels[i]}" for i in classes)
+    else:
+        descriptions = (f"{head.name}:{name}",)
+    band_tags: tuple[dict[str, str], ...] = ()
+    if steps is not None:  # month-major: every step repeats the bands, its time in description and metadata
+        descriptions = tuple(f"{d} {steps.label(s)}" for s in range(len(steps)) for d in descriptions)
+        band_tags = tuple(steps.band_tags(s) for s in range(len(steps)) for _ in range(len(descriptions) // len(steps)))
+    if name == "top":
         dtype, nodata = top_dtype(head)
-        return RasterSpec((f"{head.name}:top",), dtype, nodata, head.labels, tags)
-    if PRODUCTS[name].per_class:
-        return RasterSpec(tuple(f"{head.name}:{name}:{head.labels[i]}" for i in classes), tags=tags)
-    return RasterSpec((f"{head.name}:{name}",), tags=tags)
+        return RasterSpec(descriptions, dtype, nodata, head.labels, tags, band_tags=band_tags)
+    return RasterSpec(descriptions, tags=tags, band_tags=band_tags)
 
 
 def _product_entry(name: str, head: HeadSpec, classes: tuple[int, ...], path: Path,
-                   sidecar: Optional[Path]) -> dict[str, Any]:
-    spec = _raster_spec(name, head, classes, None)
+                   sidecar: Optional[Path], steps: Optional[TimeSteps] = None) -> dict[str, Any]:
+    spec = _raster_spec(name, head, classes, None, steps)
     entry: dict[str, Any] = {
         "product": name, "file": path.name, "head": head.name, "units": PRODUCTS[name].units,
         "dtype": spec.dtype, "nodata": spec.nodata,
         "bands": [{"band": i + 1, "description": d} for i, d in enumerate(spec.descriptions)],
     }
     if PRODUCTS[name].per_class:
-        for band, index in zip(entry["bands"], classes):
+        for band, index in zip(entry["bands"], classes * (len(steps) if steps is not None else 1)):
             band.update({"class": head.labels[index], "class_index": index})
+    for band, tags in zip(entry["bands"], spec.band_tags):
+        band.update({key[len("xview_"):]: value for key, value in tags.items()})
     if sidecar is not None:
         entry["category_names"] = {"file": sidecar.name, "classes": list(head.labels)}
     return entry
