@@ -19,7 +19,8 @@ from xview_engine.errors import SourceError
 from xview_engine.localization import index as ix
 from xview_engine.mapping.batches import predict_rows
 from xview_engine.mapping.plan import GridParams, check_params, open_grid
-from xview_engine.model.runtime import load_runtime, read_model_manifest
+from xview_engine.localization.methods import method_for
+from xview_engine.model.runtime import at_times, load_runtime, read_model_manifest
 from xview_engine.progress import CancelCheck, Log, ProgressCallback
 from xview_engine.raster.source import RasterSource
 
@@ -60,7 +61,9 @@ def build_index(params: IndexParams, progress: Optional[ProgressCallback] = None
         runtime = load_runtime(params.model, params.runtime, params.device, params.threads)
         log(f"running on {runtime.description}")
         spec = manifest.input
-        rows = predict_rows(plan.source, grid, runtime.run, spec.mean, spec.std, params.batch_size,
+        times = getattr(method_for(manifest.kind), "index_times", lambda m: None)(manifest)
+        runner = runtime.run if times is None else at_times(runtime, times)  # a time-aware model: at S times
+        rows = predict_rows(plan.source, grid, runner, spec.mean, spec.std, params.batch_size,
                             plan.tile_filter, progress, cancel)
         model = {"path": str(Path(params.model).resolve()), "sha256": file_sha256(params.model),
                  "runtime": runtime.description}
