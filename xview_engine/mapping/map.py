@@ -28,7 +28,7 @@ from xview_engine import __version__
 from xview_engine.errors import OutputError, SourceError
 from xview_engine.mapping.batches import predict_rows
 from xview_engine.mapping.plan import GridParams, GridPlan, check_params, open_grid
-from xview_engine.mapping.time_steps import TimeSteps, resolve_time_steps
+from xview_engine.mapping.time_steps import TIME_MARK, TimeSteps, resolve_time_steps
 from xview_engine.mapping.products import (
     DEFAULT_TOP_CLASSES,
     PRODUCTS,
@@ -194,7 +194,7 @@ def _raster_spec(name: str, head: HeadSpec, classes: tuple[int, ...], command: O
         descriptions = (f"{head.name}:{name}",)
     band_tags: tuple[dict[str, str], ...] = ()
     if steps is not None:  # month-major: every step repeats the bands, its time in description and metadata
-        descriptions = tuple(f"{d} {steps.label(s)}" for s in range(len(steps)) for d in descriptions)
+        descriptions = tuple(f"{d}{TIME_MARK}{steps.label(s)}" for s in range(len(steps)) for d in descriptions)
         band_tags = tuple(steps.band_tags(s) for s in range(len(steps)) for _ in range(len(descriptions) // len(steps)))
     if name == "top":
         dtype, nodata = top_dtype(head)
