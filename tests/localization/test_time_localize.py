@@ -49,7 +49,8 @@ def test_the_index_holds_every_tile_at_every_step(index) -> None:
     weights = index.arrays["head0.weights"]
     assert weights.shape == (index.n_tiles, 96, 2) and index.arrays["head0.const"].shape == (index.n_tiles, 96)
     valid = np.asarray(index.valid)
-    assert valid.any() and not np.allclose(weights[valid][:, 0], weights[valid][:, 48])  # January midnight is not July midnight
+    assert valid.any()
+    assert not np.allclose(weights[valid][:, 0], weights[valid][:, 48])  # January midnight is not July midnight
 
 
 def _queries(times) -> Queries:

@@ -38,7 +38,7 @@ def test_months_write_one_band_per_month_with_its_range(tmp_path, inputs) -> Non
     assert descriptions[:3] == ("snow:prob:snow @2026-01", "snow:prob:no snow @2026-01", "snow:prob:snow @2026-02")
     assert tags[0]["xview_time"] == "2026-01-15T12:00" and tags[0]["xview_time_start"] == "2026-01-01T00:00"
     assert tags[23]["xview_time_start"] == "2026-12-01T00:00" and tags[23]["xview_time_end"] == "2027-01-01T00:00"
-    top, top_descriptions, _, _ = _bands(tmp_path / "m" / "snow_top.tif")
+    _, top_descriptions, _, _ = _bands(tmp_path / "m" / "snow_top.tif")
     assert len(top_descriptions) == 12 and top_descriptions[6] == "snow:top @2026-07"
     doc = json.loads((tmp_path / "m" / "products.json").read_text())
     assert [s["xview_time"] for s in doc["time"]["steps"]][::11] == ["2026-01-15T12:00", "2026-12-15T12:00"]

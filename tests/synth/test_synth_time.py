@@ -86,7 +86,8 @@ def test_same_seed_same_bytes_and_timeless_worlds_unchanged(timed_world, tmp_pat
     assert "time" not in _rows(tmp_path / "timeless")[0]
     assert "snow" not in np.load(tmp_path / "timeless" / "labels.npz").files
     # the cameras stand where they stand in the timeless world: time draws its own random stream
-    assert [r["path"] + r["x"] for r in _rows(tmp_path / "timeless")] == [r["path"] + r["x"] for r in _rows(timed_world)]
+    spots = [r["path"] + r["x"] for r in _rows(timed_world)]
+    assert [r["path"] + r["x"] for r in _rows(tmp_path / "timeless")] == spots
     assert read_taken_time(tmp_path / "timeless" / "photos" / "00000.jpg") is None
 
 

@@ -40,13 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from xview_engine.errors import SynthError
+    from xview_engine.model.time_features import TimeFormatError, parse_months
     from xview_engine.progress import TerminalProgress
     from xview_engine.synth.params import SynthParams
     from xview_engine.synth.preview import write_preview
     from xview_engine.synth.world import make_world
-
-    from xview_engine.errors import SynthError
-    from xview_engine.model.time_features import TimeFormatError, parse_months
 
     try:
         months = parse_months(args.months) if args.months else ()

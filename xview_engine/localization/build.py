@@ -17,9 +17,9 @@ from typing import Optional
 from xview_engine.cache import file_sha256
 from xview_engine.errors import SourceError
 from xview_engine.localization import index as ix
+from xview_engine.localization.methods import method_for
 from xview_engine.mapping.batches import predict_rows
 from xview_engine.mapping.plan import GridParams, check_params, open_grid
-from xview_engine.localization.methods import method_for
 from xview_engine.model.runtime import at_times, load_runtime, read_model_manifest
 from xview_engine.progress import CancelCheck, Log, ProgressCallback
 from xview_engine.raster.source import RasterSource

@@ -12,8 +12,9 @@ time marginalised over the year and the day (``marginal``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 

@@ -28,7 +28,6 @@ from xview_engine import __version__
 from xview_engine.errors import OutputError, SourceError
 from xview_engine.mapping.batches import predict_rows
 from xview_engine.mapping.plan import GridParams, GridPlan, check_params, open_grid
-from xview_engine.mapping.time_steps import TIME_MARK, TimeSteps, resolve_time_steps
 from xview_engine.mapping.products import (
     DEFAULT_TOP_CLASSES,
     PRODUCTS,
@@ -38,6 +37,7 @@ from xview_engine.mapping.products import (
     resolve_products,
     top_dtype,
 )
+from xview_engine.mapping.time_steps import TIME_MARK, TimeSteps, resolve_time_steps
 from xview_engine.model.manifest import HeadSpec, Manifest
 from xview_engine.model.runtime import ModelRuntime, at_times, load_runtime, read_model_manifest
 from xview_engine.outputs import atomic_output, check_outputs_free

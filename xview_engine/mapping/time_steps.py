@@ -4,9 +4,10 @@ A time-aware model (manifest ``time_features``) predicts P(attribute | overhead,
 of it is a map *at* a time. ``--time 2026-01-15T08:00`` maps at that time; ``--months 1-12`` maps
 at each month (the 15th at noon of 2026, or the day, hour and year of ``--time`` when both are
 given) and every product gets one band per month (per class, month-major). Each band carries its
-time in its description (``snow:prob:snow @2026-01``) and as GDAL band metadata (``xview_time``, and for months the calendar
-month it stands for as ``xview_time_start`` / ``xview_time_end``, ISO 8601), and products.json
-lists them per band, which is what the plugin sets the layer's QGIS temporal properties from.
+time in its description (``snow:prob:snow @2026-01``) and as GDAL band metadata (``xview_time``,
+and for months the calendar month it stands for as ``xview_time_start`` / ``xview_time_end``, ISO
+8601), and products.json lists them per band: what the plugin sets the layers' QGIS temporal
+properties from.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from typing import Any, Optional
 import numpy as np
 
 from xview_engine.errors import SourceError
-
-TIME_MARK = " @"  # band descriptions of a time step: 'snow:prob:snow @2026-01'; what precedes it is as before
 from xview_engine.model.manifest import Manifest
 from xview_engine.model.time_features import (
     TimeFormatError,
@@ -30,6 +29,8 @@ from xview_engine.model.time_features import (
     parse_time,
     time_matrix,
 )
+
+TIME_MARK = " @"  # band descriptions of a time step: 'snow:prob:snow @2026-01'; what precedes it is as before
 
 
 @dataclass(frozen=True)

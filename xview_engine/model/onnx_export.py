@@ -7,8 +7,8 @@ branch, what mapping and indexing run; photos go through the safetensors file's 
 the overhead map for a twin model. A model's outputs, not its kind, decide the graph's outputs.
 A time-aware model (manifest ``time_features``) takes a second input ``times`` (S, F), its own
 dynamic axis, and each output is (B, S, K): every tile at every time, the encoder run once
-(``CrossViewModel.forward_times``). The manifest rides along in ``metadata_props`` (key ``xview_manifest``), so the ONNX file
-configures xview just as the safetensors file does.
+(``CrossViewModel.forward_times``). The manifest rides along in ``metadata_props`` (key
+``xview_manifest``), so the ONNX file configures xview just as the safetensors file does.
 
 ``cached_export`` keeps one export per model *content* (the SHA-256 of the file) in the ``onnx``
 folder of the user's cache (``xview_engine.cache``: ``$XVIEW_HOME``, else ``$XDG_CACHE_HOME/xview``,

@@ -21,8 +21,8 @@ import numpy as np
 
 from xview_engine.synth import objects as ob
 from xview_engine.synth import seasons
-from xview_engine.synth.seasons import Conditions
 from xview_engine.synth.noise import hash01, value_noise
+from xview_engine.synth.seasons import Conditions
 
 CAMERA_HEIGHT_M = 1.7
 RAY_SAMPLES = 112
