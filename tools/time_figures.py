@@ -40,7 +40,8 @@ from xview_engine.synth.world import make_world
 HELD_OUT = SynthParams(seed=11, size_m=1500.0, gsd=1.0, photos=600, fov=90.0, months=tuple(range(1, 13)))
 TIME_MODEL = resource_path("models", "xview-synthetic-time.safetensors")
 STRIDE_M = 24.0
-HEADS = {"all four heads": ("snow", "night", "foliage", "scene"), "transient heads": ("snow", "night", "foliage")}
+HEADS = {"all four heads": ("snow", "night", "foliage", "scene"), "transient heads": ("snow", "night", "foliage"),
+         "snow + scene": ("snow", "scene"), "snow": ("snow",)}
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 PNG = Path(__file__).resolve().parents[1] / "docs" / "time_snow_months.png"
 
@@ -128,21 +129,23 @@ def small_multiples(maps: np.ndarray, truth: np.ndarray, png: Path) -> None:
     plt.close(fig)
 
 
-def localization(world: Path, work: Path, blind_model: Path) -> dict[str, Any]:
+def localization(world: Path, work: Path, blind_model: Path, heads_sets: dict[str, tuple[str, ...]] = HEADS,
+                 build: bool = True) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     indexes = {}
     for name, model in (("time-aware", TIME_MODEL), ("time-blind", blind_model)):
         indexes[name] = work / f"index-{name}"
-        build_index(IndexParams(raster=str(world / "overhead.tif"), model=str(model), out=str(indexes[name]),
-                                stride_m=STRIDE_M, overwrite=True, runtime="torch", device="cpu"))
+        if build:
+            build_index(IndexParams(raster=str(world / "overhead.tif"), model=str(model), out=str(indexes[name]),
+                                    stride_m=STRIDE_M, overwrite=True, runtime="torch", device="cpu"))
     runs = (("time-blind model", "time-blind", True), ("time-aware model, time unknown (marginalised)",
                                                         "time-aware", False),
             ("time-aware model at the photo's time", "time-aware", True))
-    for heads_name, heads in HEADS.items():
+    for heads_name, heads in heads_sets.items():
         for label, index, use_time in runs:
             report = evaluate(EvaluateParams(index=str(indexes[index]), photos=str(world / "pairs.csv"),
                                              labels=str(world / "labels.npz"), heads=heads, device="cpu",
-                                             out_dir=str(work / f"eval-{index}-{use_time}-{len(heads)}"),
+                                             out_dir=str(work / f"eval-{index}-{use_time}-{'-'.join(heads)}"),
                                              overwrite=True, use_time=use_time))
             m = report["metrics"]["combined"]
             rows.setdefault(heads_name, {})[label] = {"top_1pct": round(100 * m["top_1pct"], 1),

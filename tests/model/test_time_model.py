@@ -160,3 +160,12 @@ def test_a_time_blind_runtime_ignores_times(tmp_path) -> None:
     loaded = load_runtime(path, "torch", "cpu", threads=1)
     assert at_times(loaded, np.zeros((3, 4), np.float32)) is loaded.run
     assert math.isfinite(float(loaded.run(np.zeros((1, 3, 16, 16), np.float32))["coco"].sum()))
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_a_time_aware_runtime_without_times_is_one_line(tmp_path, runtime) -> None:
+    from xview_engine.model.runtime import load_runtime
+
+    loaded = load_runtime(tiny_time_model(tmp_path), runtime, "cpu", threads=1)
+    with pytest.raises(ModelFileError, match="takes the time"):
+        loaded.run(np.zeros((1, 3, 16, 16), np.float32))

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from xview_engine.errors import DependencyError, DeviceError
+from xview_engine.errors import DependencyError, DeviceError, ModelFileError
 from xview_engine.model.manifest import Manifest
 
 RUNTIMES = ("auto", "torch", "onnx")
@@ -191,6 +191,9 @@ def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> Model
 
     def run(tiles: np.ndarray, times: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
         feed = {INPUT_NAME: np.ascontiguousarray(tiles, np.float32)}
+        if manifest.takes_time and times is None:
+            raise ModelFileError(f"{path} takes the time ({', '.join(manifest.time_features)}); give the time to map "
+                                 "at (--time or --months)")
         if times is not None:
             feed[TIME_INPUT_NAME] = np.ascontiguousarray(times, np.float32)
         outputs = session.run(names, feed)
