@@ -10,7 +10,8 @@
 3. Time-aware vs time-blind localization of the held-out photos with known time (true labels of
    the snow, night, foliage and scene heads): the same recipe trained without the time; the
    time-aware model with the time marginalised (``--no-time``); the time-aware model at each
-   photo's time. Top-1 % and median rank of the true tile among the candidates.
+   photo's time. Top-1 % and median rank of the true tile among the candidates; all photos, and the
+   photos taken November to March (when there is snow to see).
 
     .venv/bin/python tools/time_figures.py WORK_DIR   (WORK_DIR/xview-synthetic-timeblind.safetensors from
     tools/train_time_model.sh; a few minutes on 2 cores). Prints one JSON document.
@@ -43,6 +44,8 @@ STRIDE_M = 24.0
 HEADS = {"all four heads": ("snow", "night", "foliage", "scene"), "transient heads": ("snow", "night", "foliage"),
          "snow + scene": ("snow", "scene"), "snow": ("snow",)}
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+WINTER = (11, 12, 1, 2, 3)
+WINTER_HEADS = {k: HEADS[k] for k in ("snow + scene", "snow")}
 PNG = Path(__file__).resolve().parents[1] / "docs" / "time_snow_months.png"
 
 
@@ -129,8 +132,25 @@ def small_multiples(maps: np.ndarray, truth: np.ndarray, png: Path) -> None:
     plt.close(fig)
 
 
+def winter_pairs(world: Path, work: Path) -> Path:
+    """The held-out pairs CSV cut to the photos taken November to March (when there is snow to see)."""
+    import csv
+
+    from xview_engine.model.time_features import parse_time
+
+    with open(world / "pairs.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    out = work / "heldout-winter-pairs.csv"
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**r, "path": str(world / r["path"])} for r in rows
+                         if parse_time(r["time"]).month in WINTER)
+    return out
+
+
 def localization(world: Path, work: Path, blind_model: Path, heads_sets: dict[str, tuple[str, ...]] = HEADS,
-                 build: bool = True) -> dict[str, Any]:
+                 build: bool = True, pairs: Path | None = None, tag: str = "") -> dict[str, Any]:
     rows: dict[str, Any] = {}
     indexes = {}
     for name, model in (("time-aware", TIME_MODEL), ("time-blind", blind_model)):
@@ -143,9 +163,9 @@ def localization(world: Path, work: Path, blind_model: Path, heads_sets: dict[st
             ("time-aware model at the photo's time", "time-aware", True))
     for heads_name, heads in heads_sets.items():
         for label, index, use_time in runs:
-            report = evaluate(EvaluateParams(index=str(indexes[index]), photos=str(world / "pairs.csv"),
+            report = evaluate(EvaluateParams(index=str(indexes[index]), photos=str(pairs or world / "pairs.csv"),
                                              labels=str(world / "labels.npz"), heads=heads, device="cpu",
-                                             out_dir=str(work / f"eval-{index}-{use_time}-{'-'.join(heads)}"),
+                                             out_dir=str(work / f"eval{tag}-{index}-{use_time}-{'-'.join(heads)}"),
                                              overwrite=True, use_time=use_time))
             m = report["metrics"]["combined"]
             rows.setdefault(heads_name, {})[label] = {"top_1pct": round(100 * m["top_1pct"], 1),
@@ -163,9 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     maps, profile = snow_maps(world, args.work)
     truth = true_cover(world, profile, footprint_m=96.0)
     small_multiples(maps, truth, PNG)
+    blind = args.work / "xview-synthetic-timeblind.safetensors"
     out = {"held_out_world": {"seed": HELD_OUT.seed, "size_m": HELD_OUT.size_m, "photos": HELD_OUT.photos},
            "snow": snow_figures(maps, truth), "small_multiples_png": str(PNG.relative_to(PNG.parents[1])),
-           "localization": localization(world, args.work, args.work / "xview-synthetic-timeblind.safetensors")}
+           "localization": localization(world, args.work, blind),
+           "localization_winter_photos": localization(world, args.work, blind, WINTER_HEADS, build=False,
+                                                      pairs=winter_pairs(world, args.work), tag="-winter")}
     print(json.dumps(out, indent=2))
     return 0
 
