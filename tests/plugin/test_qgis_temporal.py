@@ -125,3 +125,26 @@ def test_the_map_tab_picks_the_time_of_a_time_aware_model(plugin, qtbot, tmp_pat
     assert map_tab.last_layers and all(temporal.is_temporal(lyr) for lyr in map_tab.last_layers)
     months = {lyr.temporalProperties().fixedTemporalRange().begin().date().month() for lyr in map_tab.last_layers}
     assert months == {11, 12, 1, 2} or temporal.per_band_mode() is not None
+
+
+def test_processing_map_takes_the_months(qgis_app, tmp_path) -> None:
+    import processing
+    from processing.core.Processing import Processing
+    from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingFeedback
+
+    from xview_qgis.processing.provider import XviewProvider
+
+    Processing.initialize()
+    provider = XviewProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    try:
+        raster = rgb_geotiff(tmp_path / "rgb.tif", size=(48, 64), pixel=2.0)
+        base = {"INPUT": str(raster), "MODEL": str(tiny_time_model(tmp_path)), "HEAD": "snow", "PRODUCTS": [0],
+                "DEVICE": 1, "LOAD": False}
+        out = processing.run("xview:map", {**base, "MONTHS": "6-8", "OUTPUT": str(tmp_path / "m")},
+                             feedback=QgsProcessingFeedback())
+        assert sorted(temporal.band_time_ranges(Path(out["OUTPUT"]) / "snow_prob.tif")) == list(range(1, 7))
+        with pytest.raises(QgsProcessingException, match="give --time"):
+            processing.run("xview:map", {**base, "OUTPUT": str(tmp_path / "n")}, feedback=QgsProcessingFeedback())
+    finally:
+        QgsApplication.processingRegistry().removeProvider(provider)
