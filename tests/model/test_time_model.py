@@ -169,3 +169,10 @@ def test_a_time_aware_runtime_without_times_is_one_line(tmp_path, runtime) -> No
     loaded = load_runtime(tiny_time_model(tmp_path), runtime, "cpu", threads=1)
     with pytest.raises(ModelFileError, match="takes the time"):
         loaded.run(np.zeros((1, 3, 16, 16), np.float32))
+
+
+def test_info_says_the_model_takes_the_time(tmp_path, capsys) -> None:
+    from xview_engine.cli.main import main
+
+    assert main(["info", str(tiny_time_model(tmp_path))]) == 0
+    assert "time:       the heads take when the photo was taken: month, hour" in capsys.readouterr().out
