@@ -15,6 +15,7 @@ import numpy as np
 from osgeo import gdal
 
 gdal.UseExceptions()
+TIME_MARK = " @"  # as xview_engine.mapping.time_steps.TIME_MARK (the plugin reads files, not the engine)
 MAX_PRESENT_PIXELS = 16_000_000
 
 
@@ -25,6 +26,7 @@ class BandMeta:
     head: str
     product: str
     class_name: str = ""
+    time: str = ""  # a time-aware map's band: its time step ('2026-01'), after the engine's ' @'
 
 
 def parse_band_description(text: str) -> Optional[BandMeta]:
@@ -32,10 +34,11 @@ def parse_band_description(text: str) -> Optional[BandMeta]:
 
     Class names may contain ':' themselves (e.g. ImageNet's), so only the first two separators split.
     """
-    parts = (text or "").split(":", 2)
+    text, _, time = (text or "").partition(TIME_MARK)
+    parts = text.split(":", 2)
     if len(parts) < 2 or not parts[0] or not parts[1]:
         return None
-    return BandMeta(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
+    return BandMeta(parts[0], parts[1], parts[2] if len(parts) == 3 else "", time)
 
 
 def band_descriptions(path: str) -> list[str]:

@@ -53,6 +53,7 @@ from xview_qgis.common import (
 )
 from xview_qgis.pca_map import PCA_FILE, PcaChoice, add_run_layers, map_work, run_line
 from xview_qgis.tasks import XviewTask, report_error, report_success, report_warning, start_task
+from xview_qgis.time_picker import TimePicker
 from xview_qgis.whats_here_panel import WhatsHerePanel
 
 EXTENTS = ("Layer extent", "Visible map canvas", "Selected polygons")
@@ -86,6 +87,7 @@ class MapTab(QWidget):
         self.threshold.setDecimals(3)
         self.threshold.setToolTip("t of the 'exceed' product: P(value > t)")
         self.pca = PcaChoice(self)
+        self.time_picker = TimePicker(self)  # shown when the model takes the time
         self.stride = QDoubleSpinBox(self)
         self.stride.setObjectName("XviewMapStride")
         self.stride.setRange(0.01, 100000.0)
@@ -119,6 +121,7 @@ class MapTab(QWidget):
         form.addRow(self.class_list)
         form.addRow("Products", self.products_box)
         form.addRow("Threshold t", self.threshold)
+        form.addRow(self.time_picker)
         form.addRow(self.pca)  # the whole width: its label is long
         form.addRow("Stride", self.stride)
         form.addRow("Extent", self.extent_combo)
@@ -157,6 +160,7 @@ class MapTab(QWidget):
         self.manifest = manifest
         self.head_combo.clear()
         self.pca.set_manifest(manifest)
+        self.time_picker.set_manifest(manifest)
         if manifest is None:
             self.class_list.clear()
             self.update_estimate()
@@ -225,7 +229,7 @@ class MapTab(QWidget):
             out_dir=out_dir, head=self.head_combo.currentText() or None, classes=self.chosen_classes(),
             products=tuple(n for n, c in self.product_checks.items() if c.isChecked()),
             threshold=self.threshold.value() if self.threshold.isEnabled() else None,
-            command="QGIS xview dock: Map", cluster=self.advanced.spec(),
+            command="QGIS xview dock: Map", cluster=self.advanced.spec(), **self.time_picker.map_options(),
         )
         return params, source
 

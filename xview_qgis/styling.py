@@ -38,6 +38,7 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QColor
 
 from xview_engine.resources import resource_path
+from xview_qgis import temporal
 from xview_qgis.bandmeta import (
     BandMeta,
     band_descriptions,
@@ -262,6 +263,8 @@ def add_products_to_project(products_json_path: str | Path, group_name: str,
     layers: list[QgsRasterLayer] = []
     for path in files:
         layers.extend(_add_file(path, group, project, max_class_layers))
+    if any(temporal.is_temporal(lyr) for lyr in layers):  # a time-aware map: months for the temporal controller
+        return temporal.show_time_group(group, layers, prefix)
     shown = next((lyr for lyr in layers if isinstance(lyr.renderer(), QgsPalettedRasterRenderer)), None)
     if shown is not None:
         shown.setOpacity(TOP_CLASS_OPACITY)
@@ -327,6 +330,9 @@ def _collect_tifs(node: Any, base: Path, found: list[Path]) -> None:
 def _add_file(path: Path, group: QgsLayerTreeGroup, project: QgsProject, max_class_layers: int) -> list[QgsRasterLayer]:
     descriptions = band_descriptions(str(path))
     metas = [parse_band_description(text) for text in descriptions] or [None]
+    ranges = temporal.band_time_ranges(path)
+    if ranges:
+        return temporal.add_time_layers(path, metas, ranges, group, project, max_class_layers, style_layer)
     per_class = all(m is not None and m.product in PER_CLASS_PRODUCTS for m in metas)
     bands = range(1, min(len(metas), max_class_layers) + 1) if per_class else (1,)
     layers = []

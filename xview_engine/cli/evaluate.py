@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", help="evaluate only this split of the pairs CSV, e.g. test")
     add_photo_label_arguments(parser)
     add_fov_argument(parser, "the pairs CSV's fov column, else 360")
+    parser.add_argument("--no-time", action="store_true", help="a time-aware index: ignore when the photos were "
+                        "taken (each photo's likelihood averaged over the year and the day)")
     add_pair_arguments(parser)
     parser.add_argument("--raster", help="with --task verify: where the contact sheet's tiles are cut "
                         "(default: the index's raster)")
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     params = EvaluateParams(index=args.index, photos=args.photos, out_dir=args.out_dir, labels=args.labels,
                             teachers=args.teachers, split=args.split, heads=split_list(args.heads),
                             weights=parse_weights(args.weights), device=args.device, overwrite=args.overwrite,
-                            fov_deg=args.fov)
+                            fov_deg=args.fov, use_time=not args.no_time)
     report = evaluate(params, progress=TerminalProgress("xview evaluate", unit="photos"))
     print(f"{report['queries_total'] - report['queries_outside_area']} photos ranked among "
           f"{report['candidates']:,} tiles ({report['queries_outside_area']} outside the area)")

@@ -34,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
         f"input:      {inp.tile_px} px tiles at {inp.gsd_m:g} m/px = {inp.footprint_m:g} m on the ground; "
         f"bands {', '.join(inp.bands)}; mean {list(inp.mean)} std {list(inp.std)}"
     )
+    if manifest.takes_time:
+        print(f"time:       the heads take when the photo was taken: {', '.join(manifest.time_features)} "
+              "(sin/cos); map with --time or --months")
     for head in manifest.heads:
         shown = ", ".join(head.labels[:6]) + (", ..." if head.num_classes > 6 else "")
         space = f"{head.num_classes} {head.label_space} labels"

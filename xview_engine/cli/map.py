@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default: all that fit the head; exceed with --threshold)")
     parser.add_argument("--threshold", type=number(-1e30, 1e30), metavar="T",
                         help="t of the exceed product, P(value > t) (e.g. 0.5 for a [0, 1] attribute)")
+    parser.add_argument("--time", help="a time-aware model: map at this time, ISO 8601 (e.g. 2026-01-15T08:00)")
+    parser.add_argument("--months", help="a time-aware model: one band per month per product, e.g. 1-12 or 12,1,2 "
+                        "(the 15th at noon, or the day and hour of --time); QGIS scrubs through them")
     parser.set_defaults(func=run)
 
 
@@ -38,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         classes=_split(args.classes),
         products=_split(args.products),
         threshold=args.threshold,
+        time=args.time,
+        months=args.months,
     )
     result = run_map(params, progress=TerminalProgress("xview map"), log=say)
     for path in result.files:

@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "panorama (e.g. 180, 270); under 180 a perspective photo (e.g. 90, 70)")
     parser.add_argument("--water-photo-share", type=number(0, 1), default=0.12,
                         help="share of photos taken afloat (boats, piers, ferries), in [0, 1] (default 0.12)")
+    parser.add_argument("--months", help="photos taken in these months (e.g. 1-12 or 12,1,2), each rendered at its "
+                        "time (snow, bare trees, night), with EXIF DateTimeOriginal, a pairs.csv time column and the "
+                        "transient attributes snow, night, foliage in labels.npz (default: timeless photos)")
     parser.add_argument("--crs", default="EPSG:32633", help="projected CRS as EPSG code (default EPSG:32633)")
     parser.add_argument("--preview", nargs="?", const="", default=None, metavar="DIR",
                         help="also write preview PNGs (default folder OUT_DIR/preview)")
@@ -37,13 +40,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from xview_engine.errors import SynthError
+    from xview_engine.model.time_features import TimeFormatError, parse_months
     from xview_engine.progress import TerminalProgress
     from xview_engine.synth.params import SynthParams
     from xview_engine.synth.preview import write_preview
     from xview_engine.synth.world import make_world
 
+    try:
+        months = parse_months(args.months) if args.months else ()
+    except TimeFormatError as exc:
+        raise SynthError(f"--months: {exc}") from None
     params = SynthParams(seed=args.seed, size_m=args.size_m, gsd=args.gsd, photos=args.photos, fov=args.fov,
-                         crs=args.crs, water_photo_share=args.water_photo_share)
+                         crs=args.crs, water_photo_share=args.water_photo_share, months=months)
     progress = TerminalProgress("xview synth", unit="steps")
     make_world(params, args.out_dir, progress=progress, overwrite=args.overwrite)
     print(f"wrote a synthetic world ({params.size_m:g} m, {params.photos} photos) to {args.out_dir}")

@@ -44,6 +44,8 @@ def _distill_parser(sub: argparse._SubParsersAction) -> None:
     _backbone_arguments(p, "resnet50", "the encoder")
     p.add_argument("--hidden", type=count(1, MAX_WIDTH), default=1024, help="hidden width of each head (default 1024)")
     p.add_argument("--baseline", action="store_true", help="mean-only heads (squared error), the seed's baseline")
+    p.add_argument("--time-features", help="a time-aware model: cycles of when each photo was taken fed to the heads, "
+                   "e.g. month,hour (times from the pairs CSV's time column, else EXIF DateTimeOriginal)")
     p.add_argument("--epochs-pretrain", type=EPOCHS, default=3, help="stage 1 epochs (default 3)")
     p.add_argument("--epochs-heads", type=EPOCHS, default=3, help="stage 2 epochs (default 3)")
     _optimiser_arguments(p)
@@ -162,6 +164,17 @@ def _options(items: list[str]) -> dict[str, int]:
     return options
 
 
+def _time_features(text: str | None) -> tuple[str, ...]:
+    from xview_engine.errors import TrainingError
+    from xview_engine.model.time_features import TIME_FEATURES
+
+    names = tuple(part.strip() for part in (text or "").split(",") if part.strip())
+    unknown = [n for n in names if n not in TIME_FEATURES]
+    if unknown or len(set(names)) != len(names):
+        raise TrainingError(f"--time-features {text!r}: name distinct cycles among {', '.join(TIME_FEATURES)}")
+    return names
+
+
 def run_distill(args: argparse.Namespace) -> int:
     import time
 
@@ -177,7 +190,7 @@ def run_distill(args: argparse.Namespace) -> int:
         tile_px=args.tile_px, gsd_m=args.gsd, hidden=args.hidden, baseline=args.baseline,
         epochs_pretrain=args.epochs_pretrain, epochs_heads=args.epochs_heads, lr=args.lr,
         weight_decay=args.weight_decay, batch_size=args.batch_size, flips=not args.no_flips, rot90=args.rot90,
-        seed=args.seed)
+        seed=args.seed, time_features=_time_features(args.time_features))
     print(f"training on {describe_device(device)}")
     bar = TerminalProgress("epoch", unit="batches")
 

@@ -1,9 +1,11 @@
-"""EXIF GPS position and heading of photos: write (synthetic photos) and read (any JPEG).
+"""EXIF GPS position, heading and time of photos: write (synthetic photos) and read (any JPEG).
 
 Tags follow the EXIF 2.3 GPS IFD: GPSLatitude/GPSLongitude as degrees-minutes-seconds rationals
-with N/S and E/W refs (WGS84), GPSImgDirection (true north, ref ``T``) for the heading. The reader
-is also what localisation uses to know where a real photo was taken, when it says so; GPS tags
-that give no usable position are a warning, never an exception.
+with N/S and E/W refs (WGS84), GPSImgDirection (true north, ref ``T``) for the heading. When the
+photo was taken is the Exif IFD's DateTimeOriginal (``YYYY:MM:DD HH:MM:SS``, local time) with
+OffsetTimeOriginal (``+01:00``) when present, else local time as given. The reader is also what
+localisation uses to know where and when a real photo was taken, when it says so; GPS or time
+tags that give no usable value are a warning, never an exception.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 from typing import Any, Optional
 
@@ -22,6 +25,7 @@ from xview_engine.data.images import DECODE_ERRORS, open_image
 from xview_engine.errors import XviewWarning
 
 GPS_IFD = 0x8825
+EXIF_IFD, DATE_TIME_ORIGINAL, OFFSET_TIME_ORIGINAL = 0x8769, 0x9003, 0x9011
 IMAGE_DESCRIPTION, SOFTWARE = 0x010E, 0x0131
 GPS_VERSION, LAT_REF, LAT, LON_REF, LON, DATUM = 0, 1, 2, 3, 4, 18
 DIR_REF, DIRECTION = 16, 17
@@ -42,8 +46,8 @@ def _dms(value: float) -> tuple[Fraction, Fraction, Fraction]:
     return Fraction(deg), Fraction(minutes), Fraction(seconds, 10000)
 
 
-def make_exif(tag: GeoTag, description: str = "") -> Image.Exif:
-    """An ``Image.Exif`` carrying the position, the heading and a description."""
+def make_exif(tag: GeoTag, description: str = "", taken: Optional[datetime] = None) -> Image.Exif:
+    """An ``Image.Exif`` carrying the position, the heading, a description and when it was taken."""
     exif = Image.Exif()
     exif[IMAGE_DESCRIPTION] = description
     exif[SOFTWARE] = "xview synth"
@@ -59,6 +63,12 @@ def make_exif(tag: GeoTag, description: str = "") -> Image.Exif:
         gps[DIR_REF] = "T"
         gps[DIRECTION] = Fraction(round((tag.heading % 360) * 100), 100)
     exif[GPS_IFD] = gps
+    if taken is not None:
+        stamp = {DATE_TIME_ORIGINAL: taken.strftime("%Y:%m:%d %H:%M:%S")}
+        offset = taken.strftime("%z")
+        if offset:
+            stamp[OFFSET_TIME_ORIGINAL] = f"{offset[:3]}:{offset[3:]}"
+        exif[EXIF_IFD] = stamp
     return exif
 
 
@@ -144,3 +154,47 @@ def read_geotag(path: str | os.PathLike) -> Optional[GeoTag]:
                       "from true north, so it is not used (the position is)", XviewWarning, stacklevel=2)
         return GeoTag(tag.lat, tag.lon, None)
     return tag
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return str(value).strip(" \x00") if value is not None else ""
+
+
+def _taken(exif_ifd: Mapping[int, Any]) -> datetime:
+    """DateTimeOriginal (+ OffsetTimeOriginal) as a datetime; ``ValueError`` says why not."""
+    stamp = _text(exif_ifd.get(DATE_TIME_ORIGINAL))
+    try:
+        when = datetime.strptime(stamp, "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        raise ValueError(f"DateTimeOriginal '{stamp}' is not YYYY:MM:DD HH:MM:SS") from None
+    offset = _text(exif_ifd.get(OFFSET_TIME_ORIGINAL))
+    if offset:
+        sign, hh, _, mm = offset[:1], offset[1:3], offset[3:4], offset[4:6]
+        if sign not in "+-" or not (hh.isdigit() and mm.isdigit()) or int(hh) > 14 or int(mm) > 59:
+            raise ValueError(f"OffsetTimeOriginal '{offset}' is not +HH:MM")
+        delta = timedelta(hours=int(hh), minutes=int(mm))
+        when = when.replace(tzinfo=timezone(delta if sign == "+" else -delta))
+    return when
+
+
+def read_taken_time(path: str | os.PathLike) -> Optional[datetime]:
+    """When the photo was taken (EXIF DateTimeOriginal, local time, with its offset when given), or None.
+
+    A photo without the tag is None; an unusable one (``0000:00:00 00:00:00``, a month 13, a bad
+    offset) is an ``XviewWarning`` "no usable time in PHOTO (why)" and None, as for GPS.
+    """
+    with open_image(path) as im:
+        try:
+            exif_ifd = im.getexif().get_ifd(EXIF_IFD)
+        except (*DECODE_ERRORS, KeyError, TypeError) as exc:
+            warnings.warn(f"no usable time in {path} (its EXIF cannot be read: {exc})", XviewWarning, stacklevel=2)
+            return None
+    if DATE_TIME_ORIGINAL not in exif_ifd:
+        return None
+    try:
+        return _taken(exif_ifd)
+    except ValueError as why:
+        warnings.warn(f"no usable time in {path} ({why}); its time is unknown", XviewWarning, stacklevel=2)
+        return None

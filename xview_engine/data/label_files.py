@@ -12,7 +12,8 @@ A label file is an ``.npz`` (no pickles) holding, for each head ``H``:
 
 and the per-photo table: ``path`` (photo paths, relative to the label file's folder or absolute),
 and when known ``lat``, ``lon`` (WGS84), ``heading``, ``fov``, ``x``, ``y`` (CRS), ``split``
-(``train`` / ``val`` / ``test``). Heads are the keys that have a ``_names`` partner.
+(``train`` / ``val`` / ``test``), ``time`` (when taken, ISO 8601; '' unknown). Heads are the keys that
+have a ``_names`` partner.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from xview_engine.outputs import atomic_output
 KIND_DISTRIBUTIONS = {"categorical": "dirichlet", "counts": "poisson", "fraction": "beta", "binary": "bernoulli",
                       "continuous": "gaussian"}
 KINDS = tuple(KIND_DISTRIBUTIONS)
-TABLE_COLUMNS = ("path", "lat", "lon", "heading", "fov", "x", "y", "split")
+TABLE_COLUMNS = ("path", "lat", "lon", "heading", "fov", "x", "y", "split", "time")
 
 
 @dataclass

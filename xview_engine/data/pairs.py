@@ -2,8 +2,10 @@
 
 Columns: ``path`` (photo file, relative to the CSV's folder or absolute), ``lat``, ``lon`` (WGS84
 degrees); optional ``heading``, ``fov``, ``split`` (train / val / test), ``x``, ``y`` (CRS metres)
-and ``tile`` (an overhead tile image file, for training without a raster). Missing optional
-numbers are NaN; a missing split is empty.
+``tile`` (an overhead tile image file, for training without a raster) and ``time`` (when the
+photo was taken, ISO 8601 such as ``2026-01-15T08:00``, local time; an offset may follow). Missing
+optional numbers are NaN; a missing split or time is empty; a time that is not ISO 8601 is an
+error naming the row.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ def read_pairs(path: str | Path) -> Pairs:
     rows = csv_rows(path, REQUIRED, PairsError, "pairs CSV", "xview synth writes one; columns path, lat, lon, ...")
     columns = {c: np.array([_number(r.get(c), path, i, c) for i, r in enumerate(rows)]) for c in NUMBERS}
     columns["split"] = np.array([(r.get("split") or "").strip() for r in rows])
+    if "time" in rows[0]:
+        columns["time"] = np.array([_time(r.get("time"), path, i) for i, r in enumerate(rows)])
     folder = path.parent
     photos = tuple(_resolve(folder, r["path"]) for r in rows)
     tiles = tuple(_resolve(folder, r["tile"]) for r in rows) if "tile" in rows[0] else None
@@ -78,6 +82,19 @@ def _number(text: str | None, path: Path, row: int, column: str) -> float:
         return float(text)
     except ValueError:
         raise PairsError(f"pairs CSV {path} row {row + 2}: column '{column}' is '{text}', not a number") from None
+
+
+def _time(text: str | None, path: Path, row: int) -> str:
+    """The row's time as written (ISO 8601, checked), '' when empty."""
+    from xview_engine.model.time_features import TimeFormatError, parse_time
+
+    value = (text or "").strip()
+    if value:
+        try:
+            parse_time(value)
+        except TimeFormatError as exc:
+            raise PairsError(f"pairs CSV {path} row {row + 2}: column 'time': {exc}") from None
+    return value
 
 
 def _resolve(folder: Path, text: str) -> Path:

@@ -17,6 +17,7 @@ from typing import Optional
 from xview_engine.cache import file_sha256
 from xview_engine.errors import SourceError
 from xview_engine.localization import index as ix
+from xview_engine.localization.methods import method_for
 from xview_engine.mapping.cluster.spec import ClusterSpec
 from xview_engine.mapping.grid_rows import grid_rows
 from xview_engine.mapping.plan import GridParams, check_params, open_grid
@@ -59,7 +60,9 @@ def build_index(params: IndexParams, progress: Optional[ProgressCallback] = None
     with open_grid(params, manifest, source) as plan:
         grid = plan.grid
         log(f"{grid.count:,} tiles to index ({grid.rows:,} x {grid.cols:,}), stride {grid.stride_m:g} m")
-        with grid_rows(params, manifest, plan, out, progress, cancel, log, source is not None) as (rows, runtime):
+        times = getattr(method_for(manifest.kind), "index_times", lambda m: None)(manifest)  # a time-aware model
+        with grid_rows(params, manifest, plan, out, progress, cancel, log, source is not None,
+                       times) as (rows, runtime):
             model = {"path": str(Path(params.model).resolve()), "sha256": file_sha256(params.model),
                      "runtime": runtime}
             extra = {"source": dict(plan.source.info), "area": plan.notes, "command": params.command}

@@ -54,6 +54,7 @@ class EvaluateParams:
     device: str = "auto"
     overwrite: bool = False
     fov_deg: Optional[float] = None  # the photos' field of view; None: the pairs CSV's fov column, else 360
+    use_time: bool = True  # a time-aware index: each photo at its time (pairs CSV, labels); False: marginalised
 
 
 @dataclass
@@ -174,8 +175,14 @@ def queries_and_fov(params: EvaluateParams, index: TileIndex,
     fov = params.fov_deg or pairs_fov(pairs.columns["fov"][rows], params.photos)
     options = PhotoOptions(labels=params.labels, teachers=params.teachers,
                            model=(index.header.get("model") or {}).get("path"), device=params.device, use_exif=False,
-                           fov_deg=fov)
+                           fov_deg=fov, use_time=params.use_time)
     queries = (describe or index.scorer.describe_photos)(photos, options)
+    if params.use_time and "time" in pairs.columns:  # the pairs' times, as their positions, where they give one
+        from xview_engine.data.photo_time import photo_times
+
+        known = photo_times(photos, [str(t) for t in pairs.columns["time"][rows]], use_exif=False)
+        queries.times = [k if k is not None else (queries.times[i] if queries.times else None)
+                         for i, k in enumerate(known)]
     queries.truth_lonlat = np.column_stack([pairs.columns["lon"][rows], pairs.columns["lat"][rows]])
     queries.truth_source = ["pairs"] * len(rows)
     queries.truth_heading = pairs.columns["heading"][rows].astype(np.float64)

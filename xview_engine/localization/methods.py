@@ -80,6 +80,7 @@ class PhotoOptions:
     device: str = "auto"
     use_exif: bool = True  # truth positions from EXIF GPS (evaluation takes them from the pairs CSV)
     fov_deg: Optional[float] = None  # the photos' horizontal field of view (twin: None = 360, panoramas)
+    use_time: bool = True  # a time-aware model scores each photo at its time (False: marginalised over the year)
 
 
 @dataclass

@@ -6,7 +6,8 @@ photos. Heads are matched to the index's model *by name*, and label columns by l
 listing the same labels in another order is reordered; different labels are refused), so a photo is
 never scored against the wrong classes. Truth positions come from each photo's EXIF GPS, else from
 the label file's lat/lon columns; the true heading (degrees clockwise from true north) from the EXIF
-GPSImgDirection, else the label file's heading column.
+GPSImgDirection, else the label file's heading column; when it was taken from the label file's
+time column, else its EXIF DateTimeOriginal (a time-aware index scores each photo at its time).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
+from xview_engine.data.photo_time import photo_times
 from xview_engine.errors import LabelFileError
 from xview_engine.model.manifest import Manifest
 from xview_engine.progress import CancelCheck, ProgressCallback
@@ -37,6 +40,7 @@ class Queries:
     truth_lonlat: np.ndarray  # (P, 2), NaN where unknown
     truth_source: list[str] = field(default_factory=list)  # per photo: 'exif', 'labels' or ''
     truth_heading: Optional[np.ndarray] = None  # (P,) degrees clockwise from true north, NaN where unknown
+    times: Optional[list[Optional[datetime]]] = None  # when each photo was taken (None where unknown)
 
     def __post_init__(self) -> None:
         if self.truth_heading is None:
@@ -48,7 +52,8 @@ class Queries:
     def subset(self, rows: np.ndarray) -> Queries:
         rows = np.asarray(rows)
         return Queries([self.photos[i] for i in rows], {h: v[rows] for h, v in self.values.items()}, self.labels,
-                       self.truth_lonlat[rows], [self.truth_source[i] for i in rows], self.truth_heading[rows])
+                       self.truth_lonlat[rows], [self.truth_source[i] for i in rows], self.truth_heading[rows],
+                       None if self.times is None else [self.times[i] for i in rows])
 
 
 def from_label_file(path: str | os.PathLike, photos: Optional[Sequence[str | os.PathLike]] = None,
@@ -71,8 +76,10 @@ def from_label_file(path: str | os.PathLike, photos: Optional[Sequence[str | os.
         table_lonlat = np.column_stack([lf.table["lon"], lf.table["lat"]]).astype(np.float64)
     table_heading = np.asarray(lf.table["heading"], np.float64) if "heading" in lf.table else np.full(len(lf), np.nan)
     chosen = [paths[i] for i in rows]
+    table_times = [str(t) for t in np.asarray(lf.table["time"])[rows]] if "time" in lf.table else None
     return Queries(chosen, {h: v[rows] for h, v in lf.heads.items()}, dict(lf.names),
-                   *_truths(chosen, table_lonlat[rows], use_exif, table_heading[rows]))
+                   *_truths(chosen, table_lonlat[rows], use_exif, table_heading[rows]),
+                   times=photo_times(chosen, table_times, use_exif))
 
 
 def _match_photos(paths: list[Path], wanted: list[Path], label_file: Path) -> np.ndarray:
@@ -150,7 +157,7 @@ def from_teachers(spec: str, photos: Sequence[str | os.PathLike], device: str = 
             raise LabelFileError(f"photo {p} does not exist")
     teachers = load_teachers(spec, device=resolve_device(device))
     values = teachers.label_photos(paths, progress=progress, cancel=cancel, cache_dir=cache_dir)
-    return Queries(paths, values, dict(teachers.labels), *photo_truths(paths))
+    return Queries(paths, values, dict(teachers.labels), *photo_truths(paths), times=photo_times(paths))
 
 
 def align_to_model(queries: Queries, manifest: Manifest,

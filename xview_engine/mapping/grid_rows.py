@@ -13,22 +13,29 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from xview_engine.mapping.batches import predict_rows
 from xview_engine.mapping.plan import GridParams, GridPlan
 from xview_engine.model.manifest import Manifest
-from xview_engine.model.runtime import load_runtime
+from xview_engine.model.runtime import at_times, load_runtime
 from xview_engine.progress import CancelCheck, Log, ProgressCallback
 
 
 @contextlib.contextmanager
 def grid_rows(params: GridParams, manifest: Manifest, plan: GridPlan, output: Path,
               progress: Optional[ProgressCallback], cancel: Optional[CancelCheck], log: Log,
-              source_given: bool = False) -> Iterator[tuple]:
+              source_given: bool = False, times: Optional[np.ndarray] = None) -> Iterator[tuple]:
     """``(rows, description)`` of the run; a cluster run's work folder goes when the block ends well.
 
     ``source_given``: the tool reads a source of the caller's (a QGIS layer), which no worker can open.
+    ``times``: (S, F) time features a time-aware model runs every tile at (``model.runtime.at_times``).
     """
     spec = getattr(params, "cluster", None)
+    if spec is not None and times is not None:
+        from xview_engine.mapping.cluster.spec import ClusterError
+
+        raise ClusterError("a time-aware model does not run on a cluster yet; leave out --cluster")
     if spec is not None:
         from xview_engine.mapping.cluster.resume import work_folder
         from xview_engine.mapping.cluster.run import check_cluster_input, cluster_blocks
@@ -41,5 +48,6 @@ def grid_rows(params: GridParams, manifest: Manifest, plan: GridPlan, output: Pa
     runtime = load_runtime(params.model, params.runtime, params.device, params.threads)
     log(f"running on {runtime.description}")
     spec_in = manifest.input
-    yield (predict_rows(plan.source, plan.grid, runtime.run, spec_in.mean, spec_in.std, params.batch_size,
+    runner = runtime.run if times is None else at_times(runtime, times)
+    yield (predict_rows(plan.source, plan.grid, runner, spec_in.mean, spec_in.std, params.batch_size,
                         plan.tile_filter, progress, cancel), runtime.description)

@@ -27,7 +27,7 @@ import numpy as np
 from xview_engine import __version__
 from xview_engine.errors import OutputError, SourceError
 from xview_engine.mapping.batches import predict_rows
-from xview_engine.mapping.cluster.spec import ClusterSpec
+from xview_engine.mapping.cluster.spec import ClusterError, ClusterSpec
 from xview_engine.mapping.plan import GridParams, GridPlan, check_params, open_grid
 from xview_engine.mapping.products import (
     DEFAULT_TOP_CLASSES,
@@ -38,8 +38,9 @@ from xview_engine.mapping.products import (
     resolve_products,
     top_dtype,
 )
+from xview_engine.mapping.time_steps import TIME_MARK, TimeSteps, resolve_time_steps
 from xview_engine.model.manifest import HeadSpec, Manifest
-from xview_engine.model.runtime import ModelRuntime, load_runtime, read_model_manifest
+from xview_engine.model.runtime import ModelRuntime, at_times, load_runtime, read_model_manifest
 from xview_engine.outputs import atomic_output, check_outputs_free
 from xview_engine.progress import CancelCheck, Log, ProgressCallback, check_cancel
 from xview_engine.raster.geotiff import GridRasterWriter, RasterSpec, pam_xml
@@ -58,6 +59,8 @@ class MapParams(GridParams):
     top_classes: int = DEFAULT_TOP_CLASSES
     threshold: Optional[float] = None  # t of the 'exceed' product, P(value > t)
     cluster: Optional[ClusterSpec] = None  # run the tiles on a Dask cluster (mapping.cluster); None: here
+    time: Optional[str] = None  # a time-aware model: map at this ISO 8601 time (mapping.time_steps)
+    months: Optional[str] = None  # ... or one band per month, e.g. '1-12'
 
 
 @dataclass
@@ -81,14 +84,19 @@ def run_map(params: MapParams, progress: Optional[ProgressCallback] = None, canc
     products = resolve_products(head, params.products, params.threshold)
     for name in params.classes:
         head.class_index(name)
+    steps = resolve_time_steps(manifest, params.model, params.time, params.months)
     out_dir = Path(params.out_dir)
     paths = {name: out_dir / f"{_safe(head.name)}_{name}.tif" for name in products}
     sidecars = {name: Path(f"{p}.aux.xml") for name, p in paths.items() if name == "top"}
     json_path = out_dir / "products.json"
     with _output_dir(out_dir):
         check_outputs_free([*paths.values(), *sidecars.values(), json_path], params.overwrite)
+        if params.cluster is not None and steps is not None:
+            raise ClusterError("a time-aware map (--time / --months) does not run on a cluster yet; "
+                               "leave out --cluster")
         run = _map if params.cluster is None else _cluster_map()
-        result = run(params, manifest, head, products, paths, sidecars, json_path, progress, cancel, log, source)
+        result = run(params, manifest, head, products, paths, sidecars, json_path, progress, cancel, log, source,
+                     steps)
     log(f"wrote {len(paths)} product(s) to {out_dir} in {result.seconds:.1f} s "
         f"({result.tiles_total / max(result.seconds, 1e-9):.1f} tiles/s)")
     return result
@@ -96,19 +104,22 @@ def run_map(params: MapParams, progress: Optional[ProgressCallback] = None, canc
 
 def _map(params: MapParams, manifest: Manifest, head: HeadSpec, products: tuple[str, ...], paths: dict[str, Path],
          sidecars: dict[str, Path], json_path: Path, progress: Optional[ProgressCallback],
-         cancel: Optional[CancelCheck], log: Log, source: Optional[RasterSource]) -> MapResult:
+         cancel: Optional[CancelCheck], log: Log, source: Optional[RasterSource],
+         steps: Optional[TimeSteps]) -> MapResult:
     started = time.perf_counter()
     out_dir = json_path.parent
     with tempfile.TemporaryFile(dir=out_dir, prefix=".xview-map-") as store:
         with open_grid(params, manifest, source) as plan:  # the source is closed before the products are written
             runtime = _load_runtime(params, manifest, plan, log)
-            sums, tiles_run = _predict_to_store(plan, runtime, manifest, head, params, store, progress, cancel)
+            sums, tiles_run = _predict_to_store(plan, runtime, manifest, head, params, store, progress, cancel, steps)
             metadata = _metadata(params, manifest, runtime, plan, head, tiles_run)
         classes = choose_classes(head, params.classes or None, sums / max(tiles_run, 1), params.top_classes)
-        metadata["products"] = [_product_entry(n, head, classes, paths[n], sidecars.get(n), params.threshold)
+        if steps is not None:
+            metadata["time"] = {"features": list(manifest.time_features), **steps.describe()}
+        metadata["products"] = [_product_entry(n, head, classes, paths[n], sidecars.get(n), params.threshold, steps)
                                 for n in products]
         files = _write_products(store, plan.grid, head, products, classes, paths, sidecars, json_path,
-                                metadata, cancel, params.threshold)
+                                metadata, cancel, params.threshold, steps)
     return MapResult(files, metadata, plan.grid.count, tiles_run, time.perf_counter() - started)
 
 
@@ -136,19 +147,22 @@ def _load_runtime(params: GridParams, manifest: Manifest, plan: GridPlan, log: L
 
 def _predict_to_store(plan: GridPlan, runtime: ModelRuntime, manifest: Manifest, head: HeadSpec,
                       params: GridParams, store: BinaryIO, progress: Optional[ProgressCallback],
-                      cancel: Optional[CancelCheck]) -> tuple[np.ndarray, int]:
-    """Run every tile; park each row's (cols, P) parameters in ``store``; return class sums and tiles run."""
+                      cancel: Optional[CancelCheck], steps: Optional[TimeSteps] = None) -> tuple[np.ndarray, int]:
+    """Run every tile; park each row's (cols, S * P) parameters in ``store`` (S times, 1 for a time-blind
+    model; P per tile, e.g. a Beta head's 2K); return class sums and tiles run."""
     sums = np.zeros(head.num_classes, np.float64)
     tiles_run = 0
     spec = manifest.input
-    rows = predict_rows(plan.source, plan.grid, runtime.run, spec.mean, spec.std, params.batch_size,
+    width = head.num_params * (len(steps) if steps is not None else 1)
+    runner = runtime.run if steps is None else at_times(runtime, steps.features)
+    rows = predict_rows(plan.source, plan.grid, runner, spec.mean, spec.std, params.batch_size,
                         plan.tile_filter, progress, cancel)
     for _, outputs in rows:
-        block = outputs.get(head.name, np.full((plan.grid.cols, head.num_params), np.nan, np.float32))
+        block = outputs.get(head.name, np.full((plan.grid.cols, width), np.nan, np.float32))
         store.write(np.ascontiguousarray(block, np.float32).tobytes())
         valid = ~np.isnan(block).any(axis=1)
         if valid.any():
-            sums += class_values(head, block[valid]).sum(0, dtype=np.float64)
+            sums += class_values(head, block[valid].reshape(-1, head.num_params)).sum(0, dtype=np.float64)
             tiles_run += int(valid.sum())
     if tiles_run == 0:
         raise SourceError(
@@ -162,19 +176,21 @@ def _predict_to_store(plan: GridPlan, runtime: ModelRuntime, manifest: Manifest,
 def _write_products(store: BinaryIO, grid: TileGrid, head: HeadSpec, products: tuple[str, ...],
                     classes: tuple[int, ...], paths: dict[str, Path], sidecars: dict[str, Path], json_path: Path,
                     metadata: dict[str, Any], cancel: Optional[CancelCheck],
-                    threshold: Optional[float] = None) -> tuple[Path, ...]:
-    specs = {name: _raster_spec(name, head, classes, metadata.get("command"), threshold) for name in products}
+                    threshold: Optional[float] = None, steps: Optional[TimeSteps] = None) -> tuple[Path, ...]:
+    specs = {name: _raster_spec(name, head, classes, metadata.get("command"), threshold, steps) for name in products}
+    n_steps = len(steps) if steps is not None else 1
     with contextlib.ExitStack() as stack:
         temps = {name: stack.enter_context(atomic_output(paths[name])) for name in products}
         writers = {name: GridRasterWriter(temps[name], grid, specs[name]) for name in products}
         stack.callback(lambda: [w.close() for w in writers.values()])
         store.seek(0)
-        row_bytes = grid.cols * head.num_params * 4
+        row_bytes = grid.cols * n_steps * head.num_params * 4
         for row in range(grid.rows):
             check_cancel(cancel)
-            block = np.frombuffer(store.read(row_bytes), np.float32).reshape(grid.cols, head.num_params)
+            block = np.frombuffer(store.read(row_bytes), np.float32).reshape(grid.cols, n_steps, head.num_params)
             for name, writer in writers.items():
-                writer.write_row(row, compute_product(name, head, block, classes, threshold))
+                writer.write_row(row, np.concatenate([compute_product(name, head, block[:, s], classes, threshold)
+                                                      for s in range(n_steps)], axis=1))
         for writer in writers.values():
             writer.close()
         for name, sidecar in sidecars.items():
@@ -184,22 +200,31 @@ def _write_products(store: BinaryIO, grid: TileGrid, head: HeadSpec, products: t
 
 
 def _raster_spec(name: str, head: HeadSpec, classes: tuple[int, ...], command: Optional[str],
-                 threshold: Optional[float] = None) -> RasterSpec:
+                 threshold: Optional[float] = None, steps: Optional[TimeSteps] = None) -> RasterSpec:
     tags = {"xview_product": name, "xview_head": head.name, "xview_command": command or "",
             "xview_distribution": head.distribution}
     if PRODUCTS[name].needs_threshold:
         tags["xview_threshold"] = repr(threshold)
     if name == "top":
+        descriptions: tuple[str, ...] = (f"{head.name}:top",)
+    elif PRODUCTS[name].per_class:
+        descriptions = tuple(f"{head.name}:{name}:{head.labels[i]}" for i in classes)
+    else:
+        descriptions = (f"{head.name}:{name}",)
+    band_tags: tuple[dict[str, str], ...] = ()
+    if steps is not None:  # month-major: every step repeats the bands, its time in description and metadata
+        descriptions = tuple(f"{d}{TIME_MARK}{steps.label(s)}" for s in range(len(steps)) for d in descriptions)
+        band_tags = tuple(steps.band_tags(s) for s in range(len(steps)) for _ in range(len(descriptions) // len(steps)))
+    if name == "top":
         dtype, nodata = top_dtype(head)
-        return RasterSpec((f"{head.name}:top",), dtype, nodata, head.labels, tags)
-    if PRODUCTS[name].per_class:
-        return RasterSpec(tuple(f"{head.name}:{name}:{head.labels[i]}" for i in classes), tags=tags)
-    return RasterSpec((f"{head.name}:{name}",), tags=tags)
+        return RasterSpec(descriptions, dtype, nodata, head.labels, tags, band_tags=band_tags)
+    return RasterSpec(descriptions, tags=tags, band_tags=band_tags)
 
 
 def _product_entry(name: str, head: HeadSpec, classes: tuple[int, ...], path: Path,
-                   sidecar: Optional[Path], threshold: Optional[float] = None) -> dict[str, Any]:
-    spec = _raster_spec(name, head, classes, None, threshold)
+                   sidecar: Optional[Path], threshold: Optional[float] = None,
+                   steps: Optional[TimeSteps] = None) -> dict[str, Any]:
+    spec = _raster_spec(name, head, classes, None, threshold, steps)
     entry: dict[str, Any] = {
         "product": name, "file": path.name, "head": head.name, "units": PRODUCTS[name].units,
         "dtype": spec.dtype, "nodata": spec.nodata,
@@ -208,8 +233,10 @@ def _product_entry(name: str, head: HeadSpec, classes: tuple[int, ...], path: Pa
     if PRODUCTS[name].needs_threshold:
         entry.update(threshold=threshold, units=f"P(value > {threshold:g})")
     if PRODUCTS[name].per_class:
-        for band, index in zip(entry["bands"], classes):
+        for band, index in zip(entry["bands"], classes * (len(steps) if steps is not None else 1)):
             band.update({"class": head.labels[index], "class_index": index})
+    for band, tags in zip(entry["bands"], spec.band_tags):
+        band.update({key[len("xview_"):]: value for key, value in tags.items()})
     if sidecar is not None:
         entry["category_names"] = {"file": sidecar.name, "classes": list(head.labels)}
     return entry

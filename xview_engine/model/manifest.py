@@ -155,6 +155,8 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     # twin / Siamese networks: their branches (shared or domain-specific, the ground photo input, calibration)
     network: Mapping[str, Any] = field(default_factory=dict)
+    # a time-aware model: cycles of when the photo was taken fed to the heads (model/time_features.py)
+    time_features: tuple[str, ...] = ()
 
     def head(self, name: str) -> HeadSpec:
         for spec in self.heads:
@@ -185,12 +187,32 @@ class Manifest:
         for spec in self.heads:
             spec.validate()
         _no_repeats(list(self.head_names), "head names")
+        self._validate_time()
+
+    def _validate_time(self) -> None:
+        from xview_engine.model.time_features import TIME_FEATURES
+
+        if not isinstance(self.time_features, tuple) or not all(f in TIME_FEATURES for f in self.time_features):
+            raise ManifestError(f"manifest time_features {_short(self.time_features)} must name cycles among "
+                                f"{', '.join(TIME_FEATURES)}")
+        _no_repeats(list(self.time_features), "time_features")
+        if self.time_features and (self.kind != "distill" or not self.heads):
+            raise ManifestError("manifest time_features: only a distillation model with heads takes the time")
+
+    @property
+    def takes_time(self) -> bool:
+        """Whether the model's heads take when the photo was taken (``time_features``) as input."""
+        return bool(self.time_features)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["backbone"]["options"] = dict(self.backbone.options)
         data["training"] = dict(self.training)
         data["network"] = dict(self.network)
+        if self.time_features:
+            data["time_features"] = list(self.time_features)
+        else:  # a time-blind model's manifest stays exactly as before time features existed
+            del data["time_features"]
         return data
 
     def to_json(self) -> str:
@@ -218,6 +240,7 @@ class Manifest:
             training=_field(data, "training", dict, "", {}),
             format_version=data["format_version"],
             network=_field(data, "network", dict, "", {}),
+            time_features=tuple(_field(data, "time_features", list, "", [])),
         )
         manifest.validate()
         return manifest

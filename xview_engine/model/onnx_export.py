@@ -5,8 +5,10 @@ batch axis, and has one output per entry of the model's output dict, under the e
 its order: a head per head for distillation models, ``embedding`` for a Siamese model (its aerial
 branch, what mapping and indexing run; photos go through the safetensors file's ground branch),
 the overhead map for a twin model. A model's outputs, not its kind, decide the graph's outputs.
-The manifest rides along in ``metadata_props`` (key ``xview_manifest``), so the ONNX file
-configures xview just as the safetensors file does.
+A time-aware model (manifest ``time_features``) takes a second input ``times`` (S, F), its own
+dynamic axis, and each output is (B, S, K): every tile at every time, the encoder run once
+(``CrossViewModel.forward_times``). The manifest rides along in ``metadata_props`` (key
+``xview_manifest``), so the ONNX file configures xview just as the safetensors file does.
 
 ``cached_export`` keeps one export per model *content* (the SHA-256 of the file) in the ``onnx``
 folder of the user's cache (``xview_engine.cache``: ``$XVIEW_HOME``, else ``$XDG_CACHE_HOME/xview``,
@@ -27,6 +29,7 @@ from xview_engine.model.manifest import Manifest
 from xview_engine.outputs import atomic_output
 
 INPUT_NAME = "tiles"
+TIME_INPUT_NAME = "times"  # a time-aware model's second input: (S, F) cyclic time features
 OPSET = 17
 EXPORT_FORMAT = 2  # bump when the exported graph changes: older cached exports are then not reused
 # 2: outputs named after the model's output dict (format 1 left head-less models with no output)
@@ -36,19 +39,19 @@ if TYPE_CHECKING:  # torch only where a model is exported: reading an exported f
     import torch
 
 
-def output_names(model: torch.nn.Module, example: torch.Tensor) -> tuple[str, ...]:
+def output_names(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> tuple[str, ...]:
     """The names of what the model returns for a batch, in its order (a model without any is refused)."""
     import torch
 
     with torch.inference_mode():
-        names = tuple(model(example))
+        names = tuple(model(example[0]) if len(example) == 1 else model.forward_times(*example))
     if not names:
         raise ModelFileError(f"{type(model).__name__} returns no output to export")
     return names
 
 
-def _ordered_outputs(model: torch.nn.Module, head_names: tuple[str, ...]) -> torch.nn.Module:
-    """ONNX wants a tuple of outputs; keep the model's output order."""
+def _ordered_outputs(model: torch.nn.Module, head_names: tuple[str, ...], timed: bool) -> torch.nn.Module:
+    """ONNX wants a tuple of outputs; keep the model's output order (a time-aware model: every tile at every time)."""
     import torch
 
     class OrderedOutputs(torch.nn.Module):
@@ -56,8 +59,8 @@ def _ordered_outputs(model: torch.nn.Module, head_names: tuple[str, ...]) -> tor
             super().__init__()
             self.model = model
 
-        def forward(self, tiles: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            out = self.model(tiles)
+        def forward(self, tiles: torch.Tensor, *times: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            out = self.model.forward_times(tiles, *times) if timed else self.model(tiles)
             return tuple(out[name] for name in head_names)
 
     return OrderedOutputs()
@@ -71,20 +74,28 @@ def export_onnx(model_path: str | Path, out_path: str | Path) -> Path:
     loaded = load_model(model_path, device="cpu")
     manifest = loaded.manifest
     size = manifest.input.tile_px
-    example = torch.zeros(2, len(manifest.input.bands), size, size)
+    example: tuple[torch.Tensor, ...] = (torch.zeros(2, len(manifest.input.bands), size, size),)
+    inputs, axes = [INPUT_NAME], {INPUT_NAME: {0: "batch"}}
+    if manifest.takes_time:
+        from xview_engine.model.time_features import feature_width
+
+        example += (torch.zeros(3, feature_width(manifest.time_features)),)
+        inputs.append(TIME_INPUT_NAME)
+        axes[TIME_INPUT_NAME] = {0: "steps"}
     names = output_names(loaded.model.eval(), example)
-    wrapper = _ordered_outputs(loaded.model, names).eval()
+    wrapper = _ordered_outputs(loaded.model, names, manifest.takes_time).eval()
+    out_axes = {0: "batch", 1: "steps"} if manifest.takes_time else {0: "batch"}
     out_path = Path(out_path)
     with atomic_output(out_path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             wrapper,
-            (example,),
+            example,
             str(tmp),
             dynamo=False,
-            input_names=[INPUT_NAME],
+            input_names=inputs,
             output_names=list(names),
-            dynamic_axes={INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}},
+            dynamic_axes={**axes, **{n: out_axes for n in names}},
             opset_version=OPSET,
         )
         proto = onnx.load(str(tmp))

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from xview_engine.errors import DependencyError, DeviceError
+from xview_engine.errors import DependencyError, DeviceError, ModelFileError
 from xview_engine.model.manifest import Manifest
 
 RUNTIMES = ("auto", "torch", "onnx")
@@ -26,13 +26,32 @@ RUNTIMES = ("auto", "torch", "onnx")
 
 @dataclass
 class ModelRuntime:
-    """A ready-to-call model: ``run(tiles (B, C, H, W) float32) -> {head: (B, K) float32}``."""
+    """A ready-to-call model: ``run(tiles (B, C, H, W) float32) -> {head: (B, K) float32}``.
+
+    A time-aware model's ``run(tiles, times (S, F))`` gives {head: (B, S, K)}: each tile at each time
+    (``model.time_features.time_matrix``); ``at_times`` binds the times into a plain tile runner.
+    """
 
     manifest: Manifest
-    run: Callable[[np.ndarray], dict[str, np.ndarray]]
+    run: Callable[..., dict[str, np.ndarray]]
     runtime: str  # what runs: 'torch' or 'onnx', never 'auto'
     description: str  # 'runtime onnx, 2 threads (onnxruntime 1.x with CPUExecutionProvider; ...)'
     threads: int = 0  # intra-op threads on the CPU; 0 on a GPU
+
+
+def at_times(runtime: ModelRuntime, times: np.ndarray) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """A tile runner for a time-aware model at S fixed times: {head: (B, S * K)}, time step major per row.
+
+    A time-blind model (no ``time_features``) gets its own runner back: its maps do not change with time.
+    """
+    if not runtime.manifest.takes_time:
+        return runtime.run
+    steps = np.ascontiguousarray(times, np.float32)
+
+    def run(tiles: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: value.reshape(len(value), -1) for name, value in runtime.run(tiles, steps).items()}
+
+    return run
 
 
 def read_model_manifest(path: str | Path) -> Manifest:
@@ -126,13 +145,13 @@ def _torch_runtime(path: Path, device_name: str, threads: Optional[int]) -> Mode
     loaded = load_model(path, device=device)
     model = loaded.model.to(memory_format=torch.channels_last)
 
-    def run(tiles: np.ndarray) -> dict[str, np.ndarray]:
+    def run(tiles: np.ndarray, times: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
         x = torch.from_numpy(tiles)
         if device.type == "cuda":
             x = x.pin_memory().to(device, non_blocking=True)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), autocast_context(device):
-            out = model(x)
+            out = model(x) if times is None else model.forward_times(x, torch.from_numpy(times).to(device))
         return {name: value.float().cpu().numpy() for name, value in out.items()}
 
     on_cpu = device.type == "cpu"
@@ -147,7 +166,7 @@ def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> Model
     except ImportError:
         raise DependencyError("onnxruntime is not installed; install it with: pip install onnxruntime") from None
     from xview_engine.model.device import thread_budget
-    from xview_engine.model.onnx_export import INPUT_NAME, cached_export, export_onnx
+    from xview_engine.model.onnx_export import INPUT_NAME, TIME_INPUT_NAME, cached_export, export_onnx
 
     providers = _onnx_providers(ort, device_name)
     n = thread_budget(threads)
@@ -170,8 +189,14 @@ def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> Model
         manifest, session = _session(ort, onnx_path, options, providers)
     names = [o.name for o in session.get_outputs()]
 
-    def run(tiles: np.ndarray) -> dict[str, np.ndarray]:
-        outputs = session.run(names, {INPUT_NAME: np.ascontiguousarray(tiles, np.float32)})
+    def run(tiles: np.ndarray, times: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+        feed = {INPUT_NAME: np.ascontiguousarray(tiles, np.float32)}
+        if manifest.takes_time and times is None:
+            raise ModelFileError(f"{path} takes the time ({', '.join(manifest.time_features)}); give the time to map "
+                                 "at (--time or --months)")
+        if times is not None:
+            feed[TIME_INPUT_NAME] = np.ascontiguousarray(times, np.float32)
+        outputs = session.run(names, feed)
         return {name: np.asarray(value, np.float32) for name, value in zip(names, outputs)}
 
     used = session.get_providers()[0]

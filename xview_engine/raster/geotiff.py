@@ -37,6 +37,7 @@ class RasterSpec:
     category_names: Optional[tuple[str, ...]] = None
     tags: dict[str, str] = field(default_factory=dict)  # GDAL metadata of the dataset
     colour_interp: tuple[str, ...] = ()  # e.g. ('red', 'green', 'blue'): QGIS then opens it as an RGB layer
+    band_tags: tuple[dict[str, str], ...] = ()  # GDAL metadata per band (a time-aware map: each band's time)
 
     @property
     def count(self) -> int:
@@ -60,6 +61,8 @@ class GridRasterWriter:
         self._ds.update_tags(**spec.tags)
         for i, text in enumerate(spec.descriptions, 1):
             self._ds.set_band_description(i, text)
+        for i, tags in enumerate(spec.band_tags, 1):
+            self._ds.update_tags(i, **tags)
         if spec.colour_interp:
             from rasterio.enums import ColorInterp
 
@@ -102,11 +105,11 @@ def write_grid_raster(path: str | Path, grid: TileGrid, spec: RasterSpec, values
 
 
 def pam_xml(spec: RasterSpec) -> str:
-    """The ``.aux.xml`` text that gives band 1 its class names (GDAL PAM format)."""
+    """The ``.aux.xml`` text that gives every band its class names (GDAL PAM format)."""
     categories = "".join(f"      <Category>{escape(name)}</Category>\n" for name in spec.category_names or ())
-    return (
-        "<PAMDataset>\n  <PAMRasterBand band=\"1\">\n"
-        f"    <Description>{escape(spec.descriptions[0])}</Description>\n"
+    bands = "".join(
+        f"  <PAMRasterBand band=\"{i}\">\n"
+        f"    <Description>{escape(text)}</Description>\n"
         f"    <CategoryNames>\n{categories}    </CategoryNames>\n"
-        "  </PAMRasterBand>\n</PAMDataset>\n"
-    )
+        "  </PAMRasterBand>\n" for i, text in enumerate(spec.descriptions, 1))
+    return f"<PAMDataset>\n{bands}</PAMDataset>\n"

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import rasterio
 
+from xview_engine.model.time_features import format_time
 from xview_engine.outputs import atomic_output
-from xview_engine.synth import labels
+from xview_engine.synth import labels, seasons
 from xview_engine.synth import landcover as lc
 from xview_engine.synth import objects as ob
 
@@ -41,8 +42,12 @@ landcover.tif  band 1 class ({classes}), band 2 object kind ({kinds})
 photos/        {n} ground photos (field of view {fov:g} degrees), EXIF GPS position and heading
 labels.npz     per photo: scene (Places365 names), object (ImageNet names) distributions and
 labels.json    object counts (COCO names); see xview_engine/synth/labels.py for the format
-pairs.csv      path, lat, lon (WGS84), heading (degrees from true north), fov, split, x, y (CRS)
+pairs.csv      path, lat, lon (WGS84), heading (degrees from true north), fov, split, x, y (CRS){time_note}
 """
+TIME_NOTE = """, time
+               (when taken, local ISO 8601, also EXIF DateTimeOriginal); photos are rendered at
+               their time (snow in winter, bare trees and fields, night light) and labels.npz
+               adds their transient attributes snow, night and foliage (synth/seasons.py)"""
 
 
 def _profile(world: World, count: int) -> dict:
@@ -80,6 +85,8 @@ def _table(world: World, photos: Photos) -> dict[str, np.ndarray]:
         "lat": np.round(lat, 7), "lon": np.round(lon, 7), "heading": np.round(heading, 2),
         "fov": np.full(len(rows), world.params.fov), "x": np.round(x, 2), "y": np.round(y, 2),
         "split": photos.split,
+        **({"time": np.array([format_time(t) for t in photos.times], dtype="<U16")}
+           if photos.times is not None else {}),
     }
 
 
@@ -97,14 +104,17 @@ def write_labels(world: World, photos: Photos, out: Path) -> None:
     table = _table(world, photos)
     names = {"scene": labels.SCENE_NAMES, "object": labels.OBJECT_NAMES, "count": labels.COUNT_NAMES}
     values = {"scene": photos.scene, "object": photos.object, "count": photos.count}
+    if photos.transient is not None:
+        names.update(seasons.TRANSIENT_HEADS)
+        values.update(photos.transient)
     arrays = {**values, **{f"{k}_names": np.array(v) for k, v in names.items()}, **table}
     with atomic_output(out / "labels.npz") as tmp:
         save_npz(tmp, arrays)
+    spaces = {"scene": "places365", "object": "imagenet", "count": "coco"}
     doc = {
         "synthetic": True, "seed": world.params.seed,
-        "label_spaces": {"scene": {"source": "places365", "names": list(names["scene"])},
-                         "object": {"source": "imagenet", "names": list(names["object"])},
-                         "count": {"source": "coco", "names": list(names["count"])}},
+        "label_spaces": {k: {"source": spaces.get(k, "synthetic transient attribute"), "names": list(v)}
+                         for k, v in names.items()},
         "photos": [
             {**{k: (table[k][i].item()) for k in table},
              **{k: {n: round(float(v), 6) for n, v in zip(names[k], values[k][i])} for k in values}}
@@ -115,11 +125,13 @@ def write_labels(world: World, photos: Photos, out: Path) -> None:
         tmp.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n", encoding="utf-8")
     with atomic_output(out / "pairs.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["path", "lat", "lon", "heading", "fov", "split", "x", "y"])
+        timed = "time" in table
+        writer.writerow(["path", "lat", "lon", "heading", "fov", "split", "x", "y", *(["time"] if timed else [])])
         for i in range(len(photos.shots)):
             writer.writerow([table["path"][i], f"{table['lat'][i]:.7f}", f"{table['lon'][i]:.7f}",
                              f"{table['heading'][i]:.2f}", f"{table['fov'][i]:g}", table["split"][i],
-                             f"{table['x'][i]:.2f}", f"{table['y'][i]:.2f}"])
+                             f"{table['x'][i]:.2f}", f"{table['y'][i]:.2f}",
+                             *([table["time"][i]] if timed else [])])
 
 
 def write_photos(photos: Photos, staging: Path, out: Path, overwrite: bool) -> None:
@@ -142,6 +154,6 @@ def write_all(world: World, photos: Photos, staging: Path, out: Path, overwrite:
     text = README.format(seed=p.seed, crs=world.georef.crs.to_string(), gsd=p.gsd, size=p.size_m,
                          classes=", ".join(f"{i} {n}" for i, n in enumerate(lc.CLASS_NAMES)),
                          kinds=", ".join(f"{i} {n}" for i, n in enumerate(ob.KIND_NAMES)),
-                         n=len(photos.shots), fov=p.fov)
+                         n=len(photos.shots), fov=p.fov, time_note=TIME_NOTE if p.months else "")
     with atomic_output(out / "README.txt") as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -32,6 +32,7 @@ class SynthParams:
     photo_width: int = 0  # 0: 512 x fov / 360 for cylindrical photos (fov >= 180), 256 for perspective ones
     split_blocks: int = 5  # the world is cut into split_blocks x split_blocks spatial blocks
     water_photo_share: float = 0.12  # share of photos taken afloat (boats, piers, ferries)
+    months: tuple[int, ...] = ()  # photos taken in these months, rendered at their time (synth.seasons); () timeless
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.size_m) or not math.isfinite(self.gsd):
@@ -59,6 +60,8 @@ class SynthParams:
             raise SynthError(f"photo width must be at least 32 pixels, got {self.photo_width}")
         if not 0 <= self.water_photo_share <= 1:
             raise SynthError(f"water_photo_share must be in [0, 1], got {self.water_photo_share:g}")
+        if not all(type(m) is int and 1 <= m <= 12 for m in self.months) or len(set(self.months)) != len(self.months):
+            raise SynthError(f"--months must be distinct month numbers 1-12, got {list(self.months)}")
         if self.split_blocks < 2:
             raise SynthError(f"split_blocks must be at least 2, got {self.split_blocks}")
 

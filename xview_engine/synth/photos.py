@@ -16,12 +16,15 @@ instance seen, from which ``labels`` derives the truth.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from xview_engine.synth import objects as ob
+from xview_engine.synth import seasons
 from xview_engine.synth.noise import hash01, value_noise
 from xview_engine.synth.params import CYLINDRICAL_FROM_DEG
+from xview_engine.synth.seasons import Conditions
 
 CAMERA_HEIGHT_M = 1.7
 RAY_SAMPLES = 112
@@ -61,6 +64,7 @@ class Seen:
 
     ground_class: np.ndarray  # (H, W) int16
     instance: np.ndarray  # (H, W) int32
+    snowy_share: float = 0.0  # share of the visible ground under snow (a photo rendered at a time)
 
 
 def _columns(shot: Shot, height: int, width: int):
@@ -118,11 +122,14 @@ def _standing(scene: Scene, shot: Shot, azimuth, focal, horizon, height: int):
     return np.where(valid, inst[k, cols_idx], -1), d
 
 
-def _shade_objects(scene: Scene, shot: Shot, img, inst, d, azimuth, focal, horizon, y, rng) -> None:
-    """Colour object pixels by kind: facades with windows, crowns over trunks, car glass, ..."""
+def _shade_objects(scene: Scene, shot: Shot, img, inst, d, azimuth, focal, horizon, y, rng,
+                   cond: Optional[Conditions] = None) -> np.ndarray:
+    """Colour object pixels by kind: facades with windows, crowns over trunks, car glass, ...; the
+    window pixels (a mask of the image) are returned, for lighting them at night."""
     m = inst >= 0
+    windows = np.zeros(inst.shape, bool)
     if not m.any():
-        return
+        return windows
     i = inst[m]
     kind = scene.inst_kind[i]
     z = shot.height + (horizon - y[m]) * d[m] / focal[np.nonzero(m)[1]]
@@ -132,7 +139,10 @@ def _shade_objects(scene: Scene, shot: Shot, img, inst, d, azimuth, focal, horiz
     along = (azimuth[np.nonzero(m)[1]] * d[m]) % 2.6
     window = b & (z % 3.1 > 1.0) & (z % 3.1 < 2.3) & (along > 0.7) & (along < 1.9) & (z > 0.8)
     col[window] = (62, 72, 88)
+    windows[m] = window
     tree = kind == ob.TREE
+    if cond is not None:
+        col[tree] = seasons.season_crowns(col[tree], cond)
     col[tree] *= (0.65 + 0.35 * np.clip(z[tree] / 8.0, 0, 1))[:, None]
     glass = np.isin(kind, (ob.CAR, ob.TRUCK, ob.BUS)) & (z > 0.95) & (z < 1.38)
     col[glass] = (48, 56, 66)
@@ -146,6 +156,7 @@ def _shade_objects(scene: Scene, shot: Shot, img, inst, d, azimuth, focal, horiz
     col *= light[:, None] * (0.93 + 0.14 * rng.random((len(i), 1), dtype=np.float32))
     fog = 1.0 - np.exp(-d[m] / 1400.0)
     img[m] = col * (1 - fog[:, None]) + HAZE * fog[:, None]
+    return windows
 
 
 def _grain(shot: Shot, azimuth: np.ndarray, dist: np.ndarray, gsd: float) -> np.ndarray:
@@ -155,8 +166,13 @@ def _grain(shot: Shot, azimuth: np.ndarray, dist: np.ndarray, gsd: float) -> np.
     return (0.9 + 0.2 * hash01(y + (1 << 40), x + (1 << 40), salt=7)).astype(np.float32)
 
 
-def render_photo(scene: Scene, shot: Shot, shape: tuple[int, int], rng: np.random.Generator):
-    """Render one photo: (H, W, 3) uint8 RGB and its per-pixel ``Seen`` truth."""
+def render_photo(scene: Scene, shot: Shot, shape: tuple[int, int], rng: np.random.Generator,
+                 cond: Optional[Conditions] = None):
+    """Render one photo: (H, W, 3) uint8 RGB and its per-pixel ``Seen`` truth.
+
+    ``cond`` renders it at a time (``seasons``: snow, leaves, light); ``Seen.snowy_share`` then says
+    how much of the visible ground lies under snow. Without it the photo is the timeless one.
+    """
     height, width = shape
     azimuth, focal, horizon = _columns(shot, height, width)
     y = np.arange(height, dtype=np.float64)[:, None] + 0.5
@@ -174,9 +190,17 @@ def render_photo(scene: Scene, shot: Shot, shape: tuple[int, int], rng: np.rando
     fog = 1.0 - np.exp(-ground_d[g] / 1400.0)
     grain = _grain(shot, np.broadcast_to(azimuth, (height, width))[g], ground_d[g], scene.gsd)
     ground = scene.rgb[rows[g], cols[g]] * grain[:, None]
+    snowy_share = 0.0
+    if cond is not None:
+        ground, snowy = seasons.season_ground(ground, scene.classes[rows[g], cols[g]], rows[g], cols[g], cond)
+        snowy_share = float(snowy.mean()) if snowy.size else 0.0
     img[g] = ground * (1 - fog[:, None]) + HAZE * fog[:, None]
-    _shade_objects(scene, shot, img, inst, d, azimuth, focal, horizon, np.broadcast_to(y, (height, width)), rng)
+    windows = _shade_objects(scene, shot, img, inst, d, azimuth, focal, horizon,
+                             np.broadcast_to(y, (height, width)), rng, cond)
+    if cond is not None:
+        seasons.light(img, ~below & (inst < 0), windows, cond)
     img *= rng.uniform(0.92, 1.08, 3).astype(np.float32)
     img += rng.normal(0, 2.5, img.shape).astype(np.float32)
     ground_class = np.where(g, scene.classes[rows, cols], -1).astype(np.int16)
-    return np.clip(img, 0, 255).astype(np.uint8), Seen(ground_class=ground_class, instance=inst.astype(np.int32))
+    return np.clip(img, 0, 255).astype(np.uint8), Seen(ground_class=ground_class, instance=inst.astype(np.int32),
+                                                       snowy_share=snowy_share)

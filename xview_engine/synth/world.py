@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -28,7 +29,7 @@ from PIL import Image
 from xview_engine.data.exif import GeoTag, make_exif
 from xview_engine.outputs import check_outputs_free
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
-from xview_engine.synth import files, labels
+from xview_engine.synth import files, labels, seasons
 from xview_engine.synth import landcover as lc
 from xview_engine.synth import objects as ob
 from xview_engine.synth.georef import Georef, make_georef
@@ -68,6 +69,8 @@ class Photos:
     scene: np.ndarray
     object: np.ndarray
     count: np.ndarray
+    times: Optional[list[datetime]] = None  # when each photo was taken (a world with months)
+    transient: Optional[dict[str, np.ndarray]] = None  # seasons.TRANSIENT_HEADS: (N, 2) each
 
 
 def build_world(p: SynthParams) -> World:
@@ -148,14 +151,19 @@ def render_photos(world: World, progress: Optional[ProgressCallback], cancel: Op
     shots = choose_shots(world, np.random.default_rng([p.seed, 5]))
     scene = world.scene
     lon, lat = world.georef.lonlat(np.array([s.row for s in shots]), np.array([s.col for s in shots]))
-    jpegs, truths = [], []
+    times = seasons.draw_times(len(shots), p.months, np.random.default_rng([p.seed, 7])) if p.months else None
+    jpegs, truths, transient = [], [], []
     for i, shot in enumerate(shots):
         check_cancel(cancel)
-        img, seen = render_photo(scene, shot, p.photo_shape, np.random.default_rng([p.seed, 6, i]))
+        cond = seasons.conditions_at(times[i]) if times else None
+        img, seen = render_photo(scene, shot, p.photo_shape, np.random.default_rng([p.seed, 6, i]), cond)
         truths.append(labels.truth(scene, seen))
+        if cond is not None:
+            transient.append(seasons.transient_truth(cond, seen.snowy_share))
         tag = GeoTag(float(lat[i]), float(lon[i]), (shot.heading - world.georef.north_grid_deg) % 360)
         buf = io.BytesIO()
-        Image.fromarray(img).save(buf, format="JPEG", quality=88, exif=make_exif(tag, files.DESCRIPTION))
+        exif = make_exif(tag, files.DESCRIPTION, times[i] if times else None)
+        Image.fromarray(img).save(buf, format="JPEG", quality=88, exif=exif)
         jpegs.append(buf.getvalue())
         if progress:
             progress(done0 + i + 1, total)
@@ -163,7 +171,11 @@ def render_photos(world: World, progress: Optional[ProgressCallback], cancel: Op
     cols = np.array([s.col for s in shots])
     stack = [np.stack([t[k] for t in truths]) if truths else np.zeros((0, len(names)), np.float32)
              for k, names in enumerate((labels.SCENE_NAMES, labels.OBJECT_NAMES, labels.COUNT_NAMES))]
-    return Photos(shots, split_of(p, rows, cols), jpegs, *stack)
+    heads = None
+    if times is not None:
+        heads = {h: np.stack([t[h] for t in transient]) if transient else np.zeros((0, 2), np.float32)
+                 for h in seasons.TRANSIENT_HEADS}
+    return Photos(shots, split_of(p, rows, cols), jpegs, *stack, times=times, transient=heads)
 
 
 def output_paths(out_dir: str | os.PathLike) -> list[Path]:

@@ -9,6 +9,7 @@ Everything is held in memory: training sets for this CPU-first tool are thousand
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from xview_engine.data.label_files import LabelFile
 from xview_engine.data.pairs import Pairs
-from xview_engine.errors import TrainingError
+from xview_engine.errors import TrainingError, XviewWarning
 from xview_engine.model.manifest import InputSpec
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 
@@ -26,15 +27,20 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class TrainingData:
-    """Tiles (N, C, H, W) float32 in [0, 1], targets per head (N, K), split name per row."""
+    """Tiles (N, C, H, W) float32 in [0, 1], targets per head (N, K), split name per row; for a
+    time-aware model, each photo's time as cyclic features (N, F) (``model.time_features``)."""
 
     tiles: np.ndarray
     targets: dict[str, np.ndarray]
     split: np.ndarray
+    times: np.ndarray | None = None
 
     def subset(self, split: str) -> TrainingData:
-        keep = self.split == split
-        return TrainingData(self.tiles[keep], {h: v[keep] for h, v in self.targets.items()}, self.split[keep])
+        return self.rows(self.split == split)
+
+    def rows(self, keep: np.ndarray) -> TrainingData:
+        return TrainingData(self.tiles[keep], {h: v[keep] for h, v in self.targets.items()}, self.split[keep],
+                            None if self.times is None else self.times[keep])
 
     def __len__(self) -> int:
         return len(self.tiles)
@@ -106,11 +112,40 @@ def assign_splits(pairs: Pairs, seed: int, val: float = 0.02, test: float = 0.05
     return np.where(u < test, "test", np.where(u < test + val, "val", "train"))
 
 
+def photo_time_features(pairs: Pairs, labels: LabelFile, rows: np.ndarray,
+                        features: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, F) time features of each photo and whether it has a time: the pairs CSV's ``time`` column,
+    else the label file's, else the photo's EXIF DateTimeOriginal (``data.photo_time``)."""
+    from xview_engine.data.photo_time import photo_times
+    from xview_engine.model.time_features import feature_width, time_vector
+
+    table = pairs.columns.get("time")
+    if table is None and "time" in labels.table:
+        table = np.asarray(labels.table["time"])[rows]
+    times = photo_times(pairs.photos, None if table is None else [str(t) for t in table])
+    known = np.array([t is not None for t in times], bool)
+    out = np.zeros((len(times), feature_width(features)), np.float32)
+    for i, when in enumerate(times):
+        if when is not None:
+            out[i] = time_vector(when, features)
+    if not known.any():
+        raise TrainingError(f"a time-aware model needs when each photo was taken, and no photo of {pairs.csv_path} "
+                            "says: add a 'time' column (ISO 8601) to the pairs CSV, or photos with EXIF "
+                            "DateTimeOriginal")
+    if not known.all():
+        warnings.warn(f"{int((~known).sum())} photo(s) of {pairs.csv_path} have no usable time and are left out "
+                      "of training the time-aware model", XviewWarning, stacklevel=2)
+    return out, known
+
+
 def build_training_data(pairs: Pairs, labels: LabelFile, heads: tuple[str, ...], spec: InputSpec,
                         raster: str | Path | None, seed: int = 0, progress: ProgressCallback | None = None,
-                        cancel: CancelCheck | None = None) -> TrainingData:
-    """Tiles + targets + splits; photos whose tile is mostly outside the raster are dropped."""
+                        cancel: CancelCheck | None = None, time_features: tuple[str, ...] = ()) -> TrainingData:
+    """Tiles + targets + splits (+ times); photos whose tile is mostly outside the raster are dropped, and
+    for a time-aware model (``time_features``) photos with no known time."""
     rows = match_labels(pairs, labels)
+    times, timed = (photo_time_features(pairs, labels, rows, time_features) if time_features
+                    else (None, np.ones(len(pairs), bool)))
     targets = {h: labels.head(h)[rows] for h in heads}
     split = assign_splits(pairs, seed)
     if raster is not None:
@@ -123,7 +158,8 @@ def build_training_data(pairs: Pairs, labels: LabelFile, heads: tuple[str, ...],
     if not keep.any():
         raise TrainingError(f"no photo of {pairs.csv_path} lies inside the overhead raster {raster}; "
                             "check that they cover the same place")
-    data = TrainingData(tiles[keep], {h: v[keep] for h, v in targets.items()}, split[keep])
+    keep = keep & timed
+    data = TrainingData(tiles, targets, split, times).rows(keep)
     if not (data.split == "train").any() or not (data.split == "val").any():
         raise TrainingError(f"training needs photos in both the train and val splits (got "
                             f"{dict(zip(*np.unique(data.split, return_counts=True)))})")

@@ -54,6 +54,7 @@ class DistillParams:
     flips: bool = True
     rot90: bool = False
     seed: int = 0
+    time_features: tuple[str, ...] = ()  # a time-aware model: P(attribute | overhead, time), e.g. ('month', 'hour')
 
     @property
     def epochs(self) -> int:
@@ -83,7 +84,8 @@ def make_manifest(params: DistillParams, names: dict[str, tuple[str, ...]], kind
     distributions = {**KIND_DISTRIBUTIONS, "categorical": "mean" if params.baseline else "dirichlet"}
     heads = tuple(HeadSpec(h, distributions[kinds[h]], names[h], spaces.get(h, "custom")) for h in names)
     manifest = Manifest(kind="distill", backbone=BackboneSpec(params.backbone, dict(params.backbone_options)),
-                        input=InputSpec(tile_px=params.tile_px, gsd_m=params.gsd_m), heads=heads, hidden=params.hidden)
+                        input=InputSpec(tile_px=params.tile_px, gsd_m=params.gsd_m), heads=heads, hidden=params.hidden,
+                        time_features=tuple(params.time_features))
     manifest.validate()
     return manifest
 
@@ -110,11 +112,12 @@ class DistillTrainer:
         if params.epochs_pretrain and not pretrainable(manifest):
             raise TrainingError("stage 1 pre-trains the encoder on categorical or attribute heads and this model has "
                                 "only count heads: give --epochs-pretrain 0")
-        self.train = EpochData.from_arrays(data.subset("train").tiles, data.subset("train").targets)
+        train, val = data.subset("train"), data.subset("val")
+        self.train = EpochData.from_arrays(train.tiles, train.targets, train.times)
         for spec in manifest.heads:
             if spec.distribution in PRIOR_HEADS:
                 start_at_prior(self.model.heads[spec.name], spec.distribution, self.train.targets[spec.name])
-        self.val = EpochData.from_arrays(data.subset("val").tiles, data.subset("val").targets)
+        self.val = EpochData.from_arrays(val.tiles, val.targets, val.times)
         inp = manifest.input
         self.setup = Pass(torch.tensor(inp.mean).view(1, -1, 1, 1), torch.tensor(inp.std).view(1, -1, 1, 1), device,
                           params.batch_size, params.flips, params.rot90)
@@ -181,9 +184,17 @@ class DistillTrainer:
         self.history = json.loads(state["history"])
 
 
+def _recipe(params: DistillParams) -> dict[str, Any]:
+    """The params as recorded; a time-blind recipe without the empty ``time_features`` (as before they existed)."""
+    data = asdict(params)
+    if not data["time_features"]:
+        del data["time_features"]
+    return data
+
+
 def _params_key(params: DistillParams) -> str:
     """Options that must match for a resume (epoch counts may be raised to train longer)."""
-    data = asdict(params)
+    data = _recipe(params)
     data.pop("epochs_heads")
     return json.dumps(data, sort_keys=True, default=str)
 
@@ -205,7 +216,7 @@ def train_distill(data: TrainingData, manifest: Manifest, params: DistillParams,
     best = next(r for r in trainer.history if r["epoch"] == trainer.best_epoch)
     best_val = {k[4:]: v for k, v in best.items() if k.startswith("val_") and k != "val_loss"}
     training = {**(provenance or {}), "recipe": "two-stage distillation (KL pre-training, frozen encoder, NLL heads)",
-                **{k: v for k, v in asdict(params).items() if k not in ("backbone", "backbone_options")},
+                **{k: v for k, v in _recipe(params).items() if k not in ("backbone", "backbone_options")},
                 "best_epoch": trainer.best_epoch, "val_loss_per_head": best_val,
                 "train_tiles": len(trainer.train), "val_tiles": len(trainer.val)}
     final = replace(manifest, training=json.loads(json.dumps(training, default=str)))

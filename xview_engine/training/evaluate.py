@@ -24,15 +24,17 @@ CONCENTRATIONS = np.logspace(-1, 4, 101)
 
 @torch.inference_mode()
 def predict_tiles(model: torch.nn.Module, manifest: Manifest, tiles: np.ndarray, batch_size: int = 256,
-                  device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """Head parameters for [0, 1] tiles, normalised as the manifest says."""
+                  device: torch.device | str = "cpu", times: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """Head parameters for [0, 1] tiles, normalised as the manifest says (a time-aware model: at ``times``,
+    one row of cyclic features per tile)."""
     mean = torch.tensor(manifest.input.mean).view(1, -1, 1, 1)
     std = torch.tensor(manifest.input.std).view(1, -1, 1, 1)
     model = model.to(device).eval()
     parts: dict[str, list[torch.Tensor]] = {}
     for start in range(0, len(tiles), batch_size):
         x = (torch.from_numpy(tiles[start:start + batch_size]) - mean) / std
-        for name, value in model(x.to(device)).items():
+        t = None if times is None else torch.from_numpy(times[start:start + batch_size]).to(device)
+        for name, value in (model(x.to(device)) if t is None else model(x.to(device), t)).items():
             parts.setdefault(name, []).append(value.float().cpu())
     return {name: torch.cat(values) for name, values in parts.items()}
 
@@ -55,8 +57,8 @@ def evaluate_heads(model: torch.nn.Module, manifest: Manifest, train, val, test)
 
     ``train``, ``val``, ``test`` are ``TrainingData`` splits.
     """
-    pred_val = predict_tiles(model, manifest, val.tiles)
-    pred_test = predict_tiles(model, manifest, test.tiles)
+    pred_val = predict_tiles(model, manifest, val.tiles, times=val.times)
+    pred_test = predict_tiles(model, manifest, test.tiles, times=test.times)
     report: dict[str, dict[str, float]] = {}
     for spec in manifest.heads:
         target = torch.from_numpy(test.targets[spec.name])

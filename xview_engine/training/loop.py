@@ -27,11 +27,13 @@ class EpochData:
 
     tiles: torch.Tensor
     targets: dict[str, torch.Tensor]
+    times: torch.Tensor | None = None  # a time-aware model: each photo's (F,) cyclic time features
 
     @classmethod
-    def from_arrays(cls, tiles: np.ndarray, targets: dict[str, np.ndarray]) -> EpochData:
+    def from_arrays(cls, tiles: np.ndarray, targets: dict[str, np.ndarray],
+                    times: np.ndarray | None = None) -> EpochData:
         tensors = {h: torch.from_numpy(np.asarray(v, np.float32)) for h, v in targets.items()}
-        return cls(torch.from_numpy(tiles), tensors)
+        return cls(torch.from_numpy(tiles), tensors, None if times is None else torch.from_numpy(times))
 
     def __len__(self) -> int:
         return len(self.tiles)
@@ -85,7 +87,8 @@ def run_pass(model: torch.nn.Module, data: EpochData, loss_fn: LossFn, setup: Pa
         x = ((x - setup.mean) / setup.std).to(setup.device, non_blocking=True)
         targets = {h: v[idx].to(setup.device) for h, v in data.targets.items()}
         with torch.set_grad_enabled(training), autocast_context(setup.device):
-            losses = loss_fn(model(x), targets)
+            outputs = model(x) if data.times is None else model(x, data.times[idx].to(setup.device))
+            losses = loss_fn(outputs, targets)
         total = sum(losses.values())
         if training:
             optimizer.zero_grad(set_to_none=True)

@@ -69,7 +69,8 @@ def distill_from_files(pairs_csv: str | Path, labels_path: str | Path, out: str 
     names = select_heads(labels, heads)
     manifest = make_manifest(params, {h: labels.names[h] for h in names}, labels.kinds,
                              {h: guess_label_space(labels.names[h]) for h in names})
-    data = build_training_data(pairs, labels, names, manifest.input, raster, params.seed, progress, cancel)
+    data = build_training_data(pairs, labels, names, manifest.input, raster, params.seed, progress, cancel,
+                               manifest.time_features)
     provenance = {"pairs": Path(pairs_csv).name, "labels": Path(labels_path).name,
                   "overhead": Path(raster).name if raster else "tile images",
                   "synthetic": bool(raster) and is_synthetic(raster)}

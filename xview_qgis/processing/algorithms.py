@@ -141,6 +141,10 @@ class MapAlgorithm(XviewAlgorithm):
         self.addParameter(QgsProcessingParameterNumber("THRESHOLD", "Threshold t of 'exceed', P(value > t)",
                                                        QgsProcessingParameterNumber.Type.Double, optional=True))
         self.add_stride_and_extent()
+        self.addParameter(QgsProcessingParameterString("TIME", "Time-aware model: map at (ISO 8601, e.g. "
+                                                       "2026-01-15T08:00)", optional=True))
+        self.addParameter(QgsProcessingParameterString("MONTHS", "Time-aware model: one band per month (e.g. 1-12)",
+                                                       optional=True))
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Output folder"))
         self.addParameter(QgsProcessingParameterBoolean("LOAD", "Open the products, styled, when done",
                                                         defaultValue=True))
@@ -155,7 +159,9 @@ class MapAlgorithm(XviewAlgorithm):
             classes=_split(self.parameterAsString(parameters, "CLASSES", context)),
             products=tuple(PRODUCT_NAMES[i] for i in self.parameterAsEnums(parameters, "PRODUCTS", context)),
             threshold=_optional_number(self, parameters, "THRESHOLD", context),
-            out_dir=out, overwrite=True, command="QGIS Processing xview:map")
+            out_dir=out, overwrite=True, command="QGIS Processing xview:map",
+            time=self.parameterAsString(parameters, "TIME", context) or None,
+            months=self.parameterAsString(parameters, "MONTHS", context) or None)
         result = self.call(lambda: run_map(params, log=feedback.pushInfo, source=self.source, **self.hooks(feedback)))
         if self.parameterAsBoolean(parameters, "LOAD", context):
             for path in (p for p in result.files if p.suffix == ".tif"):

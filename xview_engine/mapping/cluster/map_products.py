@@ -29,8 +29,9 @@ from xview_engine.raster.source import RasterSource
 def map_on_cluster(params: single.MapParams, manifest: Manifest, head: HeadSpec, products: tuple[str, ...],
                    paths: dict[str, Path], sidecars: dict[str, Path], json_path: Path,
                    progress: Optional[ProgressCallback], cancel: Optional[CancelCheck], log: Log,
-                   source: Optional[RasterSource]) -> single.MapResult:
-    """``mapping.map._map``'s cluster twin: the same arguments, the same outputs."""
+                   source: Optional[RasterSource], steps: object = None) -> single.MapResult:
+    """``mapping.map._map``'s cluster twin: the same arguments, the same outputs (``steps`` is always None:
+    ``run_map`` refuses a time-aware map on a cluster before it gets here)."""
     assert params.cluster is not None
     check_cluster_input(params.cluster, params.raster, source is not None)
     started = time.perf_counter()
