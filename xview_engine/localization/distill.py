@@ -69,9 +69,9 @@ class DistillLikelihood:
         steps = _steps(manifest)
         values: dict[str, np.ndarray] = {}
         for i, (head, block) in enumerate(zip(manifest.heads, blocks)):
-            rows = block[ok].reshape(-1, head.num_classes)  # type: ignore[index]  # (n * S, K), step-minor
+            rows = block[ok].reshape(-1, head.num_params)  # type: ignore[index]  # (n * S, P), step-minor
             table = tile_table(head.name, head.distribution, rows, dtype)
-            values[f"head{i}.weights"] = table.weights.reshape(-1, *steps, head.num_classes)
+            values[f"head{i}.weights"] = table.weights.reshape(-1, *steps, head.num_params)
             values[f"head{i}.const"] = table.const.reshape(-1, *steps)
         return ok, values
 

@@ -172,7 +172,7 @@ def run_pca(params: PcaParams, progress: Optional[ProgressCallback] = None, canc
 def collect_features(rows: Any, manifest: Manifest, n_rows: int, n_cols: int,
                      cancel: Optional[CancelCheck] = None) -> np.ndarray:
     """(rows * cols, D) float32: every head's outputs side by side, NaN where a tile did not run."""
-    width = sum(h.num_classes for h in manifest.heads)
+    width = sum(h.num_params for h in manifest.heads)  # a Beta or Gaussian head gives 2 values per label
     features = np.full((n_rows * n_cols, width), np.nan, np.float32)
     for row, outputs in rows:
         check_cancel(cancel)
