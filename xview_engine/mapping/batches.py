@@ -55,7 +55,7 @@ class TileReader(threading.Thread):
     """Background producer of ``Batch`` and ``RowDone`` items (and a final None, or the exception)."""
 
     def __init__(self, source: RasterSource, grid: TileGrid, mean: tuple[float, ...], std: tuple[float, ...],
-                 batch_size: int, tile_filter: Optional[TileFilter] = None, queue_size: int = 4):
+                 batch_size: int, tile_filter: Optional[TileFilter] = None, queue_size: int = 2):
         super().__init__(name="xview-tile-reader", daemon=True)
         self.source, self.grid, self.batch_size, self.tile_filter = source, grid, batch_size, tile_filter
         self.mean = np.asarray(mean, np.float32)[:, None, None]
