@@ -64,7 +64,8 @@ class TileReader(threading.Thread):
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.stopped = threading.Event()
         self._tiles: Optional[np.ndarray] = None  # the batch being filled, (batch_size, C, H, W)
-        self._where: list[tuple[int, int]] = []  # (row, col) of each tile in it
+        self._where: list[tuple[int, np.ndarray]] = []  # (row, columns) of the tiles in it, run by run
+        self._filled = 0  # tiles in it
         self._strip: Optional[np.ndarray] = None  # byte strips looked up into this float32 buffer, reused
         span = max(1, (STRIP_PIXELS // grid.tile_px - grid.tile_px) // grid.stride_px + 1)
         self.chunk_tiles = min(span, 1024)
@@ -155,25 +156,27 @@ class TileReader(threading.Thread):
         while done < keep.size:
             if self._tiles is None:
                 self._tiles = np.empty((self.batch_size, *tiles.shape[1:]), np.float32)
-            filled = len(self._where)
+            filled = self._filled
             take = keep[done:done + self.batch_size - filled]
             dest = self._tiles[filled:filled + take.size]
             breaks = np.flatnonzero(np.diff(take) != 1) + 1
             for run, at in zip(np.split(take, breaks), np.concatenate([[0], breaks])):
                 np.copyto(dest[at:at + run.size], tiles[run[0]:run[-1] + 1])
-            self._where.extend((row, col0 + int(i)) for i in take)
+            self._where.append((row, col0 + take))
+            self._filled += take.size
             done += take.size
-            if len(self._where) == self.batch_size:
+            if self._filled == self.batch_size:
                 self._flush()
 
     def _flush(self) -> None:
-        if self._tiles is None or not self._where:
+        if self._tiles is None or not self._filled:
             return
-        n = len(self._where)
-        where = np.array(self._where).reshape(n, 2)
+        n = self._filled
+        rows = np.concatenate([np.full(cols.size, r) for r, cols in self._where])
+        cols = np.concatenate([cols for _, cols in self._where])
         tiles = self._tiles if n == self.batch_size else self._tiles[:n].copy()
-        self._tiles, self._where = None, []
-        self._put(Batch(tiles, where[:, 0], where[:, 1]))
+        self._tiles, self._where, self._filled = None, [], 0
+        self._put(Batch(tiles, rows, cols))
 
 
 def _map_large_allocations() -> None:
@@ -249,11 +252,12 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
 
 def _scatter(out: dict[str, np.ndarray], batch: Batch, rows: dict[int, dict[str, np.ndarray]],
              done_per_row: dict[int, int], cols: int) -> None:
-    for head, values in out.items():
-        for i, (r, c) in enumerate(zip(batch.rows, batch.cols)):
-            target = rows.setdefault(int(r), {})
+    """Each head's (n, K) answers into their grid rows: one assignment per row of the batch (one or two)."""
+    for r in np.unique(batch.rows):
+        here = batch.rows == r
+        target = rows.setdefault(int(r), {})
+        for head, values in out.items():
             if head not in target:
                 target[head] = np.full((cols, values.shape[1]), np.nan, np.float32)
-            target[head][c] = values[i]
-    for r in batch.rows:
-        done_per_row[int(r)] = done_per_row.get(int(r), 0) + 1
+            target[head][batch.cols[here]] = values[here]
+        done_per_row[int(r)] = done_per_row.get(int(r), 0) + int(here.sum())
