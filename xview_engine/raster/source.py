@@ -44,6 +44,7 @@ _STATS_PX = 1024  # longest side of the decimated read used for the stretch and 
 _EPS = 1e-6
 NATIVE_TOLERANCE_PX = 1e-4  # window offset and size off whole pixels by less: GDAL reads the pixels as they are
 READ_CACHE_BYTES = 64 * 2**20  # GDAL block cache while a grid is read: a few rows of blocks, not the raster
+MIN_READ_CACHE_BYTES = 16 * 2**20  # ``block_cache_for``: never less
 
 
 @runtime_checkable
@@ -77,6 +78,24 @@ def bounded_block_cache(nbytes: int = READ_CACHE_BYTES) -> rasterio.Env:
     block is written again at the end of the file).
     """
     return rasterio.Env(GDAL_CACHEMAX=nbytes)
+
+
+def block_cache_for(path: str | Path, footprint_m: float) -> int:
+    """A block cache for reading strips of ``footprint_m`` high tiles from a file: a few rows of its blocks.
+
+    ``READ_CACHE_BYTES`` holds a whole 4096^2 byte raster, and strips moving down it kept every block
+    they had read until that cap: a run's peak grew with the raster up to it. Strips need the rows of
+    blocks under one tile (the footprint in the raster's own units, taken as metres) and the row above
+    them, which the next strip shares: that, plus one row, at least ``MIN_READ_CACHE_BYTES``.
+    """
+    with rasterio.Env(), _open(path) as ds:
+        if ds.crs is None or ds.crs.is_geographic or not ds.block_shapes:
+            return READ_CACHE_BYTES
+        block_rows, block_cols = ds.block_shapes[0]
+        row_bytes = math.ceil(ds.width / block_cols) * block_cols * block_rows * sum(
+            np.dtype(t).itemsize for t in ds.dtypes)
+        rows = math.ceil(footprint_m / abs(ds.res[1]) / block_rows) + 2
+    return int(min(READ_CACHE_BYTES, max(MIN_READ_CACHE_BYTES, rows * row_bytes)))
 
 
 def raster_crs_and_bounds(path: str | Path) -> tuple[str, Bounds]:
