@@ -168,8 +168,9 @@ def deepness_child(raster: str, onnx_path: str, work: str) -> None:
 def run_deepness(raster: Path, onnx_path: Path, work: Path) -> dict:
     work.mkdir(exist_ok=True)
     env = {**os.environ, "TMPDIR": str(work)}  # its result GeoTIFF goes to a temporary folder of its own
-    out = subprocess.run([sys.executable, __file__, "--deepness-child", str(raster), str(onnx_path), str(work)],
-                         check=True, capture_output=True, text=True, env=env)
+    # ... and its 'grid_data' scratch raster (GDAL Create('grid_data', ...)) to the working directory: the work folder
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--deepness-child", str(raster),
+                          str(onnx_path), str(work)], check=True, capture_output=True, text=True, env=env, cwd=work)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
