@@ -25,3 +25,17 @@ def _xview_home(tmp_path_factory):
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """The torch runtime sets torch's process-wide thread count (1 for a light model on two cores): every
+    test starts with the count the process had, as a CLI subprocess would."""
+    import sys
+
+    torch = sys.modules.get("torch")  # only where a test already imported it: no torch import for the others
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None and before is not None and torch.get_num_threads() != before:
+        torch.set_num_threads(before)

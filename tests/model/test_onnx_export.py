@@ -95,3 +95,27 @@ def test_twin_export_gives_the_overhead_maps(tmp_path) -> None:
     with torch.inference_mode():
         ref = load_model(model_path).model(torch.from_numpy(x))[OVERHEAD].numpy()
     np.testing.assert_allclose(session.run(None, {INPUT_NAME: x})[0], ref, rtol=1e-4, atol=1e-5)
+
+
+def test_metadata_is_read_without_parsing_the_graph_as_onnx_reads_it(tmp_path) -> None:
+    """``onnx_metadata`` walks the protobuf by hand: the same entries as ``onnx.load``; damage is one clear error."""
+    import onnx
+
+    from xview_engine.model.onnx_export import onnx_metadata
+
+    manifest = default_manifest("tiny_cnn", tile_px=32, width=4, depth=2)
+    path = export_onnx(save_model(build_model(manifest, seed=1), manifest, tmp_path / "m.safetensors"),
+                       tmp_path / "m.onnx")
+    proto = onnx.load(str(path))
+    for key, value in (("standardization_mean", "[0.5, 0.5, 0.5]"), ("ünïcode", "värde")):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
+    expected = {e.key: e.value for e in onnx.load(str(path)).metadata_props}
+    assert onnx_metadata(path) == expected and len(expected) == 3
+    assert read_onnx_manifest(path) == manifest
+    data = path.read_bytes()
+    for damaged in (data[: len(data) - 7], b"", b"\xff" * 40):
+        (tmp_path / "bad.onnx").write_bytes(damaged)
+        with pytest.raises(ModelFileError, match="not a readable ONNX model|without an xview manifest"):
+            read_onnx_manifest(tmp_path / "bad.onnx")

@@ -9,7 +9,7 @@ import torch
 
 from xview_engine.errors import DeviceError
 from xview_engine.model.crossview import build_model
-from xview_engine.model.device import thread_budget
+from xview_engine.model.device import available_cores, is_light_model, thread_budget
 from xview_engine.model.file import save_model
 from xview_engine.model.manifest import default_manifest
 from xview_engine.model.runtime import choose_runtime, load_runtime
@@ -70,6 +70,8 @@ def test_thread_budget_is_applied_and_said(model, cache):
     assert thread_budget(None, cores=2) == 2  # two cores: both to the model (the reader needs a few %)
     assert thread_budget(None, cores=8) == 7  # from three on, one core is left to the tile reader
     assert thread_budget(3, cores=2) == 3
+    assert thread_budget(None, cores=2, light=True) == 1  # a light model: the reader keeps a core on 2 cores too
+    assert thread_budget(None, cores=1, light=True) == 1 and thread_budget(None, cores=8, light=True) == 7
     with pytest.raises(DeviceError, match="--threads 0 must be at least 1"):
         thread_budget(0)
     before = torch.get_num_threads()
@@ -81,3 +83,10 @@ def test_thread_budget_is_applied_and_said(model, cache):
         assert onnx.threads == 2 and onnx.description.startswith("runtime onnx, 2 threads ")
     finally:
         torch.set_num_threads(before)
+
+
+def test_light_models_leave_the_reader_a_core(model, tmp_path):
+    assert is_light_model(default_manifest("tiny_cnn", tile_px=32, width=4, depth=2))
+    assert not is_light_model(default_manifest("resnet18"))
+    for runtime in ("onnx", "torch"):
+        assert load_runtime(model, runtime, "cpu").threads == max(1, available_cores() - 1)

@@ -182,14 +182,15 @@ def score_head(table: HeadTable, values: np.ndarray, out: Optional[np.ndarray] =
     many = v.shape[0] >= 16  # a product big enough to be compute-bound: larger chunks keep BLAS efficient
     parts = tile_chunks(n_tiles, table.num_classes, CHUNK_BYTES * (4 if many else 1))
     if parts:
+        const32 = table.const.astype(np.float32)  # once per call: float32 like the scores; -inf stays -inf
         with warnings.catch_warnings():  # here, not in the workers: the filters are process-wide
             warnings.simplefilter("ignore", UserWarning)  # torch on a read-only memory map: it is only read
-            _score_chunks(table, v, d.astype(np.float32)[:, None], out, parts, cancel)
+            _score_chunks(table, const32, v, d.astype(np.float32)[:, None], out, parts, cancel)
     return out
 
 
-def _score_chunks(table: HeadTable, v: np.ndarray, d32: np.ndarray, out: np.ndarray, parts: list[slice],
-                  cancel: CancelCheck | None) -> None:
+def _score_chunks(table: HeadTable, const32: np.ndarray, v: np.ndarray, d32: np.ndarray, out: np.ndarray,
+                  parts: list[slice], cancel: CancelCheck | None) -> None:
     """Fill ``out`` chunk by chunk: in torch worker threads when torch is there, else in numpy here."""
     try:
         import torch
@@ -200,30 +201,34 @@ def _score_chunks(table: HeadTable, v: np.ndarray, d32: np.ndarray, out: np.ndar
             w = buffer[: part.stop - part.start]
             np.copyto(w, table.weights[part])
             np.matmul(v, w.T, out=out[:, part])
-            out[:, part] += table.const[part].astype(np.float32)  # float32 like the scores; -inf stays -inf
+            out[:, part] += const32[part]
             out[:, part] += d32
         return
     threads = torch.get_num_threads()
     budget = max(1, min(threads, len(parts)))
     spans = [parts[i::budget] for i in range(budget)]  # interleaved: equal work, neighbouring reads
     if budget == 1:
-        _torch_worker(torch, table, v, d32, out, spans[0], cancel, single_thread=False)
+        _torch_worker(torch, table, const32, v, d32, out, spans[0], cancel, single_thread=False)
         return
     from concurrent.futures import ThreadPoolExecutor
 
     try:
         with ThreadPoolExecutor(budget, thread_name_prefix="xview-score") as pool:
-            jobs = [pool.submit(_torch_worker, torch, table, v, d32, out, span, cancel) for span in spans]
+            jobs = [pool.submit(_torch_worker, torch, table, const32, v, d32, out, span, cancel) for span in spans]
             for job in jobs:
                 job.result()  # re-raises a worker's error (Cancelled, ...)
     finally:
         torch.set_num_threads(threads)  # torch's default for new threads, as it was (see _torch_worker)
 
 
-def _torch_worker(torch: Any, table: HeadTable, v: np.ndarray, d32: np.ndarray, out: np.ndarray,
-                  parts: list[slice], cancel: CancelCheck | None, single_thread: bool = True) -> None:
+def _torch_worker(torch: Any, table: HeadTable, const32: np.ndarray, v: np.ndarray, d32: np.ndarray,
+                  out: np.ndarray, parts: list[slice], cancel: CancelCheck | None, single_thread: bool = True) -> None:
     """Score ``parts`` in this thread with one reused float32 buffer (see the module docstring).
 
+    One photo (the common query): each chunk's product goes straight into its (contiguous) slice of
+    ``out`` and the constants are added there, four calls a chunk; the per-call overhead, which holds
+    the GIL that the workers share, was most of a float16 index's time. Several photos: through a
+    scores buffer, as ``out[:, part]`` is then strided.
     ``torch.set_num_threads(1)`` changes this thread's OpenMP and MKL setting and torch's default for
     threads not started yet; the caller puts the default back when the workers are done.
     """
@@ -232,19 +237,22 @@ def _torch_worker(torch: Any, table: HeadTable, v: np.ndarray, d32: np.ndarray, 
     rows = max(p.stop - p.start for p in parts)
     widen = table.weights.dtype != np.float32  # float32 chunks are used in place
     buffer = torch.empty((rows if widen else 0, table.num_classes), dtype=torch.float32)
-    scores = torch.empty(v.shape[0] * rows, dtype=torch.float32)
-    vt, dt = torch.from_numpy(v), torch.from_numpy(d32)
+    one = v.shape[0] == 1
+    scores = torch.empty(0 if one else v.shape[0] * rows, dtype=torch.float32)
+    vt, dt, ct, out_t = torch.from_numpy(v), torch.from_numpy(d32), torch.from_numpy(const32), torch.from_numpy(out)
+    weights = torch.from_numpy(np.asarray(table.weights))
     for part in parts:
         check_cancel(cancel)
         n = part.stop - part.start
-        w = torch.from_numpy(np.asarray(table.weights[part]))
+        w = weights[part]
         if widen:
             w = buffer[:n].copy_(w)
-        block = scores[: v.shape[0] * n].view(v.shape[0], n)
+        block = out_t[:, part] if one else scores[: v.shape[0] * n].view(v.shape[0], n)
         torch.mm(vt, w.T, out=block)
-        block += torch.from_numpy(table.const[part].astype(np.float32))  # float32 like the scores; -inf stays
+        block += ct[part]
         block += dt
-        np.copyto(out[:, part], block.numpy())
+        if not one:
+            out_t[:, part] = block
 
 
 def score_photos(tables: Mapping[str, HeadTable], values: Mapping[str, np.ndarray],

@@ -5,8 +5,9 @@ A ``TileReader`` thread walks the grid row by row, reads each row of tiles with 
 those with more than half no-data or outside the mask, normalises them as the manifest says and
 packs them into batches. A source with ``read_window_codes`` (byte rasters) is read as uint8 and
 normalised by one table lookup per band (the source's scaling and the manifest's mean/std folded
-into 256 float32 values) straight into the batch; the kept tiles of a strip are copied in one
-gather (a strided view of the strip, indexed by the kept columns), not one by one. The caller's
+into 256 float32 values), once per strip into a reused buffer; the kept tiles of a strip are then
+copied as slices of a strided view of it (one pass per run of neighbouring tiles), not one by one
+and not through a contiguous copy of the view. The caller's
 thread runs the model (torch or onnxruntime, ``model.device.thread_budget`` threads) on each batch
 while the next strip is being read; GDAL, numpy's gathers and the runtimes release the GIL. ``predict_rows`` puts the
 answers back in grid order and yields one row at a time, so memory stays flat however large the
@@ -55,7 +56,7 @@ class TileReader(threading.Thread):
     """Background producer of ``Batch`` and ``RowDone`` items (and a final None, or the exception)."""
 
     def __init__(self, source: RasterSource, grid: TileGrid, mean: tuple[float, ...], std: tuple[float, ...],
-                 batch_size: int, tile_filter: Optional[TileFilter] = None, queue_size: int = 4,
+                 batch_size: int, tile_filter: Optional[TileFilter] = None, queue_size: int = 2,
                  span: Optional[Span] = None):
         super().__init__(name="xview-tile-reader", daemon=True)
         self.source, self.grid, self.batch_size, self.tile_filter = source, grid, batch_size, tile_filter
@@ -66,7 +67,9 @@ class TileReader(threading.Thread):
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.stopped = threading.Event()
         self._tiles: Optional[np.ndarray] = None  # the batch being filled, (batch_size, C, H, W)
-        self._where: list[tuple[int, int]] = []  # (row, col) of each tile in it
+        self._where: list[tuple[int, np.ndarray]] = []  # (row, columns) of the tiles in it, run by run
+        self._filled = 0  # tiles in it
+        self._strip: Optional[np.ndarray] = None  # byte strips looked up into this float32 buffer, reused
         span = max(1, (STRIP_PIXELS // grid.tile_px - grid.tile_px) // grid.stride_px + 1)
         self.chunk_tiles = min(span, 1024)
 
@@ -125,50 +128,59 @@ class TileReader(threading.Thread):
             keep = np.flatnonzero(wanted & (fraction >= MIN_VALID_FRACTION))
         if keep.size == 0:
             return 0
-        masks = None
         if read is None:
             pixels -= self.mean
             pixels /= self.std
-            if not valid.all():
-                pixels[:, ~valid] = 0.0  # no-data reads as the mean colour, not as black
-        elif valid is not None and not valid.all():
-            masks = _tiles_view(valid[None], t, s, col1 - col0)
-        self._add(_tiles_view(pixels, t, s, col1 - col0), masks, keep, row, col0)
+        else:
+            pixels = self._look_up(pixels)
+        if valid is not None and not valid.all():
+            pixels[:, ~valid] = 0.0  # no-data reads as the mean colour, not as black
+        self._add(_tiles_view(pixels, t, s, col1 - col0), keep, row, col0)
         return int(keep.size)
 
-    def _add(self, tiles: np.ndarray, masks: Optional[np.ndarray], keep: np.ndarray, row: int, col0: int) -> None:
-        """Copy the kept tiles into batches now, so no strip stays alive waiting for its batch to fill.
+    def _look_up(self, codes: np.ndarray) -> np.ndarray:
+        """Byte codes (C, H, W) -> normalised float32, one table lookup per band into a reused strip buffer.
 
-        ``tiles`` is normalised float32, or byte codes (then looked up in ``self.table``, and zeroed
-        where ``masks`` says invalid: no-data reads as the mean colour, not as black).
+        The strip is looked up once, not tile by tile: with half-tile strides every pixel is in two
+        tiles of a strip, and a lookup (numpy widens the byte indices) costs more than the tile copy.
+        """
+        if self._strip is None or self._strip.shape[1:] != codes.shape[1:]:
+            self._strip = np.empty(codes.shape, np.float32)
+        for band, table in enumerate(self.table):  # type: ignore[arg-type]
+            np.take(table, codes[band], out=self._strip[band], mode="clip")
+        return self._strip
+
+    def _add(self, tiles: np.ndarray, keep: np.ndarray, row: int, col0: int) -> None:
+        """Copy the kept tiles (normalised float32) into batches now, so no strip waits for its batch to fill.
+
+        Runs of neighbouring kept tiles (usually the whole strip) are copied as slices of the strided
+        view, in one pass; ``np.take`` on that view would first make a contiguous copy of all of it.
         """
         done = 0
         while done < keep.size:
             if self._tiles is None:
                 self._tiles = np.empty((self.batch_size, *tiles.shape[1:]), np.float32)
-            filled = len(self._where)
+            filled = self._filled
             take = keep[done:done + self.batch_size - filled]
             dest = self._tiles[filled:filled + take.size]
-            if self.table is None or tiles.dtype != np.uint8:
-                np.take(tiles, take, axis=0, out=dest, mode="clip")
-            else:
-                for band, table in enumerate(self.table):
-                    np.take(table, tiles[take, band], out=dest[:, band], mode="clip")
-                if masks is not None:
-                    np.copyto(dest, 0.0, where=~masks[take])
-            self._where.extend((row, col0 + int(i)) for i in take)
+            breaks = np.flatnonzero(np.diff(take) != 1) + 1
+            for run, at in zip(np.split(take, breaks), np.concatenate([[0], breaks])):
+                np.copyto(dest[at:at + run.size], tiles[run[0]:run[-1] + 1])
+            self._where.append((row, col0 + take))
+            self._filled += take.size
             done += take.size
-            if len(self._where) == self.batch_size:
+            if self._filled == self.batch_size:
                 self._flush()
 
     def _flush(self) -> None:
-        if self._tiles is None or not self._where:
+        if self._tiles is None or not self._filled:
             return
-        n = len(self._where)
-        where = np.array(self._where).reshape(n, 2)
+        n = self._filled
+        rows = np.concatenate([np.full(cols.size, r) for r, cols in self._where])
+        cols = np.concatenate([cols for _, cols in self._where])
         tiles = self._tiles if n == self.batch_size else self._tiles[:n].copy()
-        self._tiles, self._where = None, []
-        self._put(Batch(tiles, where[:, 0], where[:, 1]))
+        self._tiles, self._where, self._filled = None, [], 0
+        self._put(Batch(tiles, rows, cols))
 
 
 def _map_large_allocations() -> None:
@@ -248,11 +260,12 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
 
 def _scatter(out: dict[str, np.ndarray], batch: Batch, rows: dict[int, dict[str, np.ndarray]],
              done_per_row: dict[int, int], cols: int) -> None:
-    for head, values in out.items():
-        for i, (r, c) in enumerate(zip(batch.rows, batch.cols)):
-            target = rows.setdefault(int(r), {})
+    """Each head's (n, K) answers into their grid rows: one assignment per row of the batch (one or two)."""
+    for r in np.unique(batch.rows):
+        here = batch.rows == r
+        target = rows.setdefault(int(r), {})
+        for head, values in out.items():
             if head not in target:
                 target[head] = np.full((cols, values.shape[1]), np.nan, np.float32)
-            target[head][c] = values[i]
-    for r in batch.rows:
-        done_per_row[int(r)] = done_per_row.get(int(r), 0) + 1
+            target[head][batch.cols[here]] = values[here]
+        done_per_row[int(r)] = done_per_row.get(int(r), 0) + int(here.sum())

@@ -27,7 +27,14 @@ from xview_engine.raster.extent import (
     work_crs_for,
 )
 from xview_engine.raster.grid import TileGrid, make_grid
-from xview_engine.raster.source import RasterioSource, RasterSource, bounded_block_cache, raster_crs_and_bounds
+from xview_engine.raster.source import (
+    READ_CACHE_BYTES,
+    RasterioSource,
+    RasterSource,
+    block_cache_for,
+    bounded_block_cache,
+    raster_crs_and_bounds,
+)
 
 
 @dataclass(frozen=True)
@@ -83,11 +90,13 @@ def check_batch_memory(batch_size: int, manifest: Manifest) -> None:
 def open_grid(params: GridParams, manifest: Manifest, source: Optional[RasterSource] = None) -> Iterator[GridPlan]:
     """Open the source (unless given), resolve extent and mask in its CRS, lay the grid; closes what it opened.
 
-    GDAL's block cache is bounded while the grid is open (``bounded_block_cache``), so that reading
-    the source does not keep the decoded raster in memory: a run's memory does not grow with it.
+    GDAL's block cache is bounded while the grid is open (``bounded_block_cache``; for a file, a few
+    rows of its blocks: ``block_cache_for``), so that reading the source does not keep the decoded
+    raster in memory: a run's memory does not grow with it.
     """
     check_batch_memory(params.batch_size, manifest)
-    with bounded_block_cache():
+    footprint = manifest.input.tile_px * manifest.input.gsd_m
+    with bounded_block_cache(block_cache_for(params.raster, footprint) if source is None else READ_CACHE_BYTES):
         with _open_plan(params, manifest, source) as plan:
             yield plan
 

@@ -14,8 +14,11 @@ from xview_engine.errors import DeviceError
 if TYPE_CHECKING:  # torch is imported where a device is used: the ONNX runtime's thread budget needs none
     import torch
 
+    from xview_engine.model.manifest import Manifest
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 READER_RESERVE_FROM = 3  # from this many cores on, one is left to the tile reader (and GDAL's decoding)
+LIGHT_BACKBONES = frozenset({"tiny_cnn"})  # their tiles are read about as fast as run: the reader keeps a core
 
 
 # Device nodes a GPU torch needs on Linux: NVIDIA's driver, WSL2's GPU bridge, ROCm's kernel driver.
@@ -95,22 +98,30 @@ def available_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def thread_budget(threads: Optional[int] = None, cores: Optional[int] = None) -> int:
+def thread_budget(threads: Optional[int] = None, cores: Optional[int] = None, light: bool = False) -> int:
     """Intra-op threads for the model: ``threads`` when given, else the cores less the tile reader's.
 
     The reader thread (GDAL decoding, the table normalisation, the batch copy) runs beside the
     model. An intra-op pool as wide as the machine makes every operator wait for its slowest
     thread, and the reader's thread, sharing a core with one of them, made that the rule: slow
     batches, up to 5x under load. From three cores on, one is left to the reader. On two cores
-    the reader's fast path needs a few percent of one, and a pool of one would halve a large
-    model's speed, so the model gets both (``--threads 1`` when something else runs too).
+    the reader's fast path needs a few percent of one for a large model, and a pool of one would
+    halve its speed, so the model gets both (``--threads 1`` when something else runs too). A
+    ``light`` model (``LIGHT_BACKBONES``: the shipped 48 px tiny CNN) forwards a tile in about
+    the time it takes to read it: there the reader needs a core of its own on two cores as well,
+    and the model's small operators gain nothing from a second thread.
     """
     if threads is not None:
         if threads < 1:
             raise DeviceError(f"--threads {threads} must be at least 1")
         return threads
     cores = cores or available_cores()
-    return max(1, cores - 1) if cores >= READER_RESERVE_FROM else cores
+    return max(1, cores - 1) if cores >= READER_RESERVE_FROM or light else cores
+
+
+def is_light_model(manifest: Manifest) -> bool:
+    """A model whose forward costs about as much as reading its tiles (``LIGHT_BACKBONES``)."""
+    return manifest.backbone.name in LIGHT_BACKBONES
 
 
 def apply_torch_threads(threads: int) -> None:

@@ -132,6 +132,7 @@ def _torch_runtime(path: Path, device_name: str, threads: Optional[int]) -> Mode
         apply_torch_threads,
         autocast_context,
         describe_device,
+        is_light_model,
         resolve_device,
         thread_budget,
     )
@@ -140,9 +141,9 @@ def _torch_runtime(path: Path, device_name: str, threads: Optional[int]) -> Mode
     if path.suffix.lower() == ".onnx":
         raise DeviceError(f"{path} is an ONNX model; run it with --runtime onnx")
     device = resolve_device(device_name)
-    n = thread_budget(threads)
-    apply_torch_threads(n)  # also on CUDA: the host side (copies, the reader's numpy) shares the cores
     loaded = load_model(path, device=device)
+    n = thread_budget(threads, light=is_light_model(loaded.manifest))
+    apply_torch_threads(n)  # also on CUDA: the host side (copies, the reader's numpy) shares the cores
     model = loaded.model.to(memory_format=torch.channels_last)
 
     def run(tiles: np.ndarray, times: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
@@ -165,15 +166,9 @@ def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> Model
         import onnxruntime as ort
     except ImportError:
         raise DependencyError("onnxruntime is not installed; install it with: pip install onnxruntime") from None
-    from xview_engine.model.device import thread_budget
     from xview_engine.model.onnx_export import INPUT_NAME, TIME_INPUT_NAME, cached_export, export_onnx
 
     providers = _onnx_providers(ort, device_name)
-    n = thread_budget(threads)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = n
-    options.inter_op_num_threads = 1  # one graph, run operator after operator: no second pool
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     if path.suffix.lower() == ".onnx":
         onnx_path, note = path, "ONNX file"
     else:
@@ -184,9 +179,9 @@ def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> Model
             onnx_path, note = None, "export for this run only (the cache folder is not writable)"
     if onnx_path is None:
         with tempfile.TemporaryDirectory(prefix="xview-onnx-") as tmp:
-            manifest, session = _session(ort, export_onnx(path, Path(tmp) / "model.onnx"), options, providers)
+            manifest, session, n = _session(ort, export_onnx(path, Path(tmp) / "model.onnx"), threads, providers)
     else:
-        manifest, session = _session(ort, onnx_path, options, providers)
+        manifest, session, n = _session(ort, onnx_path, threads, providers)
     names = [o.name for o in session.get_outputs()]
 
     def run(tiles: np.ndarray, times: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
@@ -206,11 +201,22 @@ def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> Model
                         n if on_cpu else 0)
 
 
-def _session(ort: object, onnx_path: Path, options: object, providers: list[str]) -> tuple[Manifest, object]:
+def _session(ort: object, onnx_path: Path, threads: Optional[int],
+             providers: list[str]) -> tuple[Manifest, object, int]:
+    """The file's manifest, an inference session with ``device.thread_budget`` threads, and that count."""
+    from xview_engine.model.device import is_light_model, thread_budget
     from xview_engine.model.onnx_export import read_onnx_manifest
 
     manifest = read_onnx_manifest(onnx_path)
-    return manifest, ort.InferenceSession(str(onnx_path), options, providers=providers)  # type: ignore[attr-defined]
+    n = thread_budget(threads, light=is_light_model(manifest))
+    options = ort.SessionOptions()  # type: ignore[attr-defined]
+    options.intra_op_num_threads = n
+    options.inter_op_num_threads = 1  # one graph, run operator after operator: no second pool
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # type: ignore[attr-defined]
+    # Idle pool threads sleep instead of spinning: between runs they burned the cores the tile reader
+    # (and QGIS, and anything else) needs; under load a spinning pool made the whole map 10-40 % slower.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return manifest, ort.InferenceSession(str(onnx_path), options, providers=providers), n  # type: ignore
 
 
 def _threads(n: int) -> str:
