@@ -7,7 +7,10 @@ model with a calibration, and a knn model of off-the-shelf features with referen
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -195,3 +198,24 @@ def dock_into_window(qgis_iface, qgis_parent, bar, monkeypatch) -> None:
     monkeypatch.setattr(qgis_iface, "addToolBar", qgis_parent.addToolBar, raising=False)
     monkeypatch.setattr(qgis_iface, "addPluginToRasterMenu", lambda *a: None, raising=False)
     monkeypatch.setattr(qgis_iface, "removePluginRasterMenu", lambda *a: None, raising=False)
+
+
+@contextlib.contextmanager
+def opened_plugin(iface) -> Iterator[Any]:
+    """The xview plugin started on ``iface`` with its dock open; on exit unloaded and the project emptied."""
+    from pytest_qgis.utils import process_events
+    from qgis.core import QgsProject
+
+    from xview_qgis.plugin import XviewPlugin
+
+    plugin = XviewPlugin(iface)
+    plugin.initGui()
+    plugin.action.trigger()
+    process_events()
+    try:
+        yield plugin
+    finally:
+        plugin.unload()
+        QgsProject.instance().removeAllMapLayers()
+        QgsProject.instance().layerTreeRoot().removeAllChildren()
+        process_events()

@@ -19,10 +19,9 @@ from qgis.core import (
 )
 from qgis.gui import QgsMessageBar
 from qgis.PyQt.QtCore import Qt
-from qgis_support import SHARED_DATA, dock_into_window, world_files
+from qgis_support import SHARED_DATA, dock_into_window, opened_plugin, world_files
 
 from xview_qgis import tasks
-from xview_qgis.plugin import XviewPlugin
 
 TIMEOUT_MS = 60_000
 
@@ -41,15 +40,8 @@ def iface(qgis_iface, qgis_parent, monkeypatch):
 
 @pytest.fixture
 def plugin(iface, qgis_new_project):
-    plugin = XviewPlugin(iface)
-    plugin.initGui()
-    plugin.action.trigger()
-    process_events()
-    yield plugin
-    plugin.unload()
-    QgsProject.instance().removeAllMapLayers()
-    QgsProject.instance().layerTreeRoot().removeAllChildren()
-    process_events()
+    with opened_plugin(iface) as started:
+        yield started
 
 
 @pytest.fixture

@@ -9,13 +9,12 @@ from pytest_qgis.utils import process_events
 from qgis.core import QgsDateTimeRange, QgsProject, QgsRasterLayer
 from qgis.gui import QgsMessageBar
 from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QTime
-from qgis_support import dock_into_window, rgb_geotiff, tiny_model
+from qgis_support import dock_into_window, opened_plugin, rgb_geotiff, tiny_model
 from time_fixtures import tiny_time_model
 
 from xview_engine.mapping.map import MapParams, run_map
 from xview_qgis import styling, temporal
 from xview_qgis.bandmeta import parse_band_description
-from xview_qgis.plugin import XviewPlugin
 
 
 def _at(year: int, month: int, day: int) -> QDateTime:
@@ -85,14 +84,8 @@ def test_time_blind_maps_open_as_before(qgis_new_project, tmp_path) -> None:
 def plugin(qgis_iface, qgis_parent, monkeypatch, qgis_new_project):
     bar = QgsMessageBar(qgis_parent)
     dock_into_window(qgis_iface, qgis_parent, bar, monkeypatch)
-    plugin = XviewPlugin(qgis_iface)
-    plugin.initGui()
-    plugin.action.trigger()
-    process_events()
-    yield plugin
-    plugin.unload()
-    QgsProject.instance().removeAllMapLayers()
-    QgsProject.instance().layerTreeRoot().removeAllChildren()
+    with opened_plugin(qgis_iface) as started:
+        yield started
     bar.deleteLater()
     process_events()
 
