@@ -2,12 +2,16 @@
 
 For ResNet-18 and ResNet-50 at 224 px and the shipped default model: the default `xview map`
 (runtime auto, default threads) in tiles/s as a fraction of the fastest bare forward on the same
-model and batch (torch and onnxruntime, 1 thread and all cores; random input, no reading), its
-peak memory (VmHWM), and both again with another process keeping one core busy
-(``python -c 'while 1: pass'``): the ratio must hold within 10 %. Then the memory series: the RSS a
-tiny-CNN run adds for rasters of three sizes, each 4x the area of the one before (a plateau).
+model and batch (torch and onnxruntime, 1 thread and all cores, one batch at a time; random input,
+no reading), its peak memory (VmHWM), and both again with another process keeping one core busy
+(``python -c 'while 1: pass'``): the ratio must hold within 10 %. After the sweep the map and the
+fastest bare forward run in turn ``--pairs`` times and the median of the pairs' ratios is the
+figure (this machine's speed drifts by 10-30 % within minutes). Also printed: one-thread runs side
+by side on every core from one session, the ceiling of a light model's map (which runs so). Then
+the memory series: the RSS a tiny-CNN run adds for rasters of three sizes, each 4x the area of the
+one before (a plateau).
 
-Usage: python benchmarks/bench_map.py [--size-px 4096] [--batch-size 32] [--quick] [--models resnet18,...]
+Usage: python benchmarks/bench_map.py [--size-px 4096] [--batch-size 32] [--pairs 3] [--quick] [--models resnet18,...]
 Targets (issue 12): map >= 0.95 of the fastest bare forward, loaded ratio within 10 % of the quiet one.
 Each measurement runs in a fresh process. Rasters are synthetic bytes (smooth noise, 0.5 m, or the
 model's GSD) on a transverse Mercator with scale 1 (CRS units = ground metres, so tiles are read at
@@ -109,19 +113,31 @@ def child(raster: str, model: str, out_dir: str, batch_size: int) -> None:
                       "maxrss_mb": _peak_rss_mb(), "runtime": result.metadata["model"]["runtime"]}))
 
 
-def bare_child(model: str, batch_size: int, runtime: str, threads: int, seconds: float) -> None:
-    """The bare forward: one random batch run again and again, no reading; tiles/s after one warm-up batch."""
+def bare_child(model: str, batch_size: int, runtime: str, threads: int, seconds: float, runs_at_once: int = 1) -> None:
+    """The bare forward: one random batch run again and again, no reading; tiles/s after one warm-up batch.
+
+    ``runs_at_once`` > 1: that many threads call the same session side by side (each its own batch).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from xview_engine.model.runtime import load_runtime
 
     loaded = load_runtime(model, runtime, "cpu", threads)
     spec = loaded.manifest.input
     x = np.random.default_rng(0).standard_normal((batch_size, len(spec.bands), spec.tile_px, spec.tile_px))
-    x = x.astype(np.float32)
-    loaded.run(x)
-    start, n = time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
-        loaded.run(x)
-        n += 1
+    batches = [x.astype(np.float32) for _ in range(runs_at_once)]
+    loaded.run(batches[0])
+
+    def loop(batch: np.ndarray) -> int:
+        n = 0
+        while time.perf_counter() - start < seconds:
+            loaded.run(batch)
+            n += 1
+        return n
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(runs_at_once) as pool:
+        n = sum(pool.map(loop, batches))
     print(json.dumps({"tiles_per_s": n * batch_size / (time.perf_counter() - start)}))
 
 
@@ -140,8 +156,19 @@ def bare(model: Path, batch_size: int, seconds: float) -> dict[str, float]:
 
     runtimes = ["torch"] + (["onnx"] if importlib.util.find_spec("onnxruntime") else [])
     counts = sorted({1, available_cores()})
-    return {f"{r}, {n} thr": _run_child(["--bare", str(model), str(batch_size), r, str(n), str(seconds)])["tiles_per_s"]
-            for r in runtimes for n in counts}
+    return {f"{r}, {n} thr": bare_one(model, batch_size, r, n, seconds) for r in runtimes for n in counts}
+
+
+def bare_one(model: Path, batch_size: int, runtime: str, threads: int, seconds: float) -> float:
+    return _run_child(["--bare", str(model), str(batch_size), runtime, str(threads), str(seconds)])["tiles_per_s"]
+
+
+def side_by_side(model: Path, batch_size: int, seconds: float) -> float:
+    """tiles/s of one-thread onnxruntime runs on every core at once, from one session (no reading): a ceiling."""
+    from xview_engine.model.device import available_cores
+
+    return _run_child(["--bare", str(model), str(batch_size), "onnx", "1", str(seconds),
+                       str(available_cores())])["tiles_per_s"]
 
 
 @contextlib.contextmanager
@@ -156,7 +183,9 @@ def one_core_busy() -> Iterator[None]:
         proc.wait()
 
 
-def speed_runs(tmp: Path, names: list[str], size_px: int, batch_size: int, seconds: float) -> dict[str, dict]:
+def speed_runs(tmp: Path, names: list[str], size_px: int, batch_size: int, seconds: float,
+               pairs: int) -> dict[str, dict]:
+    """Per model and condition: every bare forward once, then ``pairs`` map runs each paired with the fastest."""
     from xview_engine.model.file import read_manifest
     from xview_engine.model.onnx_export import cached_export
     from xview_engine.resources import resource_path
@@ -174,8 +203,16 @@ def speed_runs(tmp: Path, names: list[str], size_px: int, batch_size: int, secon
         entry = {}
         for label, context in (("quiet", contextlib.nullcontext), ("one core busy", one_core_busy)):
             with context():
-                entry[label] = {"bare": bare(model, batch_size, seconds),
-                                "map": measure(raster, model, tmp / f"o-{name}", batch_size)}
+                sweep = bare(model, batch_size, seconds)
+                fastest = max(sweep, key=sweep.get)
+                runtime, threads = fastest.split(", ")
+                runs = []
+                for _ in range(pairs):  # map and bare in turn: the ratio of each pair, as the machine's speed drifts
+                    m = measure(raster, model, tmp / f"o-{name}", batch_size)
+                    b = bare_one(model, batch_size, runtime, int(threads.split()[0]), seconds)
+                    runs.append({"map": m, "bare": b, "ratio": m["tiles"] / m["seconds"] / b})
+                ceiling = side_by_side(model, batch_size, seconds) if importlib.util.find_spec("onnxruntime") else None
+                entry[label] = {"sweep": sweep, "fastest": fastest, "runs": runs, "side_by_side": ceiling}
         results[name] = entry
         raster.unlink()
     return results
@@ -190,19 +227,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each bare-forward measurement")
     parser.add_argument("--quick", action="store_true", help="no memory series (checking the script)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
-    parser.add_argument("--bare", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--pairs", type=int, default=3, help="map / bare pairs per model and condition")
+    parser.add_argument("--bare", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child[:3], int(args.child[3]))
         return
     if args.bare:
-        bare_child(args.bare[0], int(args.bare[1]), args.bare[2], int(args.bare[3]), float(args.bare[4]))
+        bare_child(args.bare[0], int(args.bare[1]), args.bare[2], int(args.bare[3]), float(args.bare[4]),
+                   int(args.bare[5]) if len(args.bare) > 5 else 1)
         return
     with tempfile.TemporaryDirectory(prefix="xview-bench-map-") as tmp:
         tmp = Path(tmp)
         os.environ["XVIEW_HOME"] = str(tmp / "home")  # the export cache of this run only
         if args.models:
-            speed = speed_runs(tmp, args.models.split(","), args.size_px, args.batch_size, args.seconds)
+            speed = speed_runs(tmp, args.models.split(","), args.size_px, args.batch_size, args.seconds, args.pairs)
             _report_speed(speed, args.size_px, args.batch_size)
         if not args.quick:
             _memory_series(tmp, args.size_px, args.batch_size)
@@ -210,17 +249,24 @@ def main() -> None:
 
 def _report_speed(speed: dict[str, dict], size_px: int, batch_size: int) -> None:
     print(f"default xview map vs the fastest bare forward, CPU ({os.cpu_count()} CPUs), {size_px}^2 px raster "
-          f"at the model's GSD, half-tile stride, batch {batch_size}:")
+          f"at the model's GSD, half-tile stride, batch {batch_size}; map and bare run in turn, median of the "
+          "pairs' ratios [min-max]:")
     for name, entry in speed.items():
         ratios = {}
         for label, r in entry.items():
-            fastest_name, fastest = max(r["bare"].items(), key=lambda kv: kv[1])
-            m = r["map"]
-            rate = m["tiles"] / m["seconds"]
-            ratios[label] = rate / fastest
-            bares = ", ".join(f"{k} {v:.1f}" for k, v in r["bare"].items())
-            print(f"  {name:9s} {label:13s} map {rate:7.1f} tiles/s = {ratios[label]:.2f} of the fastest bare "
-                  f"({fastest_name}: {fastest:.1f}; {bares}); peak RSS {m['maxrss_mb']:.0f} MB; {m['runtime']}")
+            pair_ratios = sorted(run["ratio"] for run in r["runs"])
+            ratios[label] = float(np.median(pair_ratios))
+            rates = [run["map"]["tiles"] / run["map"]["seconds"] for run in r["runs"]]
+            bares = [run["bare"] for run in r["runs"]]
+            sweep = ", ".join(f"{k} {v:.1f}" for k, v in r["sweep"].items())
+            last = r["runs"][-1]["map"]
+            print(f"  {name:9s} {label:13s} map {np.median(rates):7.1f} tiles/s = {ratios[label]:.2f} "
+                  f"[{pair_ratios[0]:.2f}-{pair_ratios[-1]:.2f}] of the fastest bare ({r['fastest']}: "
+                  f"{np.median(bares):.1f}; sweep {sweep}); peak RSS {last['maxrss_mb']:.0f} MB; {last['runtime']}")
+            if r["side_by_side"]:
+                print(f"  {'':9s} {'':13s} (one-thread runs side by side on every core, no reading: "
+                      f"{r['side_by_side']:.1f} tiles/s; the map is "
+                      f"{np.median(rates) / r['side_by_side']:.2f} of that)")
         quiet, busy = ratios["quiet"], ratios["one core busy"]
         print(f"  {name:9s} target map >= 0.95 of bare: {'MET' if quiet >= 0.95 else 'MISS'} ({quiet:.2f}); "
               f"ratio with one core busy {busy / quiet:.2f} of the quiet one "

@@ -9,7 +9,7 @@ import torch
 
 from xview_engine.errors import DeviceError
 from xview_engine.model.crossview import build_model
-from xview_engine.model.device import available_cores, is_light_model, thread_budget
+from xview_engine.model.device import available_cores, is_light_model, stream_budget, thread_budget
 from xview_engine.model.file import save_model
 from xview_engine.model.manifest import default_manifest
 from xview_engine.model.runtime import choose_runtime, load_runtime
@@ -70,8 +70,11 @@ def test_thread_budget_is_applied_and_said(model, cache):
     assert thread_budget(None, cores=2) == 2  # two cores: both to the model (the reader needs a few %)
     assert thread_budget(None, cores=8) == 7  # from three on, one core is left to the tile reader
     assert thread_budget(3, cores=2) == 3
-    assert thread_budget(None, cores=2, light=True) == 1  # a light model: the reader keeps a core on 2 cores too
-    assert thread_budget(None, cores=1, light=True) == 1 and thread_budget(None, cores=8, light=True) == 7
+    assert thread_budget(None, cores=2, light=True) == 1  # a light model: one thread per run, runs side by side
+    assert thread_budget(None, cores=1, light=True) == 1 and thread_budget(None, cores=8, light=True) == 1
+    # from three cores on the reader keeps one
+    assert [stream_budget(None, cores=n, light=True) for n in (1, 2, 3, 8)] == [1, 2, 2, 7]
+    assert stream_budget(None, cores=8) == 1 and stream_budget(2, cores=8, light=True) == 1  # --threads: one run
     with pytest.raises(DeviceError, match="--threads 0 must be at least 1"):
         thread_budget(0)
     before = torch.get_num_threads()
@@ -85,8 +88,15 @@ def test_thread_budget_is_applied_and_said(model, cache):
         torch.set_num_threads(before)
 
 
-def test_light_models_leave_the_reader_a_core(model, tmp_path):
+def test_light_models_run_batches_side_by_side(model, tmp_path):
     assert is_light_model(default_manifest("tiny_cnn", tile_px=32, width=4, depth=2))
     assert not is_light_model(default_manifest("resnet18"))
+    cores = available_cores()
+    streams = cores if cores < 3 else cores - 1
     for runtime in ("onnx", "torch"):
-        assert load_runtime(model, runtime, "cpu").threads == max(1, available_cores() - 1)
+        loaded = load_runtime(model, runtime, "cpu")
+        assert loaded.threads == 1 and loaded.streams == streams
+        if streams > 1:
+            assert f"runtime {runtime}, {streams} batches at once, 1 thread each" in loaded.description
+        pinned = load_runtime(model, runtime, "cpu", threads=2)
+        assert pinned.streams == 1 and pinned.threads == 2

@@ -1,27 +1,33 @@
 """Batches and model runs: strips of tiles read in a background thread, the model kept fed.
 
 A ``TileReader`` thread walks the grid row by row, reads each row of tiles with *one* source read
-(longer rows in a few chunks, so memory does not grow with raster width), cuts the tiles, drops
-those with more than half no-data or outside the mask, normalises them as the manifest says and
-packs them into batches. A source with ``read_window_codes`` (byte rasters) is read as uint8 and
-normalised by one table lookup per band (the source's scaling and the manifest's mean/std folded
-into 256 float32 values), once per strip into a reused buffer; the kept tiles of a strip are then
-copied as slices of a strided view of it (one pass per run of neighbouring tiles), not one by one
-and not through a contiguous copy of the view. The caller's
-thread runs the model (torch or onnxruntime, ``model.device.thread_budget`` threads) on each batch
-while the next strip is being read; GDAL, numpy's gathers and the runtimes release the GIL. ``predict_rows`` puts the
-answers back in grid order and yields one row at a time, so memory stays flat however large the
-raster is.
+(longer rows in a few chunks, so memory does not grow with raster width; several rows in one read
+where the source's codes are exact, ``RasterioSource.exact_codes``: with half-tile strides every
+pixel row is in two grid rows), cuts the tiles, drops those with more than half no-data or outside
+the mask, normalises them as the manifest says and packs them into batches. A source with
+``read_window_codes`` (byte rasters) is read as uint8 and normalised by one table lookup per band
+(the source's scaling and the manifest's mean/std folded into 256 float32 values), once per strip
+into a reused buffer; the kept tiles of a strip are then copied as slices of a strided view of it
+(one pass per run of neighbouring tiles), not one by one and not through a contiguous copy of the
+view, into batch arrays handed back after the run (``recycle``). Up to ``QUEUE_BYTES`` of batches
+wait read ahead. The caller's thread runs the model (torch or onnxruntime,
+``model.device.thread_budget`` threads) on each batch while the next strip is being read, or hands
+``streams`` batches at a time to worker threads (a light model: one thread per run, runs side by
+side, ``model.device.stream_budget``); GDAL, numpy's gathers and the runtimes release the GIL.
+``predict_rows`` puts the answers back in grid order and yields one row at a time, so memory stays
+flat however large the raster is.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import queue
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -36,6 +42,7 @@ TileFilter = Callable[[np.ndarray, float], np.ndarray]  # tile centre xs, row y 
 Span = tuple[int, int, int, int]  # rows row0:row1 x columns col0:col1 of the grid (a cluster block)
 MIN_VALID_FRACTION = 0.5
 STRIP_PIXELS = 2_000_000  # pixels per band in one strip read, at most (longer rows: a few reads)
+QUEUE_BYTES = 32 * 2**20  # batches read ahead, at most (at least 2): small tiles ride out a strip's read
 MMAP_THRESHOLD = 4 * 2**20  # glibc: allocations this large are mapped, and unmapped when freed
 
 
@@ -56,7 +63,7 @@ class TileReader(threading.Thread):
     """Background producer of ``Batch`` and ``RowDone`` items (and a final None, or the exception)."""
 
     def __init__(self, source: RasterSource, grid: TileGrid, mean: tuple[float, ...], std: tuple[float, ...],
-                 batch_size: int, tile_filter: Optional[TileFilter] = None, queue_size: int = 2,
+                 batch_size: int, tile_filter: Optional[TileFilter] = None, queue_size: Optional[int] = None,
                  span: Optional[Span] = None):
         super().__init__(name="xview-tile-reader", daemon=True)
         self.source, self.grid, self.batch_size, self.tile_filter = source, grid, batch_size, tile_filter
@@ -64,14 +71,19 @@ class TileReader(threading.Thread):
         self.mean = np.asarray(mean, np.float32)[:, None, None]
         self.std = np.asarray(std, np.float32)[:, None, None]
         self.table = _normalised_table(source, self.mean[:, :, 0], self.std[:, :, 0])
+        if queue_size is None:
+            batch_bytes = batch_size * len(self.mean) * grid.tile_px ** 2 * 4
+            queue_size = int(np.clip(QUEUE_BYTES // batch_bytes, 2, 64))
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.stopped = threading.Event()
         self._tiles: Optional[np.ndarray] = None  # the batch being filled, (batch_size, C, H, W)
+        self._spare: queue.SimpleQueue = queue.SimpleQueue()  # batches the model is done with (``recycle``)
         self._where: list[tuple[int, np.ndarray]] = []  # (row, columns) of the tiles in it, run by run
         self._filled = 0  # tiles in it
         self._strip: Optional[np.ndarray] = None  # byte strips looked up into this float32 buffer, reused
         span = max(1, (STRIP_PIXELS // grid.tile_px - grid.tile_px) // grid.stride_px + 1)
         self.chunk_tiles = min(span, 1024)
+        self.rows_per_read = _rows_per_read(source, grid, self.span, self.table is not None)
 
     def start(self) -> None:
         _map_large_allocations()
@@ -79,8 +91,12 @@ class TileReader(threading.Thread):
 
     def run(self) -> None:
         try:
-            for row in range(self.span[0], self.span[1]):
-                self._put(RowDone(row, self._read_row(row)))
+            row = self.span[0]
+            while row < self.span[1]:
+                rows = range(row, min(row + self.rows_per_read, self.span[1]))
+                for r, sent in zip(rows, self._read_rows(rows)):
+                    self._put(RowDone(r, sent))
+                row = rows.stop
             self._flush()
             self._put(None)
         except _Stopped:
@@ -101,10 +117,49 @@ class TileReader(threading.Thread):
                 continue
         raise _Stopped
 
-    def _read_row(self, row: int) -> int:
+    def _wanted(self, row: int) -> np.ndarray:
         xs, y = self.grid.centres(row)
         wanted = np.ones(self.grid.cols, bool) if self.tile_filter is None else self.tile_filter(xs, y)
         wanted[:self.span[2]] = wanted[self.span[3]:] = False  # a block of columns (mapping.cluster)
+        return wanted
+
+    def _read_rows(self, rows: range) -> list[int]:
+        """Tiles sent per row of ``rows``: one source read for them all where its bytes are exact, else row by row.
+
+        With half-tile strides each pixel row is in two grid rows: one read of several rows decodes
+        and looks up every pixel once instead of twice. Only where a window's codes are the raster's
+        bytes whatever the window (``exact_codes``): elsewhere GDAL's resampler sees the window's edges.
+        """
+        wanted = [self._wanted(row) for row in rows]
+        if len(rows) > 1:
+            sent = self._read_block(rows, wanted)
+            if sent is not None:
+                return sent
+        return [self._read_row(row, w) for row, w in zip(rows, wanted)]
+
+    def _read_block(self, rows: range, wanted: list[np.ndarray]) -> Optional[list[int]]:
+        """``_read_rows`` by one codes read, or None when the window has no native codes."""
+        columns = np.flatnonzero(np.logical_or.reduce(wanted))
+        if columns.size == 0:
+            return [0] * len(rows)
+        col0, col1 = int(columns[0]), int(columns[-1]) + 1
+        read = self.source.read_window_codes(*self.grid.block(rows.start, rows.stop, col0, col1))  # type: ignore
+        if read is None:
+            return None
+        codes, valid = read
+        t, s = self.grid.tile_px, self.grid.stride_px
+        keeps = [self._kept(w[col0:col1], None if valid is None else valid[i * s:i * s + t])
+                 for i, w in enumerate(wanted)]
+        if any(keep.size for keep in keeps):
+            pixels = self._look_up(codes)
+            if valid is not None and not valid.all():
+                pixels[:, ~valid] = 0.0  # no-data reads as the mean colour, not as black
+            for i, (row, keep) in enumerate(zip(rows, keeps)):
+                if keep.size:
+                    self._add(_tiles_view(pixels[:, i * s:i * s + t], t, s, col1 - col0), keep, row, col0)
+        return [int(keep.size) for keep in keeps]
+
+    def _read_row(self, row: int, wanted: np.ndarray) -> int:
         if not wanted.any():
             return 0
         first, last = np.flatnonzero(wanted)[[0, -1]]
@@ -118,14 +173,7 @@ class TileReader(threading.Thread):
         bounds, shape = self.grid.strip(row, col0, col1)
         read = self.source.read_window_codes(bounds, shape) if self.table is not None else None  # type: ignore
         pixels, valid = read if read is not None else self.source.read_window(bounds, shape)
-        t, s = self.grid.tile_px, self.grid.stride_px
-        offsets = np.arange(col1 - col0) * s
-        if valid is None:  # a source without nodata, wholly inside: every tile is whole
-            keep = np.flatnonzero(wanted)
-        else:
-            column_counts = np.concatenate([[0], np.cumsum(valid.sum(axis=0))])
-            fraction = (column_counts[offsets + t] - column_counts[offsets]) / (t * t)
-            keep = np.flatnonzero(wanted & (fraction >= MIN_VALID_FRACTION))
+        keep = self._kept(wanted, valid)
         if keep.size == 0:
             return 0
         if read is None:
@@ -135,8 +183,18 @@ class TileReader(threading.Thread):
             pixels = self._look_up(pixels)
         if valid is not None and not valid.all():
             pixels[:, ~valid] = 0.0  # no-data reads as the mean colour, not as black
-        self._add(_tiles_view(pixels, t, s, col1 - col0), keep, row, col0)
+        self._add(_tiles_view(pixels, self.grid.tile_px, self.grid.stride_px, col1 - col0), keep, row, col0)
         return int(keep.size)
+
+    def _kept(self, wanted: np.ndarray, valid: Optional[np.ndarray]) -> np.ndarray:
+        """Columns (of a strip's tiles) wanted and, with a mask, at least ``MIN_VALID_FRACTION`` valid."""
+        if valid is None:  # a source without nodata, wholly inside: every tile is whole
+            return np.flatnonzero(wanted)
+        t, s = self.grid.tile_px, self.grid.stride_px
+        offsets = np.arange(wanted.size) * s
+        column_counts = np.concatenate([[0], np.cumsum(valid.sum(axis=0))])
+        fraction = (column_counts[offsets + t] - column_counts[offsets]) / (t * t)
+        return np.flatnonzero(wanted & (fraction >= MIN_VALID_FRACTION))
 
     def _look_up(self, codes: np.ndarray) -> np.ndarray:
         """Byte codes (C, H, W) -> normalised float32, one table lookup per band into a reused strip buffer.
@@ -159,7 +217,7 @@ class TileReader(threading.Thread):
         done = 0
         while done < keep.size:
             if self._tiles is None:
-                self._tiles = np.empty((self.batch_size, *tiles.shape[1:]), np.float32)
+                self._tiles = self._new_batch(tiles.shape[1:])
             filled = self._filled
             take = keep[done:done + self.batch_size - filled]
             dest = self._tiles[filled:filled + take.size]
@@ -171,6 +229,23 @@ class TileReader(threading.Thread):
             done += take.size
             if self._filled == self.batch_size:
                 self._flush()
+
+    def recycle(self, tiles: np.ndarray) -> None:
+        """Hand back a full batch's array once the model has run on it: the next batch is copied into it.
+
+        Fresh arrays for every batch cost a page fault per 4 kB on first touch (glibc gives freed
+        blocks back to the kernel); on the shipped 48 px model that was half of the reader's copy time.
+        """
+        if len(tiles) == self.batch_size:
+            self._spare.put(tiles)
+
+    def _new_batch(self, tile_shape: tuple[int, ...]) -> np.ndarray:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                spare = self._spare.get_nowait()
+                if spare.shape[1:] == tile_shape:
+                    return spare
+        return np.empty((self.batch_size, *tile_shape), np.float32)
 
     def _flush(self) -> None:
         if self._tiles is None or not self._filled:
@@ -195,6 +270,15 @@ def _map_large_allocations() -> None:
         return
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").mallopt(-3, MMAP_THRESHOLD)  # -3: M_MMAP_THRESHOLD
+
+
+def _rows_per_read(source: RasterSource, grid: TileGrid, span: Span, codes: bool) -> int:
+    """Grid rows per source read: as many as ``STRIP_PIXELS`` hold where codes are exact, else one."""
+    if not (codes and getattr(source, "exact_codes", False)) or grid.stride_px >= grid.tile_px:
+        return 1
+    cols = span[3] - span[2]
+    width = (cols - 1) * grid.stride_px + grid.tile_px
+    return max(1, (STRIP_PIXELS // width - grid.tile_px) // grid.stride_px + 1)
 
 
 def _normalised_table(source: RasterSource, mean: np.ndarray, std: np.ndarray) -> Optional[np.ndarray]:
@@ -222,13 +306,16 @@ class _Stopped(Exception):
 def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tuple[float, ...],
                  std: tuple[float, ...], batch_size: int, tile_filter: Optional[TileFilter] = None,
                  progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None,
-                 span: Optional[Span] = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+                 span: Optional[Span] = None, streams: int = 1) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """Yield ``(row, {head: (cols, K) parameters})`` in row order; NaN where a tile was not run.
 
     ``span`` limits the run to a block of the grid (rows still come back ``grid.cols`` wide).
+    ``streams`` > 1 runs that many batches at once in worker threads (``ModelRuntime.streams``;
+    ``runner`` must then be thread-safe); answers still come back in row order.
     """
     row0, row1, col0, col1 = span or (0, grid.rows, 0, grid.cols)
     reader = TileReader(source, grid, mean, std, batch_size, tile_filter, span=span)
+    runs = _ModelRuns(runner, streams)
     rows: dict[int, dict[str, np.ndarray]] = {}
     done_per_row: dict[int, int] = {}
     sent_per_row: dict[int, int] = {}
@@ -240,10 +327,12 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
             item = reader.queue.get()
             if isinstance(item, BaseException):
                 raise item
-            if isinstance(item, Batch):
-                _scatter(runner(item.tiles), item, rows, done_per_row, grid.cols)
-                done += len(item.rows)
-            elif isinstance(item, RowDone):
+            finished = runs.submit(item) if isinstance(item, Batch) else runs.drain() if item is None else []
+            for batch, out in finished:
+                _scatter(out, batch, rows, done_per_row, grid.cols)
+                done += len(batch.rows)
+                reader.recycle(batch.tiles)
+            if isinstance(item, RowDone):
                 sent_per_row[item.row] = item.sent
                 done += col1 - col0 - item.sent
             while next_row in sent_per_row and done_per_row.get(next_row, 0) == sent_per_row[next_row]:
@@ -256,16 +345,48 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
     finally:
         reader.stop()
         reader.join()
+        runs.close()
+
+
+class _ModelRuns:
+    """The model on each batch: here, or ``streams`` batches at once in worker threads, oldest answer first."""
+
+    def __init__(self, runner: Runner, streams: int):
+        self.runner = runner
+        self.pool = ThreadPoolExecutor(streams, thread_name_prefix="xview-model") if streams > 1 else None
+        self.limit = 2 * streams  # a batch waits in the pool for each worker: none idles while answers are taken
+        self.running: collections.deque = collections.deque()  # (batch, future), in submission order
+
+    def submit(self, batch: Batch) -> list[tuple[Batch, dict[str, np.ndarray]]]:
+        """Start ``batch``; the batches finished meanwhile (waiting for the oldest while all streams are busy)."""
+        if self.pool is None:
+            return [(batch, self.runner(batch.tiles))]
+        self.running.append((batch, self.pool.submit(self.runner, batch.tiles)))
+        finished = []
+        while self.running and (len(self.running) > self.limit or self.running[0][1].done()):
+            old, future = self.running.popleft()
+            finished.append((old, future.result()))
+        return finished
+
+    def drain(self) -> list[tuple[Batch, dict[str, np.ndarray]]]:
+        finished = [(batch, future.result()) for batch, future in self.running]
+        self.running.clear()
+        return finished
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _scatter(out: dict[str, np.ndarray], batch: Batch, rows: dict[int, dict[str, np.ndarray]],
              done_per_row: dict[int, int], cols: int) -> None:
-    """Each head's (n, K) answers into their grid rows: one assignment per row of the batch (one or two)."""
-    for r in np.unique(batch.rows):
-        here = batch.rows == r
-        target = rows.setdefault(int(r), {})
+    """Each head's (n, K) answers into their grid rows: one assignment per run of a row in the batch (one or two)."""
+    starts = np.concatenate([[0], np.flatnonzero(batch.rows[1:] != batch.rows[:-1]) + 1, [len(batch.rows)]])
+    for a, b in zip(starts[:-1].tolist(), starts[1:].tolist()):
+        r = int(batch.rows[a])
+        target = rows.setdefault(r, {})
         for head, values in out.items():
             if head not in target:
                 target[head] = np.full((cols, values.shape[1]), np.nan, np.float32)
-            target[head][batch.cols[here]] = values[here]
-        done_per_row[int(r)] = done_per_row.get(int(r), 0) + int(here.sum())
+            target[head][batch.cols[a:b]] = values[a:b]
+        done_per_row[r] = done_per_row.get(r, 0) + (b - a)

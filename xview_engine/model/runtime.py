@@ -4,7 +4,8 @@
 memory, non-blocking copies, float16 autocast). ``onnx``: the exported ONNX graph in onnxruntime
 (an .onnx file, or a safetensors file exported once into the cache, ``onnx_export.cached_export``).
 ``auto`` (the default) picks onnxruntime on the CPU when it is installed (1.5-1.6x torch's CPU
-forward for ResNets here) and torch on CUDA. Both use ``device.thread_budget`` threads. The device
+forward for ResNets here) and torch on CUDA. Both use ``device.thread_budget`` threads per run, and
+a light model runs ``device.stream_budget`` batches at once (``ModelRuntime.streams``). The device
 is never chosen silently: the description says which runtime, how many threads, and where.
 """
 
@@ -36,7 +37,8 @@ class ModelRuntime:
     run: Callable[..., dict[str, np.ndarray]]
     runtime: str  # what runs: 'torch' or 'onnx', never 'auto'
     description: str  # 'runtime onnx, 2 threads (onnxruntime 1.x with CPUExecutionProvider; ...)'
-    threads: int = 0  # intra-op threads on the CPU; 0 on a GPU
+    threads: int = 0  # intra-op threads of each run on the CPU; 0 on a GPU
+    streams: int = 1  # batches to run at once from as many threads (``device.stream_budget``); ``run`` is thread-safe
 
 
 def at_times(runtime: ModelRuntime, times: np.ndarray) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
@@ -134,6 +136,7 @@ def _torch_runtime(path: Path, device_name: str, threads: Optional[int]) -> Mode
         describe_device,
         is_light_model,
         resolve_device,
+        stream_budget,
         thread_budget,
     )
     from xview_engine.model.file import load_model
@@ -142,7 +145,9 @@ def _torch_runtime(path: Path, device_name: str, threads: Optional[int]) -> Mode
         raise DeviceError(f"{path} is an ONNX model; run it with --runtime onnx")
     device = resolve_device(device_name)
     loaded = load_model(path, device=device)
-    n = thread_budget(threads, light=is_light_model(loaded.manifest))
+    light = is_light_model(loaded.manifest)
+    n = thread_budget(threads, light=light)
+    streams = stream_budget(threads, light=light) if device.type == "cpu" else 1
     apply_torch_threads(n)  # also on CUDA: the host side (copies, the reader's numpy) shares the cores
     model = loaded.model.to(memory_format=torch.channels_last)
 
@@ -156,9 +161,9 @@ def _torch_runtime(path: Path, device_name: str, threads: Optional[int]) -> Mode
         return {name: value.float().cpu().numpy() for name, value in out.items()}
 
     on_cpu = device.type == "cpu"
-    what = f"runtime torch, {_threads(n)}" if on_cpu else "runtime torch"
+    what = f"runtime torch, {_threads(n, streams)}" if on_cpu else "runtime torch"
     detail = f"torch {torch.__version__} on {describe_device(device)}"
-    return ModelRuntime(loaded.manifest, run, "torch", f"{what} ({detail})", n if on_cpu else 0)
+    return ModelRuntime(loaded.manifest, run, "torch", f"{what} ({detail})", n if on_cpu else 0, streams)
 
 
 def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> ModelRuntime:
@@ -166,6 +171,7 @@ def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> Model
         import onnxruntime as ort
     except ImportError:
         raise DependencyError("onnxruntime is not installed; install it with: pip install onnxruntime") from None
+    from xview_engine.model.device import is_light_model, stream_budget
     from xview_engine.model.onnx_export import INPUT_NAME, TIME_INPUT_NAME, cached_export, export_onnx
 
     providers = _onnx_providers(ort, device_name)
@@ -196,9 +202,11 @@ def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> Model
 
     used = session.get_providers()[0]
     on_cpu = used == "CPUExecutionProvider"
-    what = f"runtime onnx, {_threads(n)}" if on_cpu else "runtime onnx"
+    # InferenceSession.run is thread-safe: side-by-side runs share the session's weights
+    streams = stream_budget(threads, light=is_light_model(manifest)) if on_cpu else 1
+    what = f"runtime onnx, {_threads(n, streams)}" if on_cpu else "runtime onnx"
     return ModelRuntime(manifest, run, "onnx", f"{what} (onnxruntime {ort.__version__} with {used}; {note})",
-                        n if on_cpu else 0)
+                        n if on_cpu else 0, streams)
 
 
 def _session(ort: object, onnx_path: Path, threads: Optional[int],
@@ -219,8 +227,9 @@ def _session(ort: object, onnx_path: Path, threads: Optional[int],
     return manifest, ort.InferenceSession(str(onnx_path), options, providers=providers), n  # type: ignore
 
 
-def _threads(n: int) -> str:
-    return f"{n} thread" if n == 1 else f"{n} threads"
+def _threads(n: int, streams: int = 1) -> str:
+    threads = f"{n} thread" if n == 1 else f"{n} threads"
+    return threads if streams == 1 else f"{streams} batches at once, {threads} each"
 
 
 def _onnx_providers(ort: object, device_name: str) -> list[str]:

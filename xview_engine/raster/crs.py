@@ -20,6 +20,7 @@ module points PROJ_DATA at rasterio's own database in that case (see ``_use_rast
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 
@@ -75,7 +76,13 @@ def as_crs(crs: str | CRS) -> CRS:
 
 def crs_label(crs: str | CRS) -> str:
     """'EPSG:32633' when the CRS has a code, else its name; for messages and metadata."""
-    crs = as_crs(crs)
+    return _crs_label(crs if isinstance(crs, str) else crs.to_wkt())
+
+
+@functools.lru_cache(maxsize=64)
+def _crs_label(text: str) -> str:
+    """``crs_label`` by text: looking a CRS without a code up in PROJ's database takes ~35 ms each time."""
+    crs = as_crs(text)
     epsg = crs.to_epsg()
     if epsg:
         return f"EPSG:{epsg}"

@@ -1,10 +1,11 @@
 """GeoTIFF writing for grid products: one pixel per tile centre, written a row of tiles at a time.
 
-Files are tiled and deflate-compressed (COG-like layout; overviews only when the raster is big
-enough to need them), carry one description per band (``head:product:class``), a nodata value, and
-for class-index rasters the class names as GDAL category names. GeoTIFF has no tag for category
-names, so they go in the standard ``.aux.xml`` sidecar, which GDAL, QGIS and rasterio read.
-The caller writes to temporary paths (``xview_engine.outputs.atomic_output``) and renames at the end.
+Files are tiled and deflate-compressed (level 1, blocks compressed on all cores; COG-like layout;
+overviews only when the raster is big enough to need them), carry one description per band
+(``head:product:class``), a nodata value, and for class-index rasters the class names as GDAL
+category names. GeoTIFF has no tag for category names, so they go in the standard ``.aux.xml``
+sidecar, which GDAL, QGIS and rasterio read. The caller writes to temporary paths
+(``xview_engine.outputs.atomic_output``) and renames at the end.
 """
 
 from __future__ import annotations
@@ -55,9 +56,13 @@ class GridRasterWriter:
             "dtype": spec.dtype, "nodata": spec.nodata, "crs": grid.crs, "transform": Affine(*grid.transform),
             "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK, "compress": "deflate",
             "predictor": 2 if integer else 3, "BIGTIFF": "IF_SAFER",
+            # deflate level 1 on every core: half the time of the default level 6, 1-2 % larger files
+            "zlevel": 1, "num_threads": "ALL_CPUS",
             "interleave": "band" if spec.count > 1 else "pixel",
         }
         self._ds = rasterio.open(self.path, "w", **profile)
+        self._block: Optional[np.ndarray] = None  # the block row of the file being filled, (bands, rows, cols)
+        self._block_row = -1
         self._ds.update_tags(**spec.tags)
         for i, text in enumerate(spec.descriptions, 1):
             self._ds.set_band_description(i, text)
@@ -69,14 +74,27 @@ class GridRasterWriter:
             self._ds.colorinterp = [ColorInterp[name] for name in spec.colour_interp]
 
     def write_row(self, row: int, values: np.ndarray) -> None:
+        """Row ``row``, rows in order: a block row of the file is written once (when the next begins, or at close)."""
         values = np.asarray(values, np.float64).reshape(self.grid.cols, self.spec.count)
-        block = np.where(np.isnan(values), self.spec.nodata, values).T[:, None, :]
-        self._ds.write(block.astype(self.spec.dtype), window=Window(0, row, self.grid.cols, 1))
+        block_row = row // BLOCK
+        if block_row != self._block_row:
+            self._flush()
+            self._block_row = block_row
+            self._block = np.full((self.spec.count, min(BLOCK, self.grid.rows - block_row * BLOCK), self.grid.cols),
+                                  self.spec.nodata, self.spec.dtype)
+        self._block[:, row % BLOCK] = np.where(np.isnan(values), self.spec.nodata, values).T
+
+    def _flush(self) -> None:
+        if self._block is not None:
+            rows = self._block.shape[1]
+            self._ds.write(self._block, window=Window(0, self._block_row * BLOCK, self.grid.cols, rows))
+            self._block = None
 
     def close(self) -> None:
         """Finish the file: flush, add overviews when it is large, write the category sidecar if any."""
         if self._ds.closed:
             return
+        self._flush()
         self._ds.close()
         if max(self.grid.rows, self.grid.cols) >= OVERVIEW_MIN_PX:
             self._add_overviews()

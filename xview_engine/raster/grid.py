@@ -81,12 +81,18 @@ class TileGrid:
 
         Tile ``col`` is the pixel columns ``(col - col0) * stride_px`` + [0, tile_px) of the strip.
         """
-        sx, _ = self.stride_xy
+        return self.block(row, row + 1, col0, col1)
+
+    def block(self, row0: int, row1: int, col0: int, col1: int) -> tuple[Bounds, tuple[int, int]]:
+        """``strip`` for rows ``row0:row1``: row ``r``'s strip is its pixel rows ``(r - row0) * stride_px`` + [0, t)."""
+        sx, sy = self.stride_xy
         tw, th = self.tile_size_xy
-        xs, y = self.centres(row, col0, col0 + 1)
+        xs, y = self.centres(row0, col0, col0 + 1)
         left = float(xs[0]) - tw / 2
         right = left + (col1 - col0 - 1) * sx + tw
-        return (left, y - th / 2, right, y + th / 2), (self.tile_px, (col1 - col0 - 1) * self.stride_px + self.tile_px)
+        top, bottom = y + th / 2, (y - (row1 - row0 - 1) * sy) - th / 2  # one row: exactly y -+ th / 2
+        shape = ((row1 - row0 - 1) * self.stride_px + self.tile_px, (col1 - col0 - 1) * self.stride_px + self.tile_px)
+        return (left, bottom, right, top), shape
 
     def describe(self) -> dict[str, Any]:
         """Plain metadata for products.json."""

@@ -20,7 +20,8 @@ mapping each code to what ``read_window`` returns, so codes looked up in the tab
 passes; the tile reader folds the model's mean/std into the table. (Resampled windows are not
 offered: GDAL's float32 resampling of a multi-band read is not rounded to bytes.) A raster
 without nodata, alpha or mask skips the mask read (every pixel inside it is valid; the mask is
-then ``None``).
+then ``None``); there ``exact_codes`` is True: one read of a large window gives the bytes of
+every smaller one inside it, so the tile reader reads several grid rows at once.
 """
 
 from __future__ import annotations
@@ -128,6 +129,8 @@ class RasterioSource:
         self._bytes = all(self._ds.dtypes[i - 1] == "uint8" for i in self.choice.indexes)
         self._all_valid = self._ds.nodata is None and all(
             self._ds.mask_flag_enums[i - 1] == [MaskFlags.all_valid] for i in range(1, self._ds.count + 1))
+        # the codes of any window are the file's bytes: no resampler, no warper, no mask to weigh edges
+        self.exact_codes = self._bytes and self._all_valid and self._ds is self._file
         lo, hi, scaling = self._measure_scaling()
         self._lo, self._inv_range = lo.astype(np.float32), (1.0 / (hi - lo)).astype(np.float32)
         self.info = {
