@@ -3,6 +3,8 @@ in the same order, as one batch at a time; a failing run stops the reader and re
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 from affine import Affine
 from mapping_fixtures import CM_X, CM_Y, TRUE_METRES_CRS, write_raster
 
-from xview_engine.mapping.batches import predict_rows
+from xview_engine.mapping.batches import READER_NICE, TileReader, predict_rows
 from xview_engine.raster.grid import make_grid
 from xview_engine.raster.source import RasterioSource
 
@@ -63,3 +65,27 @@ def test_a_failing_run_in_a_stream_reaches_the_caller(tmp_path):
         with pytest.raises(RuntimeError, match="broke on batch 4"):
             list(predict_rows(src, grid, run, MEAN, STD, 3, streams=2))
     assert not [t for t in threading.enumerate() if t.name.startswith(("xview-model", "xview-tile-reader"))]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own nice value is Linux's")
+def test_the_reader_runs_niced_behind_a_model_pool(tmp_path):
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    with _source(tmp_path) as src:
+        grid = make_grid(src.bounds, src.crs, tile_px=8, gsd_m=10.0, stride_m=40.0)
+        for yields, expected in ((False, base), (True, min(19, base + READER_NICE))):
+            reader = TileReader(src, grid, MEAN, STD, 2, queue_size=2, yields=yields)
+            reader.start()
+            reader.queue.get()  # it has run: the queue refills and it waits on it, alive
+            assert os.getpriority(os.PRIO_PROCESS, reader.native_id) == expected
+            reader.stop()
+            reader.join()
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the caller's thread is untouched
+
+
+def test_runtimes_say_when_the_reader_yields(tmp_path):
+    from xview_engine.model.runtime import ModelRuntime
+
+    manifest = None
+    assert ModelRuntime(manifest, print, "onnx", "", threads=2).reader_yields  # one pool of two threads
+    assert not ModelRuntime(manifest, print, "onnx", "", threads=1, streams=2).reader_yields  # runs side by side
+    assert not ModelRuntime(manifest, print, "torch", "", threads=0).reader_yields  # on a GPU: the reader feeds it

@@ -40,6 +40,11 @@ class ModelRuntime:
     threads: int = 0  # intra-op threads of each run on the CPU; 0 on a GPU
     streams: int = 1  # batches to run at once from as many threads (``device.stream_budget``); ``run`` is thread-safe
 
+    @property
+    def reader_yields(self) -> bool:
+        """One pool of several CPU threads: the tile reader should run behind it (``mapping.batches``)."""
+        return self.threads > 1 and self.streams == 1
+
 
 def at_times(runtime: ModelRuntime, times: np.ndarray) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     """A tile runner for a time-aware model at S fixed times: {head: (B, S * K)}, time step major per row.
