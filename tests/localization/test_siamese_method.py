@@ -47,7 +47,7 @@ def test_similarity_is_one_chunked_matrix_product():
     np.testing.assert_allclose(full[:, valid], photos @ tiles[valid].astype(np.float32).T, rtol=1e-6)
     assert np.isneginf(full[:, ~valid]).all()
     unit = np.array([[1.0, 0.0]]), np.array([[0.6, 0.8]])
-    s = float(unit[0] @ unit[1].T)
+    s = (unit[0] @ unit[1].T).item()
     assert embedding_distance(s) ** 2 == pytest.approx(np.sum((unit[0] - unit[1]) ** 2))  # s = 1 - d^2 / 2
 
 
