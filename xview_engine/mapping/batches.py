@@ -273,7 +273,8 @@ def _lower_this_threads_priority() -> None:
     """
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), READER_NICE)
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + READER_NICE))
 
 
 def _map_large_allocations() -> None:
@@ -329,6 +330,7 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
     """Yield ``(row, {head: (cols, K) parameters})`` in row order; NaN where a tile was not run.
 
     ``span`` limits the run to a block of the grid (rows still come back ``grid.cols`` wide).
+    ``runner`` must not keep or return views of the tiles it is given: their array is reused.
     ``streams`` > 1 runs that many batches at once in worker threads (``ModelRuntime.streams``;
     ``runner`` must then be thread-safe); answers still come back in row order. ``reader_yields``:
     the reader runs niced, behind a model pool of several threads on the CPU
