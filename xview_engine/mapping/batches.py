@@ -338,7 +338,7 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
     """
     row0, row1, col0, col1 = span or (0, grid.rows, 0, grid.cols)
     reader = TileReader(source, grid, mean, std, batch_size, tile_filter, span=span, yields=reader_yields)
-    runs = _ModelRuns(runner, streams)
+    runs = _ModelRuns(runner, streams, reader.queue.maxsize > 2)
     rows: dict[int, dict[str, np.ndarray]] = {}
     done_per_row: dict[int, int] = {}
     sent_per_row: dict[int, int] = {}
@@ -374,10 +374,12 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
 class _ModelRuns:
     """The model on each batch: here, or ``streams`` batches at once in worker threads, oldest answer first."""
 
-    def __init__(self, runner: Runner, streams: int):
+    def __init__(self, runner: Runner, streams: int, small_batches: bool = True):
         self.runner = runner
         self.pool = ThreadPoolExecutor(streams, thread_name_prefix="xview-model") if streams > 1 else None
-        self.limit = 2 * streams  # a batch waits in the pool for each worker: none idles while answers are taken
+        # small batches (read ahead several, ``QUEUE_BYTES``): one more waits in the pool for each worker,
+        # so none idles while answers are taken; large ones: no more in memory than the workers run
+        self.limit = 2 * streams if small_batches else streams
         self.running: collections.deque = collections.deque()  # (batch, future), in submission order
 
     def submit(self, batch: Batch) -> list[tuple[Batch, dict[str, np.ndarray]]]:
