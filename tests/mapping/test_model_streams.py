@@ -89,3 +89,5 @@ def test_runtimes_say_when_the_reader_yields(tmp_path):
     assert ModelRuntime(manifest, print, "onnx", "", threads=2).reader_yields  # one pool of two threads
     assert not ModelRuntime(manifest, print, "onnx", "", threads=1, streams=2).reader_yields  # runs side by side
     assert not ModelRuntime(manifest, print, "torch", "", threads=0).reader_yields  # on a GPU: the reader feeds it
+    assert ModelRuntime(manifest, print, "onnx", "", threads=1, streams=2).batch_options == {
+        "streams": 2, "reader_yields": False}  # what predict_rows is given

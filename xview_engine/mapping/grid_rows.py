@@ -50,5 +50,4 @@ def grid_rows(params: GridParams, manifest: Manifest, plan: GridPlan, output: Pa
     spec_in = manifest.input
     runner = runtime.run if times is None else at_times(runtime, times)
     yield (predict_rows(plan.source, plan.grid, runner, spec_in.mean, spec_in.std, params.batch_size,
-                        plan.tile_filter, progress, cancel, streams=runtime.streams,
-                        reader_yields=runtime.reader_yields), runtime.description)
+                        plan.tile_filter, progress, cancel, **runtime.batch_options), runtime.description)

@@ -156,8 +156,7 @@ def _predict_to_store(plan: GridPlan, runtime: ModelRuntime, manifest: Manifest,
     width = head.num_params * (len(steps) if steps is not None else 1)
     runner = runtime.run if steps is None else at_times(runtime, steps.features)
     rows = predict_rows(plan.source, plan.grid, runner, spec.mean, spec.std, params.batch_size,
-                        plan.tile_filter, progress, cancel, streams=runtime.streams,
-                        reader_yields=runtime.reader_yields)
+                        plan.tile_filter, progress, cancel, **runtime.batch_options)
     for _, outputs in rows:
         block = outputs.get(head.name, np.full((plan.grid.cols, width), np.nan, np.float32))
         store.write(np.ascontiguousarray(block, np.float32).tobytes())

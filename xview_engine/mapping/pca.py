@@ -155,8 +155,7 @@ def run_pca(params: PcaParams, progress: Optional[ProgressCallback] = None, canc
         runtime = load_runtime(params.model, params.runtime, params.device, params.threads)
         spec = manifest.input
         rows = predict_rows(plan.source, grid, runtime.run, spec.mean, spec.std, params.batch_size,
-                            plan.tile_filter, progress, cancel, streams=runtime.streams,
-                            reader_yields=runtime.reader_yields)
+                            plan.tile_filter, progress, cancel, **runtime.batch_options)
         features = collect_features(rows, manifest, grid.rows, grid.cols, cancel)
     valid = np.isfinite(features).all(axis=1)
     basis = given or fit_pca(features[valid], feature_names(manifest))

@@ -117,8 +117,7 @@ def thread_budget(threads: Optional[int] = None, cores: Optional[int] = None, li
         return threads
     if light:
         return 1
-    cores = cores or available_cores()
-    return max(1, cores - 1) if cores >= READER_RESERVE_FROM else cores
+    return _beside_the_reader(cores or available_cores())
 
 
 def stream_budget(threads: Optional[int] = None, cores: Optional[int] = None, light: bool = False) -> int:
@@ -131,7 +130,11 @@ def stream_budget(threads: Optional[int] = None, cores: Optional[int] = None, li
     """
     if threads is not None or not light:
         return 1
-    cores = cores or available_cores()
+    return _beside_the_reader(cores or available_cores())
+
+
+def _beside_the_reader(cores: int) -> int:
+    """Cores for the model: all of them up to two, then all but the tile reader's (``READER_RESERVE_FROM``)."""
     return max(1, cores - 1) if cores >= READER_RESERVE_FROM else cores
 
 

@@ -45,6 +45,11 @@ class ModelRuntime:
         """One pool of several CPU threads: the tile reader should run behind it (``mapping.batches``)."""
         return self.threads > 1 and self.streams == 1
 
+    @property
+    def batch_options(self) -> dict[str, object]:
+        """How ``mapping.batches.predict_rows`` should feed this runtime: its ``streams`` and ``reader_yields``."""
+        return {"streams": self.streams, "reader_yields": self.reader_yields}
+
 
 def at_times(runtime: ModelRuntime, times: np.ndarray) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     """A tile runner for a time-aware model at S fixed times: {head: (B, S * K)}, time step major per row.

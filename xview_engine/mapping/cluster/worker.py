@@ -76,8 +76,7 @@ def run_block(task: BlockTask) -> BlockDone:
     with open_grid(params, manifest, _cached_source(task, manifest)) as plan:
         _check_grid(plan.grid, task.grid, params.raster)
         rows = predict_rows(plan.source, plan.grid, runtime.run, spec.mean, spec.std, params.batch_size,
-                            plan.tile_filter, span=task.block.span, streams=runtime.streams,
-                            reader_yields=runtime.reader_yields)
+                            plan.tile_filter, span=task.block.span, **runtime.batch_options)
         arrays = collect_block(manifest, task.block, rows)
     write_block(Path(task.work), task.block, task.key, arrays)
     tiles_run = max((int(v.sum()) for k, v in arrays.items() if k.startswith("runs.")), default=0)
