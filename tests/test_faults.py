@@ -119,13 +119,17 @@ def test_out_dir_naming_a_file_is_one_line(inputs, tmp_path) -> None:
     assert existing.read_text() == "mine"
 
 
-def test_sigterm_mid_index_cleans_up_and_exits_143(inputs, tmp_path) -> None:
+@pytest.mark.parametrize(("signum", "status", "line"), [
+    (signal.SIGTERM, 143, "xview: terminated (SIGTERM); no output was written"),
+    (signal.SIGINT, 130, "xview: interrupted; no output was written"),
+])
+def test_signal_mid_index_cleans_up_and_exits(inputs, tmp_path, signum, status, line) -> None:
     proc = xview(*index_args(inputs, tmp_path / "idx"))
     wait_for_part(tmp_path, proc)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     code, err = finish(proc)
-    assert code == 143 and "Traceback" not in err
-    assert err.strip().splitlines()[-1] == "xview: terminated (SIGTERM); no output was written"
+    assert code == status and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == line
     assert os.listdir(tmp_path) == []
 
 

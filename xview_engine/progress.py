@@ -2,11 +2,18 @@
 
 Long engine functions take ``progress: ProgressCallback | None`` called as ``progress(done, total)``
 and ``cancel: CancelCheck | None`` returning True when the user asked to stop.
+
+A signal (SIGTERM, Ctrl-C) is a stop request too: the CLI's handler records it with ``request_stop``
+and the next ``check_cancel`` raises it. Raised from the handler itself, at whatever bytecode the
+main thread was on, it had landed inside ``threading``'s lock code ("cannot release un-acquired
+lock") and between a reader thread's start and the ``try`` that stops it (the raster then closed
+under a running GDAL read: a segfault). ``check_cancel`` runs only between units of work.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Callable, Optional, TextIO
 
@@ -17,8 +24,27 @@ CancelCheck = Callable[[], bool]
 Log = Callable[[str], None]  # one line of what a run is doing, for the terminal or the QGIS log
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, systemd, CI): unwinds like Ctrl-C so temporary outputs are removed."""
+
+
+_stop_requests: list[BaseException] = []  # what the main thread's next ``check_cancel`` raises, once
+
+
+def request_stop(stop: Optional[BaseException]) -> None:
+    """Have the main thread's next ``check_cancel`` raise ``stop`` (None withdraws it): safe in a signal handler."""
+    _stop_requests[:] = [] if stop is None else [stop]
+
+
+def stop_requested() -> Optional[BaseException]:
+    """The stop request no ``check_cancel`` has raised yet, if any."""
+    return _stop_requests[0] if _stop_requests else None
+
+
 def check_cancel(cancel: Optional[CancelCheck]) -> None:
-    """Raise ``Cancelled`` when the cancel check says so."""
+    """Raise a pending stop request (a signal's, in the main thread), or ``Cancelled`` when ``cancel`` says so."""
+    if _stop_requests and threading.current_thread() is threading.main_thread():
+        raise _stop_requests.pop()
     if cancel is not None and cancel():
         raise Cancelled("cancelled by the user; no output was written")
 

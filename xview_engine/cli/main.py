@@ -30,6 +30,9 @@ from typing import TextIO
 from xview_engine import __version__
 from xview_engine.errors import XviewError, XviewWarning
 from xview_engine.outputs import output_lock
+from xview_engine.progress import Terminated, request_stop, stop_requested
+
+STOP_GRACE_S = 10.0  # after a signal, how long the work may run on to its next ``check_cancel``
 
 # Modules of xview_engine.cli that register a command, in the order `xview --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -78,10 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (kill, systemd, CI): unwinds like Ctrl-C so temporary outputs are removed."""
-
-
 OUTPUT_ARGUMENTS = ("out_dir", "out", "output")  # the attribute naming a command's output, if it writes
 OS_ERROR_HINTS = {
     errno.EROFS: "the file system is read-only: choose a writable output folder",
@@ -101,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit status (0 ok, 2 user error, 1 bug, 130/143 interrupt)."""
     args = None
     try:
-        with _sigterm_raises(), _one_line_warnings():
+        with _signals_stop(), _one_line_warnings():
             args = build_parser().parse_args(argv)
             with _lock_output(args):
                 status = args.func(args)
@@ -130,19 +129,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
+def _signals_stop() -> Iterator[None]:
+    """SIGTERM and Ctrl-C stop the run at its next ``check_cancel`` (``progress.request_stop``).
+
+    Work that reaches none within ``STOP_GRACE_S`` (a long call into a library), or a second signal
+    before it does, gets the exception raised where it is, as Python's own Ctrl-C handler does.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def terminate(signum: int, frame: object) -> None:
-        raise Terminated()
+    def stop(signum: int, frame: object) -> None:
+        pending = stop_requested()
+        if pending is not None:  # not delivered within the grace (SIGALRM), or a second signal
+            request_stop(None)
+            raise pending
+        if signum != signal.SIGALRM:
+            request_stop(Terminated() if signum == signal.SIGTERM else KeyboardInterrupt())
+            signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_S)
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        request_stop(None)
 
 
 @contextlib.contextmanager

@@ -343,8 +343,8 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
     done_per_row: dict[int, int] = {}
     sent_per_row: dict[int, int] = {}
     next_row, done = row0, 0
-    reader.start()
     try:
+        reader.start()
         while next_row < row1:
             check_cancel(cancel)
             item = reader.queue.get()
@@ -367,7 +367,8 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
                 progress(done, (row1 - row0) * (col1 - col0))
     finally:
         reader.stop()
-        reader.join()
+        if reader.ident is not None:  # started (an interrupt can land inside ``start``)
+            reader.join()
         runs.close()
 
 

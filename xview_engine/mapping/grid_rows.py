@@ -49,5 +49,7 @@ def grid_rows(params: GridParams, manifest: Manifest, plan: GridPlan, output: Pa
     log(f"running on {runtime.description}")
     spec_in = manifest.input
     runner = runtime.run if times is None else at_times(runtime, times)
-    yield (predict_rows(plan.source, plan.grid, runner, spec_in.mean, spec_in.std, params.batch_size,
-                        plan.tile_filter, progress, cancel, **runtime.batch_options), runtime.description)
+    rows = predict_rows(plan.source, plan.grid, runner, spec_in.mean, spec_in.std, params.batch_size,
+                        plan.tile_filter, progress, cancel, **runtime.batch_options)
+    with contextlib.closing(rows):  # the reader stops before the caller closes the source it reads
+        yield rows, runtime.description

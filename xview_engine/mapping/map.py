@@ -157,13 +157,14 @@ def _predict_to_store(plan: GridPlan, runtime: ModelRuntime, manifest: Manifest,
     runner = runtime.run if steps is None else at_times(runtime, steps.features)
     rows = predict_rows(plan.source, plan.grid, runner, spec.mean, spec.std, params.batch_size,
                         plan.tile_filter, progress, cancel, **runtime.batch_options)
-    for _, outputs in rows:
-        block = outputs.get(head.name, np.full((plan.grid.cols, width), np.nan, np.float32))
-        store.write(np.ascontiguousarray(block, np.float32).tobytes())
-        valid = ~np.isnan(block).any(axis=1)
-        if valid.any():
-            sums += class_values(head, block[valid].reshape(-1, head.num_params)).sum(0, dtype=np.float64)
-            tiles_run += int(valid.sum())
+    with contextlib.closing(rows):  # a failed write stops the reader before the source closes
+        for _, outputs in rows:
+            block = outputs.get(head.name, np.full((plan.grid.cols, width), np.nan, np.float32))
+            store.write(np.ascontiguousarray(block, np.float32).tobytes())
+            valid = ~np.isnan(block).any(axis=1)
+            if valid.any():
+                sums += class_values(head, block[valid].reshape(-1, head.num_params)).sum(0, dtype=np.float64)
+                tiles_run += int(valid.sum())
     if tiles_run == 0:
         raise SourceError(
             f"no tile of {params.raster} in the chosen area has at least half of its pixels valid (nodata, "

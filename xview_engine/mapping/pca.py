@@ -10,6 +10,7 @@ signs are fixed (largest loading positive) so that the same features always give
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -156,7 +157,8 @@ def run_pca(params: PcaParams, progress: Optional[ProgressCallback] = None, canc
         spec = manifest.input
         rows = predict_rows(plan.source, grid, runtime.run, spec.mean, spec.std, params.batch_size,
                             plan.tile_filter, progress, cancel, **runtime.batch_options)
-        features = collect_features(rows, manifest, grid.rows, grid.cols, cancel)
+        with contextlib.closing(rows):  # the reader stops before the source closes, however this ends
+            features = collect_features(rows, manifest, grid.rows, grid.cols, cancel)
     valid = np.isfinite(features).all(axis=1)
     basis = given or fit_pca(features[valid], feature_names(manifest))
     colours = np.full((len(features), COMPONENTS), np.nan)

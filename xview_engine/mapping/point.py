@@ -10,6 +10,7 @@ plus, for Dirichlet heads, the concentration alpha_0 (how sure the model is).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -85,8 +86,9 @@ def point_outputs(source: RasterSource, run: Runner, spec: InputSpec, x: float, 
     """The model's (1, K) outputs on the one tile centred at (x, y); refuses a tile mostly without data."""
     grid = point_grid(source, spec.tile_px, spec.gsd_m, x, y)
     outputs: dict[str, np.ndarray] = {}
-    for _, row in predict_rows(source, grid, run, spec.mean, spec.std, 1, cancel=cancel):
-        outputs = row
+    with contextlib.closing(predict_rows(source, grid, run, spec.mean, spec.std, 1, cancel=cancel)) as rows:
+        for _, row in rows:
+            outputs = row
     if not outputs or not all(np.isfinite(v).all() for v in outputs.values()):
         raise SourceError(
             f"less than half of the {grid.footprint_m:g} m tile centred here has data (nodata, transparent or "

@@ -16,6 +16,7 @@ runs on ``cuda:i mod G``. Workers of a remote cluster use the device they were s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -77,7 +78,8 @@ def run_block(task: BlockTask) -> BlockDone:
         _check_grid(plan.grid, task.grid, params.raster)
         rows = predict_rows(plan.source, plan.grid, runtime.run, spec.mean, spec.std, params.batch_size,
                             plan.tile_filter, span=task.block.span, **runtime.batch_options)
-        arrays = collect_block(manifest, task.block, rows)
+        with contextlib.closing(rows):  # the reader stops before the source closes, however this ends
+            arrays = collect_block(manifest, task.block, rows)
     write_block(Path(task.work), task.block, task.key, arrays)
     tiles_run = max((int(v.sum()) for k, v in arrays.items() if k.startswith("runs.")), default=0)
     return BlockDone(task.block.index, tiles_run, time.perf_counter() - started, runtime.description,
