@@ -17,6 +17,7 @@ from xview_engine.install.bootstrap import engine_folder
 from xview_engine.install.plan import make_plan, read_record, site_dir
 from xview_engine.install.requirements import ENGINE_REQUIREMENTS, Requirement
 from xview_engine.install.run import run_install
+from xview_engine.progress import Terminated, request_stop, stop_requested
 
 ROOT = Path(__file__).resolve().parents[2]
 QGIS_PYTHON = Path("/usr/bin/python3")
@@ -102,6 +103,22 @@ def test_cancel_leaves_the_earlier_install_unchanged(config):
         run_install(_plan(config, SAFETENSORS, SHAPELY), log=lambda line: None, cancel=lambda: True)
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
     assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_signal_stops_pip_and_leaves_the_earlier_install_unchanged(config):
+    folder = run_install(_plan(config, SAFETENSORS), log=lambda line: None)
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    lines: list[str] = []
+    request_stop(Terminated())  # what `xview install-engine`'s SIGTERM handler does
+    try:
+        with pytest.raises(Terminated):
+            run_install(_plan(config, SAFETENSORS, SHAPELY), log=lines.append)
+        assert stop_requested() is None  # raised by the install's loop
+    finally:
+        request_stop(None)
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+    assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []
+    assert lines and lines[0].startswith("$ ")  # the venv step had started, and was stopped
 
 
 def test_failure_is_one_line_with_the_log_and_changes_nothing(config):

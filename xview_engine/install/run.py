@@ -20,6 +20,7 @@ from pathlib import Path
 
 from xview_engine.errors import Cancelled, InstallError
 from xview_engine.install.plan import INSTALL_RECORD, InstallPlan, quote, record, venv_python
+from xview_engine.progress import check_cancel
 
 DROPPED = ("numpy", "numpy.libs", "numpy-*.dist-info", "bin/f2py*")  # --target: QGIS' numpy stays the one used
 # Settings that would send pip elsewhere or refuse the folder; QGIS' own PYTHONPATH is not pip's business.
@@ -106,13 +107,17 @@ def _run(cmd: list[str], log: Log, cancel: Cancel) -> tuple[int, list[str]]:
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    while proc.poll() is None:
-        if cancel():
-            proc.terminate()
-            _wait_or_kill(proc)
-            reader.join(5)
-            raise Cancelled("engine install cancelled; nothing was installed and any earlier install is unchanged")
-        time.sleep(0.1)
+    try:
+        while proc.poll() is None:
+            if cancel():
+                raise Cancelled("engine install cancelled; nothing was installed and any earlier install is unchanged")
+            check_cancel(None)  # a signal's stop request (``xview install-engine``)
+            time.sleep(0.1)
+    except BaseException:  # cancelled, a signal: pip stops too
+        proc.terminate()
+        _wait_or_kill(proc)
+        reader.join(5)
+        raise
     reader.join(10)
     return proc.returncode, errors
 

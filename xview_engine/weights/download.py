@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from xview_engine import __version__
 from xview_engine.errors import Cancelled, WeightsError
-from xview_engine.progress import CancelCheck, ProgressCallback
+from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 
 CHUNK_BYTES = 2**18
 DEFAULT_TIMEOUT_S = 30.0
@@ -84,6 +84,7 @@ def _copy(response, out: BinaryIO, done: int, total: Optional[int], url: str, ti
           progress: Optional[ProgressCallback], cancel: Optional[CancelCheck]) -> int:
     """Chunks from the response to the file; returns the bytes the file holds."""
     while True:
+        check_cancel(None)  # a signal's stop request
         if cancel is not None and cancel():
             raise Cancelled(f"download of {url} cancelled; the {done:,} bytes received stay in {out.name} and the "
                             "next fetch resumes them")

@@ -27,7 +27,7 @@ from xview_engine.mapping.cluster.resume import ClusterLost
 from xview_engine.mapping.cluster.spec import ClusterError, ClusterSpec
 from xview_engine.mapping.cluster.worker import BlockDone, BlockTask, run_block
 from xview_engine.model.device import available_cores, gpu_may_be_present
-from xview_engine.progress import CancelCheck, ProgressCallback
+from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 
 CONNECT_TIMEOUT_S = 20
 WORKER_WAIT_S = 60
@@ -179,6 +179,7 @@ def run_tasks(session: Session, tasks: Sequence[BlockTask], done_tiles: int, tot
         progress(done_tiles, total_tiles)
     try:
         while pending:
+            check_cancel(None)  # a signal's stop request
             if cancel is not None and cancel():
                 raise Cancelled("cancelled by the user; no output was written")
             try:
