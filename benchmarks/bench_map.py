@@ -96,13 +96,22 @@ def child(raster: str, model: str, out_dir: str, batch_size: int) -> None:
     from xview_engine.mapping.map import MapParams, run_map
 
     before = _rss_mb()
+    first: list[tuple[float, int]] = []  # (time, tiles done) at the first progress call: the start-up's end
+
+    def progress(done: int, total: int) -> None:
+        if not first:
+            first.append((time.perf_counter(), done))
+
     start = time.perf_counter()
     result = run_map(MapParams(raster=raster, model=model, out_dir=out_dir, device="cpu",
-                               batch_size=batch_size, overwrite=True))
+                               batch_size=batch_size, overwrite=True), progress=progress)
     seconds = time.perf_counter() - start
     peak = _peak_rss_mb()
+    started, done_then = first[0] if first else (start, 0)
     print(json.dumps({"tiles": result.tiles_total, "seconds": seconds, "added_mb": peak - before,
-                      "maxrss_mb": peak, "runtime": result.metadata["model"]["runtime"]}))
+                      "maxrss_mb": peak, "runtime": result.metadata["model"]["runtime"],
+                      "start_s": started - start,
+                      "after_start": (result.tiles_total - done_then) / max(seconds - (started - start), 1e-9)}))
 
 
 def bare_child(model: str, batch_size: int, runtime: str, threads: int, seconds: float, runs_at_once: int = 1) -> None:
@@ -202,7 +211,8 @@ def speed_runs(tmp: Path, names: list[str], size_px: int, batch_size: int, secon
                 for _ in range(pairs):  # map and bare in turn: the ratio of each pair, as the machine's speed drifts
                     m = measure(raster, model, tmp / f"o-{name}", batch_size)
                     b = bare_one(model, batch_size, runtime, int(threads.split()[0]), seconds)
-                    runs.append({"map": m, "bare": b, "ratio": m["tiles"] / m["seconds"] / b})
+                    runs.append({"map": m, "bare": b, "ratio": m["tiles"] / m["seconds"] / b,
+                                 "ratio_after_start": m["after_start"] / b})
                 ceiling = side_by_side(model, batch_size, seconds) if importlib.util.find_spec("onnxruntime") else None
                 entry[label] = {"sweep": sweep, "fastest": fastest, "runs": runs, "side_by_side": ceiling}
         results[name] = entry
@@ -255,6 +265,10 @@ def _report_speed(speed: dict[str, dict], size_px: int, batch_size: int) -> None
             print(f"  {name:9s} {label:13s} map {np.median(rates):7.1f} tiles/s = {ratios[label]:.2f} "
                   f"[{pair_ratios[0]:.2f}-{pair_ratios[-1]:.2f}] of the fastest bare ({r['fastest']}: "
                   f"{np.median(bares):.1f}; sweep {sweep}); peak RSS {last['maxrss_mb']:.0f} MB; {last['runtime']}")
+            after = float(np.median([run["ratio_after_start"] for run in r["runs"]]))
+            start_s = float(np.median([run["map"]["start_s"] for run in r["runs"]]))
+            print(f"  {'':9s} {'':13s} (after its start-up, {start_s:.2f} s to the first batch done, model load "
+                  f"included: {after:.2f} of the bare, which leaves out its own)")
             if r["side_by_side"]:
                 print(f"  {'':9s} {'':13s} (one-thread runs side by side on every core, no reading: "
                       f"{r['side_by_side']:.1f} tiles/s; the map is "
