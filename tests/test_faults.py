@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("faults")
-    data = np.random.default_rng(3).integers(0, 256, (3, 1024, 1024), dtype=np.uint8)
+    data = np.random.default_rng(3).integers(0, 256, (3, 2048, 2048), dtype=np.uint8)  # ~1 s to index
     raster = write_raster(folder / "big.tif", data, TRUE_METRES_CRS, Affine(0.5, 0, CM_X, 0, -0.5, CM_Y))
     return {"raster": raster, "model": tiny_model(folder / "m.safetensors", gsd_m=0.5)}
 
