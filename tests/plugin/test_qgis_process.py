@@ -18,6 +18,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import rasterio
 from qgis_support import world_files
@@ -132,3 +133,51 @@ def test_run_verify_prints_the_distance_and_p_same_place(profile, tmp_path_facto
     assert results["DISTANCE"] == pytest.approx(engine["distance"], abs=1e-6)
     assert results["P_SAME_PLACE"] == pytest.approx(engine["p_same_place"], abs=1e-6)
     assert json.loads(results["RESULT"])["photo"] == str(photo)
+
+
+def test_run_map_of_a_time_aware_model_by_months_and_at_a_time(profile, tmp_path):
+    """MONTHS gives one band per month and label, each with its time range; TIME one time; neither: one line."""
+    from qgis_support import rgb_geotiff
+    from time_fixtures import SNOW, tiny_time_model
+
+    raster = rgb_geotiff(tmp_path / "rgb.tif", size=(48, 64), pixel=2.0)
+    model = tiny_time_model(tmp_path)
+    common = ("run", "xview:map", f"--INPUT={raster}", f"--MODEL={model}", "--HEAD=snow", "--PRODUCTS=0",
+              "--DEVICE=1", "--LOAD=0")
+    months = qgis_process(profile, *common, "--MONTHS=11-2", f"--OUTPUT={tmp_path / 'months'}", cwd=tmp_path)
+    assert months.returncode == 0, months.stdout + months.stderr
+    with rasterio.open(tmp_path / "months" / "snow_prob.tif") as ds:
+        assert ds.count == 4 * len(SNOW)
+        starts = [ds.tags(band)["xview_time_start"] for band in range(1, ds.count + 1)]
+        by_month = ds.read(masked=True).reshape(4, len(SNOW), ds.height, ds.width)
+    assert [s[5:7] for s in starts[::len(SNOW)]] == ["11", "12", "01", "02"]  # Nov-Feb, across the new year
+    assert by_month.count() > 0 and not np.allclose(by_month[0], by_month[2])  # the months differ
+    at = qgis_process(profile, *common, "--TIME=2026-01-15T08:00", f"--OUTPUT={tmp_path / 'at'}", cwd=tmp_path)
+    assert at.returncode == 0, at.stdout + at.stderr
+    with rasterio.open(tmp_path / "at" / "snow_prob.tif") as ds:
+        assert ds.count == len(SNOW)
+    neither = qgis_process(profile, *common, f"--OUTPUT={tmp_path / 'neither'}", cwd=tmp_path)
+    assert neither.returncode != 0 and "give --time" in neither.stdout + neither.stderr
+    assert "Traceback" not in neither.stdout + neither.stderr
+
+
+def test_run_map_exceed_with_a_threshold_is_the_poisson_tail(profile, tmp_path_factory, tmp_path):
+    """THRESHOLD through the binary: P(N > t) of the count head is scipy's Poisson survival at floor(t)."""
+    from scipy import stats
+
+    from xview_engine.model.file import read_manifest
+
+    world = world_files(tmp_path_factory)
+    counts = next(h.name for h in read_manifest(world["model"]).heads if h.distribution == "poisson")
+    out = tmp_path / "exceed"
+    result = qgis_process(profile, "run", "xview:map", f"--INPUT={world['raster']}", f"--MODEL={world['model']}",
+                          f"--HEAD={counts}", "--PRODUCTS=4,7", "--THRESHOLD=1.5", "--DEVICE=1", "--LOAD=0",
+                          f"--OUTPUT={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with rasterio.open(out / f"{counts}_count.tif") as ds:
+        rate = ds.read(masked=True).astype(np.float64)
+    with rasterio.open(out / f"{counts}_exceed.tif") as ds:
+        exceed = ds.read(masked=True).astype(np.float64)
+    assert rate.count() > 0 and exceed.shape == rate.shape
+    np.testing.assert_allclose(exceed.compressed(), stats.poisson.sf(1, rate.compressed()), rtol=1e-4, atol=1e-6)
+    assert 0.0 < exceed.max() <= 1.0
