@@ -109,6 +109,7 @@ class MapTab(QWidget):
         self.export_button.setEnabled(False)
         self.whats_here = WhatsHerePanel(iface, model_panel, self.layer_combo.currentLayer, lambda: self.last_layers,
                                          self)
+        self.whats_here.time_fn = lambda: self.time_picker.map_options()["time"]  # a time-aware model's answer
         self._lay_out()
         self._connect()
         self.set_manifest(model_panel.manifest)

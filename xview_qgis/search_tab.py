@@ -7,7 +7,7 @@ The builder only writes query text in the engine's grammar (``head:"class" > val
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from qgis.core import QgsProject, QgsRasterLayer
 from qgis.PyQt.QtWidgets import (
@@ -46,6 +46,7 @@ class SearchTab(QWidget):
         self.iface, self.model_panel = iface, model_panel
         self.manifest = None
         self.last_layers: list = []
+        self.time_fn: Callable[[], Optional[str]] = lambda: None  # the Map tab's time, for a time-aware model
         self.layer_combo = raster_combo(self, "XviewSearchLayer")
         self.query = QLineEdit(self)
         self.query.setObjectName("XviewSearchQuery")
@@ -154,7 +155,8 @@ class SearchTab(QWidget):
             raster, source = engine_input(layer, self.manifest.input.bands)
             params = SearchParams(raster=raster, model=self.model_panel.model_path, device=self.model_panel.device,
                                   query=self.query.text(), out=str(out_dir / "search.tif"),
-                                  logic=self.logic.currentText(), command="QGIS xview dock: Search")
+                                  logic=self.logic.currentText(), command="QGIS xview dock: Search",
+                                  time=self.time_fn())
         except Exception as exc:
             remove_if_empty(out_dir)
             report_error(self._bar(), exc)

@@ -80,7 +80,8 @@ def describe(samples: dict[str, list[tuple[str, float]]]) -> str:
 
 def describe_summary(summary) -> str:
     """Rich text for an on-the-spot ``PointSummary``: per head, top classes with probabilities or counts."""
-    lines = [f"<i>Computed now for the {summary.footprint_m:g} m tile centred here:</i>"]
+    at = f", at {escape(summary.time)}" if getattr(summary, "time", None) else ""
+    lines = [f"<i>Computed now for the {summary.footprint_m:g} m tile centred here{at}:</i>"]
     for head in summary.heads:
         if head.measure == "probability":
             sure = f" (confidence α₀ {head.concentration:.1f})" if head.concentration is not None else ""
@@ -120,6 +121,7 @@ class PointChoices:
     manifest: Any
     device: str
     photo: str = ""
+    when: Optional[str] = None  # the Map tab's time (ISO 8601), what a time-aware model answers at
 
 
 @dataclass
@@ -217,12 +219,14 @@ def _point_work(choices: PointChoices, source, x: float, y: float, samples: dict
         from xview_engine.localization.methods import PhotoOptions, method_for
         from xview_engine.localization.photo_search import photos_at_point
         from xview_engine.mapping.point import describe_point
+        from xview_engine.model.time_features import parse_time
 
         manifest, model = choices.manifest, choices.model_path
+        when = parse_time(choices.when) if choices.when and manifest.takes_time else None
         verify, collection = extras or model_extras(manifest)
         answer = PointAnswer(samples, manifest.input.footprint_m, ask_photo=verify and not choices.photo)
         if not samples and manifest.heads:
-            answer.summary = describe_point(source, _runtime(model, choices.device), x, y, TOP_N, cancel)
+            answer.summary = describe_point(source, _runtime(model, choices.device), x, y, TOP_N, cancel, when)
         if verify and choices.photo:
             answer.verdict = method_for(manifest.kind).verify(choices.photo, model, source, x, y, choices.device)
         if collection:

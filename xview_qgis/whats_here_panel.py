@@ -26,6 +26,7 @@ class WhatsHerePanel(QWidget):
         self.iface, self.model_panel = iface, model_panel
         self.layer_fn, self.layers_fn = layer_fn, layers_fn
         self.photo_fn: Callable[[], str] = lambda: ""
+        self.time_fn: Callable[[], Optional[str]] = lambda: None  # the Map tab's time, for a time-aware model
         self.button = QPushButton("What's here?", self)
         self.button.setObjectName("XviewWhatsHere")
         self.button.setCheckable(True)
@@ -64,7 +65,8 @@ class WhatsHerePanel(QWidget):
         from xview_qgis.whats_here import PointChoices, start_point_query
 
         panel = self.model_panel
-        choices = PointChoices(self.layer_fn(), panel.model_path, panel.manifest, panel.device, self.photo_fn())
+        choices = PointChoices(self.layer_fn(), panel.model_path, panel.manifest, panel.device, self.photo_fn(),
+                               self.time_fn())
         return start_point_query(choices, point, crs, samples, self.answer.setText,
                                  lambda photos: photo_table(self.answer, photos),
                                  self.iface.messageBar() if self.iface is not None else None)

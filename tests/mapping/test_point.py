@@ -69,3 +69,35 @@ def test_web_mercator_tile_is_footprint_over_cos_latitude():
     grid = point_grid(Mercator(), 224, 0.5, 50_000.0, y)
     assert grid.count == 1 and (grid.x0, grid.y0) == (pytest.approx(50_000.0), pytest.approx(y))
     assert grid.tile_size_xy[0] == pytest.approx(112.0 / math.cos(math.radians(lat)), rel=3e-3)  # ellipsoid
+
+
+def test_a_time_aware_model_answers_at_the_time_given_as_its_map_does(tmp_path):
+    """The point at a time is the map made at that time (``xview map --time``), read at the same tile."""
+    import rasterio
+    from mapping_fixtures import TRUE_METRES_CRS
+    from time_fixtures import SNOW, tiny_time_model
+
+    from xview_engine.mapping.map import MapParams, run_map
+    from xview_engine.model.time_features import parse_time
+
+    data = np.random.default_rng(5).integers(0, 256, (3, 64, 80), dtype=np.uint8)
+    raster = write_raster(tmp_path / "rgb.tif", data, TRUE_METRES_CRS, Affine(2.0, 0, CM_X, 0, -2.0, CM_Y))
+    model = tiny_time_model(tmp_path)
+    runtime = load_runtime(model, "torch", "cpu")
+    winter, summer = "2026-01-15T08:00", "2026-07-15T08:00"
+    run_map(MapParams(raster=str(raster), model=str(model), out_dir=str(tmp_path / "map"), head="snow",
+                      products=("prob",), time=winter, device="cpu"))
+    with rasterio.open(tmp_path / "map" / "snow_prob.tif") as ds:
+        row, col = ds.height // 2, ds.width // 2
+        x, y = ds.xy(row, col)  # the centre of that output pixel is the centre of its tile
+        mapped = ds.read()[:, row, col]
+    with RasterioSource(raster, 3, runtime.manifest.input.bands) as source:
+        with pytest.raises(SourceError, match="choose the time"):
+            describe_point(source, runtime, x, y)
+        at_winter = describe_point(source, runtime, x, y, when=parse_time(winter))
+        at_summer = describe_point(source, runtime, x, y, when=parse_time(summer))
+    snow = next(h for h in at_winter.heads if h.head == "snow")
+    np.testing.assert_allclose([dict(snow.top)[name] for name in SNOW], mapped, atol=1e-5)
+    assert at_winter.time == winter and at_winter.as_dict()["time"] == winter
+    summer_snow = dict(next(h for h in at_summer.heads if h.head == "snow").top)
+    assert not np.allclose([summer_snow[name] for name in SNOW], mapped, atol=1e-5)  # the time matters

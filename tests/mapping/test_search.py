@@ -112,3 +112,39 @@ def test_search_known_answer(tmp_path):
     near_threshold = np.abs(prob[..., 0] - 0.33) < 1e-3
     np.testing.assert_allclose(score[~near_threshold], expected[~near_threshold], atol=1e-4)
     assert result.tiles_run == 35
+
+
+def test_a_time_aware_model_is_searched_at_the_time_given_as_its_map(tmp_path, capsys):
+    """`xview search --time`: the term's score is the map's probability at that time, tile for tile."""
+    from time_fixtures import tiny_time_model
+
+    from xview_engine.cli.main import main
+    from xview_engine.errors import SourceError
+    from xview_engine.mapping.map import MapParams, run_map
+
+    random_rgb(tmp_path / "rgb.tif", width=64, height=48, pixel=2.0)
+    raster, model = str(tmp_path / "rgb.tif"), str(tiny_time_model(tmp_path))
+    base = {"raster": raster, "model": model, "query": "snow:snow", "device": "cpu"}
+    with pytest.raises(SourceError, match="give --time"):
+        run_search(SearchParams(**base, out=str(tmp_path / "none.tif")))
+    assert not (tmp_path / "none.tif").exists()
+    winter = "2026-01-15T08:00"
+    assert main(["search", raster, "--model", model, "--query", "snow:snow", "--time", winter, "--device", "cpu",
+                 "-o", str(tmp_path / "winter.tif")]) == 0, capsys.readouterr().err
+    run_search(SearchParams(**base, out=str(tmp_path / "summer.tif"), time="2026-07-15T08:00"))
+    run_map(MapParams(raster=raster, model=model, out_dir=str(tmp_path / "map"), head="snow", products=("prob",),
+                      classes=("snow",), time=winter, device="cpu"))
+    with rasterio.open(tmp_path / "winter.tif") as ds:
+        score, tags = ds.read(1, masked=True), ds.tags()
+    with rasterio.open(tmp_path / "summer.tif") as ds:
+        summer = ds.read(1, masked=True)
+    with rasterio.open(tmp_path / "map" / "snow_prob.tif") as ds:
+        mapped = ds.read(1, masked=True)
+    assert score.count() > 0 and score.shape == mapped.shape
+    np.testing.assert_allclose(score.filled(np.nan), mapped.filled(np.nan), atol=1e-6)
+    assert tags["xview_time"] == winter
+    assert not np.allclose(summer.compressed(), score.compressed(), atol=1e-4)  # the time matters
+    blind = mean_colour_model(tmp_path / "blind.safetensors", gsd_m=2.0)
+    with pytest.raises(SourceError, match="does not take the time"):
+        run_search(SearchParams(raster=raster, model=str(blind), query="colour:red", device="cpu", time=winter,
+                                out=str(tmp_path / "blind.tif")))

@@ -206,6 +206,26 @@ def test_search_builder_and_run(plugin, world, qtbot):
     del layer
 
 
+def test_search_of_a_time_aware_model_runs_at_the_map_tabs_time(plugin, qtbot, tmp_path):
+    import rasterio
+    from qgis.PyQt.QtCore import QDate, QDateTime, QTime
+    from qgis_support import rgb_geotiff
+    from time_fixtures import tiny_time_model
+
+    layer = _add_raster(rgb_geotiff(tmp_path / "rgb.tif", size=(48, 64), pixel=2.0), "overhead")
+    plugin.model_panel.set_model(str(tiny_time_model(tmp_path)))
+    plugin.tabs["Map"].time_picker.when.setDateTime(QDateTime(QDate(2026, 7, 1), QTime(9, 30)))
+    tab = plugin.tabs["Search"]
+    tab.layer_combo.setLayer(layer)
+    tab.out_dir.setFilePath(str(tmp_path / "out"))
+    tab.query.setText("snow:snow")
+    task = _run_and_wait(qtbot, tab)
+    assert task.error is None, task.error
+    with rasterio.open(task.result.path) as ds:
+        assert ds.tags()["xview_time"] == "2026-07-01T09:30"
+    del layer
+
+
 def test_whats_here_reads_the_last_run_at_a_point(plugin, world, qtbot, tmp_path):
     from qgis.core import QgsPointXY
 

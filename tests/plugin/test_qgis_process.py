@@ -181,3 +181,20 @@ def test_run_map_exceed_with_a_threshold_is_the_poisson_tail(profile, tmp_path_f
     assert rate.count() > 0 and exceed.shape == rate.shape
     np.testing.assert_allclose(exceed.compressed(), stats.poisson.sf(1, rate.compressed()), rtol=1e-4, atol=1e-6)
     assert 0.0 < exceed.max() <= 1.0
+
+
+def test_run_search_of_a_time_aware_model_takes_the_time(profile, tmp_path):
+    from qgis_support import rgb_geotiff
+    from time_fixtures import tiny_time_model
+
+    raster = rgb_geotiff(tmp_path / "rgb.tif", size=(48, 64), pixel=2.0)
+    common = ("run", "xview:search", f"--INPUT={raster}", f"--MODEL={tiny_time_model(tmp_path)}",
+              "--QUERY=snow:snow > 0.4", "--DEVICE=1")
+    at = qgis_process(profile, *common, "--TIME=2026-01-15T08:00", f"--OUTPUT={tmp_path / 's.tif'}", cwd=tmp_path)
+    assert at.returncode == 0, at.stdout + at.stderr
+    with rasterio.open(tmp_path / "s.tif") as ds:
+        assert ds.tags()["xview_time"] == "2026-01-15T08:00"
+        assert set(np.unique(ds.read(1, masked=True).compressed())) <= {0.0, 1.0}
+    without = qgis_process(profile, *common, f"--OUTPUT={tmp_path / 'n.tif'}", cwd=tmp_path)
+    assert without.returncode != 0 and "give --time" in without.stdout + without.stderr
+    assert "Traceback" not in without.stdout + without.stderr and not (tmp_path / "n.tif").exists()

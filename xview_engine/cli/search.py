@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, help="score GeoTIFF to write")
     parser.add_argument("--logic", default="product", choices=("product", "minmax"),
                         help="how & and | combine scores (default: product)")
+    parser.add_argument("--time", help="a time-aware model: score at this time, ISO 8601 (e.g. 2026-01-15T08:00)")
     parser.set_defaults(func=run)
 
 
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from xview_engine.progress import TerminalProgress
 
     params = SearchParams(**grid_kwargs(args), cluster=cluster_spec(args), query=args.query, out=args.output,
-                          logic=args.logic)
+                          logic=args.logic, time=args.time)
     result = run_search(params, progress=TerminalProgress("xview search"), log=say)
     lo, hi = result.score_range
     say(f"scores {lo:.4g} .. {hi:.4g} over {result.tiles_run:,} tiles")

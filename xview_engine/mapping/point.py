@@ -5,13 +5,15 @@ second inference path, ``describe_point`` lays the engine's own one-tile ``TileG
 point (so the ground footprint, the CRS ground scale, Web Mercator included, and the no-data rule
 are exactly those of ``xview map``) and runs it through ``predict_rows``. The answer, per head, is
 the top classes by probability (Dirichlet mean / softmax) or by expected count (Poisson rate),
-plus, for Dirichlet heads, the concentration alpha_0 (how sure the model is).
+plus, for Dirichlet heads, the concentration alpha_0 (how sure the model is). A time-aware model
+answers at the time ``when`` it is given (the plugin's Map-tab time), as ``xview map --time`` maps.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Optional
 
 import numpy as np
@@ -21,7 +23,8 @@ from xview_engine.mapping.batches import Runner, predict_rows
 from xview_engine.mapping.products import class_values
 from xview_engine.model import distributions as dist
 from xview_engine.model.manifest import HeadSpec, InputSpec
-from xview_engine.model.runtime import ModelRuntime
+from xview_engine.model.runtime import ModelRuntime, at_times
+from xview_engine.model.time_features import format_time, time_matrix
 from xview_engine.progress import CancelCheck
 from xview_engine.raster.grid import TileGrid, make_grid
 from xview_engine.raster.source import RasterSource
@@ -50,9 +53,10 @@ class PointSummary:
     crs: str
     footprint_m: float
     heads: tuple[HeadSummary, ...]
+    time: Optional[str] = None  # what a time-aware model answered at (ISO 8601); None for a time-blind one
 
     def as_dict(self) -> dict[str, Any]:
-        return {"x": self.x, "y": self.y, "crs": self.crs, "footprint_m": self.footprint_m,
+        return {"x": self.x, "y": self.y, "crs": self.crs, "footprint_m": self.footprint_m, "time": self.time,
                 "heads": [{"head": h.head, "distribution": h.distribution, "measure": h.measure,
                            "top": [list(kv) for kv in h.top], "concentration": h.concentration}
                           for h in self.heads]}
@@ -73,12 +77,21 @@ def point_grid(source: RasterSource, tile_px: int, gsd_m: float, x: float, y: fl
 
 
 def describe_point(source: RasterSource, runtime: ModelRuntime, x: float, y: float, top_n: int = DEFAULT_TOP_N,
-                   cancel: Optional[CancelCheck] = None) -> PointSummary:
-    """Run the model on the tile centred at (x, y) (``source.crs`` units) and summarise every head."""
-    grid, outputs = point_outputs(source, runtime.run, runtime.manifest.input, x, y, cancel)
-    heads = tuple(_summarise(head, outputs[head.name][0], top_n) for head in runtime.manifest.heads
-                  if head.name in outputs)
-    return PointSummary(float(grid.x0), float(grid.y0), source.crs, grid.footprint_m, heads)
+                   cancel: Optional[CancelCheck] = None, when: Optional[datetime] = None) -> PointSummary:
+    """Run the model on the tile centred at (x, y) (``source.crs`` units) and summarise every head.
+
+    ``when``: the time a time-aware model answers at (required by one, ignored by a time-blind one).
+    """
+    manifest, run = runtime.manifest, runtime.run
+    if manifest.takes_time:
+        if when is None:
+            raise SourceError("this model predicts P(attribute | overhead, time): choose the time to answer at "
+                              "(the Map tab's time)")
+        run = at_times(runtime, time_matrix([when], manifest.time_features))
+    grid, outputs = point_outputs(source, run, manifest.input, x, y, cancel)
+    heads = tuple(_summarise(head, outputs[head.name][0], top_n) for head in manifest.heads if head.name in outputs)
+    time = format_time(when) if manifest.takes_time and when is not None else None
+    return PointSummary(float(grid.x0), float(grid.y0), source.crs, grid.footprint_m, heads, time)
 
 
 def point_outputs(source: RasterSource, run: Runner, spec: InputSpec, x: float, y: float,

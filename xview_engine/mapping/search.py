@@ -20,6 +20,8 @@ from xview_engine.mapping.grammar import evaluate, heads_of, parse_query
 from xview_engine.mapping.grid_rows import grid_rows
 from xview_engine.mapping.plan import GridParams, check_params, open_grid
 from xview_engine.mapping.products import class_values
+from xview_engine.mapping.time_steps import TimeSteps, resolve_time_steps
+from xview_engine.model.manifest import Manifest
 from xview_engine.model.runtime import read_model_manifest
 from xview_engine.outputs import atomic_output, check_outputs_free
 from xview_engine.progress import CancelCheck, Log, ProgressCallback, check_cancel
@@ -35,6 +37,7 @@ class SearchParams(GridParams):
     out: str = ""
     logic: str = "product"  # 'product' or 'minmax'
     cluster: Optional[ClusterSpec] = None  # run the tiles on a Dask cluster (mapping.cluster); None: here
+    time: Optional[str] = None  # a time-aware model: score at this ISO 8601 time (as `xview map --time`)
 
 
 @dataclass
@@ -58,14 +61,17 @@ def run_search(params: SearchParams, progress: Optional[ProgressCallback] = None
     out = Path(params.out)
     check_outputs_free([out], params.overwrite)
     heads = {name: manifest.head(name) for name in heads_of(node)}
-    tags = {"xview_query": params.query, "xview_logic": params.logic, "xview_command": params.command or ""}
+    steps = _search_time(manifest, params)
+    tags = {"xview_query": params.query, "xview_logic": params.logic, "xview_command": params.command or "",
+            **(steps.band_tags(0) if steps is not None else {})}
     spec = RasterSpec((f"search:score:{params.query}",), tags=tags)
     lo, hi, tiles_run = np.inf, -np.inf, 0
     with open_grid(params, manifest, source) as plan, atomic_output(out) as tmp:
         grid = plan.grid
         log(f"{grid.count:,} tiles to run ({grid.rows:,} rows x {grid.cols:,} columns), "
             f"tile {grid.footprint_m:g} m, stride {grid.stride_m:g} m")
-        with grid_rows(params, manifest, plan, out, progress, cancel, log, source is not None) as (rows, _):
+        with grid_rows(params, manifest, plan, out, progress, cancel, log, source is not None,
+                       steps.features if steps is not None else None) as (rows, _):
             writer = GridRasterWriter(tmp, grid, spec)
             try:
                 for row, outputs in rows:
@@ -81,6 +87,14 @@ def run_search(params: SearchParams, progress: Optional[ProgressCallback] = None
             finally:
                 writer.close()
     return SearchResult(out, grid.count, tiles_run, (float(lo), float(hi)), time.perf_counter() - started)
+
+
+def _search_time(manifest: Manifest, params: SearchParams) -> Optional[TimeSteps]:
+    """The one time a time-aware model is scored at (``--time``); None for a time-blind model."""
+    if manifest.takes_time and not params.time:
+        raise SourceError(f"{params.model} predicts P(attribute | overhead, time): give --time 2026-01-15T08:00, "
+                          "the time to score the query at")
+    return resolve_time_steps(manifest, params.model, params.time, None)
 
 
 def _score_row(node, heads, outputs: dict[str, np.ndarray], cols: int, logic: str) -> np.ndarray:

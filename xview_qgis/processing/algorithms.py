@@ -177,6 +177,8 @@ class SearchAlgorithm(XviewAlgorithm):
         self.add_raster_and_model()
         self.addParameter(QgsProcessingParameterString("QUERY", "Query"))
         self.addParameter(QgsProcessingParameterEnum("LOGIC", "Logic", options=["product", "minmax"], defaultValue=0))
+        self.addParameter(QgsProcessingParameterString("TIME", "Time-aware model: score at (ISO 8601, e.g. "
+                                                       "2026-01-15T08:00)", optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Score raster"))
 
     def processAlgorithm(self, parameters, context, feedback):
@@ -186,7 +188,8 @@ class SearchAlgorithm(XviewAlgorithm):
         params = SearchParams(raster=self.raster, model=self.parameterAsFile(parameters, "MODEL", context),
                               query=self.parameterAsString(parameters, "QUERY", context), out=out,
                               logic=("product", "minmax")[self.parameterAsEnum(parameters, "LOGIC", context)],
-                              device=self.device(parameters, context), overwrite=True)
+                              device=self.device(parameters, context), overwrite=True,
+                              time=self.parameterAsString(parameters, "TIME", context) or None)
         self.call(lambda: run_search(params, log=feedback.pushInfo, source=self.source, **self.hooks(feedback)))
         style_when_loaded(context, out)
         return {"OUTPUT": out}
