@@ -39,14 +39,6 @@ class ClusterSetting(QgsCollapsibleGroupBox):
 
     def spec(self):
         """The ``ClusterSpec`` for the address typed, None when empty; an ``XviewError`` for a bad one."""
-        from xview_engine.mapping.cluster.spec import ClusterError, ClusterSpec, check_spec
+        from xview_engine.mapping.cluster.spec import scheduler_spec
 
-        text = self.address.text().strip()
-        if not text:
-            return None
-        spec = ClusterSpec(text)
-        check_spec(spec)
-        if spec.local_workers is not None:
-            raise ClusterError(f"cluster address {text}: inside QGIS start the cluster outside it ('dask scheduler' "
-                               "and 'dask worker tcp://HOST:8786') and give the scheduler's tcp:// address")
-        return spec
+        return scheduler_spec(self.address.text(), "inside QGIS")

@@ -198,3 +198,31 @@ def test_run_search_of_a_time_aware_model_takes_the_time(profile, tmp_path):
     without = qgis_process(profile, *common, f"--OUTPUT={tmp_path / 'n.tif'}", cwd=tmp_path)
     assert without.returncode != 0 and "give --time" in without.stdout + without.stderr
     assert "Traceback" not in without.stdout + without.stderr and not (tmp_path / "n.tif").exists()
+
+
+def test_run_map_on_a_dask_cluster_gives_the_local_products(profile, tmp_path):
+    """CLUSTER through the binary: a real scheduler with 2 worker processes; the same files as run here."""
+    pytest.importorskip("distributed")
+    from cluster_fixtures import same_products
+    from mapping_fixtures import random_rgb, tiny_model
+
+    from xview_engine.mapping.cluster.client import environ_kept
+
+    random_rgb(tmp_path / "rgb.tif", width=200, height=160)
+    model = tiny_model(tmp_path / "m.safetensors", gsd_m=10.0)
+    common = ("run", "xview:map", f"--INPUT={tmp_path / 'rgb.tif'}", f"--MODEL={model}", "--DEVICE=1", "--LOAD=0")
+    here = qgis_process(profile, *common, f"--OUTPUT={tmp_path / 'here'}", cwd=tmp_path)
+    assert here.returncode == 0, here.stdout + here.stderr
+    import distributed
+
+    with environ_kept(), distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                                  dashboard_address=None) as cluster:
+        there = qgis_process(profile, *common, f"--CLUSTER={cluster.scheduler_address}",
+                             f"--OUTPUT={tmp_path / 'there'}", cwd=tmp_path)
+    assert there.returncode == 0, there.stdout + there.stderr
+    meta = json.loads((tmp_path / "there" / "products.json").read_text())
+    assert meta["cluster"]["address"] == cluster.scheduler_address and meta["cluster"]["workers"] == 2
+    same_products(tmp_path / "here", tmp_path / "there")
+    local = qgis_process(profile, *common, "--CLUSTER=local:2", f"--OUTPUT={tmp_path / 'local'}", cwd=tmp_path)
+    assert local.returncode != 0 and "start the cluster outside" in local.stdout + local.stderr
+    assert "Traceback" not in local.stdout + local.stderr

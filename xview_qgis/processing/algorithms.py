@@ -98,6 +98,17 @@ class XviewAlgorithm(QgsProcessingAlgorithm):
         self.add_stride()
         self.addParameter(QgsProcessingParameterExtent("EXTENT", "Extent", optional=True))
 
+    def add_cluster(self) -> None:
+        self.addParameter(QgsProcessingParameterString(
+            "CLUSTER", "Dask scheduler the tiles run on (tcp://HOST:8786; empty: this computer)", optional=True))
+
+    def cluster(self, parameters, context):
+        """The ``ClusterSpec`` of CLUSTER (None when empty): a running scheduler, never ``local:N`` here."""
+        from xview_engine.mapping.cluster.spec import scheduler_spec
+
+        return self.call(lambda: scheduler_spec(self.parameterAsString(parameters, "CLUSTER", context) or "",
+                                                "inside QGIS and qgis_process"))
+
     def grid_choices(self, parameters, context) -> dict[str, Any]:
         """The ``GridParams`` fields every tiled run shares: raster, model, stride, extent (layer CRS), device."""
         layer_crs = self.parameterAsRasterLayer(parameters, "INPUT", context).crs()
@@ -145,6 +156,7 @@ class MapAlgorithm(XviewAlgorithm):
                                                        "2026-01-15T08:00)", optional=True))
         self.addParameter(QgsProcessingParameterString("MONTHS", "Time-aware model: one band per month (e.g. 1-12)",
                                                        optional=True))
+        self.add_cluster()
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Output folder"))
         self.addParameter(QgsProcessingParameterBoolean("LOAD", "Open the products, styled, when done",
                                                         defaultValue=True))
@@ -161,7 +173,8 @@ class MapAlgorithm(XviewAlgorithm):
             threshold=_optional_number(self, parameters, "THRESHOLD", context),
             out_dir=out, overwrite=True, command="QGIS Processing xview:map",
             time=self.parameterAsString(parameters, "TIME", context) or None,
-            months=self.parameterAsString(parameters, "MONTHS", context) or None)
+            months=self.parameterAsString(parameters, "MONTHS", context) or None,
+            cluster=self.cluster(parameters, context))
         result = self.call(lambda: run_map(params, log=feedback.pushInfo, source=self.source, **self.hooks(feedback)))
         if self.parameterAsBoolean(parameters, "LOAD", context):
             for path in (p for p in result.files if p.suffix == ".tif"):
@@ -179,6 +192,7 @@ class SearchAlgorithm(XviewAlgorithm):
         self.addParameter(QgsProcessingParameterEnum("LOGIC", "Logic", options=["product", "minmax"], defaultValue=0))
         self.addParameter(QgsProcessingParameterString("TIME", "Time-aware model: score at (ISO 8601, e.g. "
                                                        "2026-01-15T08:00)", optional=True))
+        self.add_cluster()
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Score raster"))
 
     def processAlgorithm(self, parameters, context, feedback):
@@ -189,7 +203,8 @@ class SearchAlgorithm(XviewAlgorithm):
                               query=self.parameterAsString(parameters, "QUERY", context), out=out,
                               logic=("product", "minmax")[self.parameterAsEnum(parameters, "LOGIC", context)],
                               device=self.device(parameters, context), overwrite=True,
-                              time=self.parameterAsString(parameters, "TIME", context) or None)
+                              time=self.parameterAsString(parameters, "TIME", context) or None,
+                              cluster=self.cluster(parameters, context))
         self.call(lambda: run_search(params, log=feedback.pushInfo, source=self.source, **self.hooks(feedback)))
         style_when_loaded(context, out)
         return {"OUTPUT": out}
@@ -202,6 +217,7 @@ class IndexAlgorithm(XviewAlgorithm):
     def initAlgorithm(self, config=None) -> None:
         self.add_raster_and_model()
         self.add_stride()
+        self.add_cluster()
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT", "Index folder"))
 
     def processAlgorithm(self, parameters, context, feedback):
@@ -210,7 +226,8 @@ class IndexAlgorithm(XviewAlgorithm):
         out = self.parameterAsString(parameters, "OUTPUT", context)
         params = IndexParams(raster=self.raster, model=self.parameterAsFile(parameters, "MODEL", context),
                              stride_m=_optional_number(self, parameters, "STRIDE", context),
-                             device=self.device(parameters, context), out=out, overwrite=True)
+                             device=self.device(parameters, context), out=out, overwrite=True,
+                             cluster=self.cluster(parameters, context))
         self.call(lambda: build_index(params, log=feedback.pushInfo, source=self.source, **self.hooks(feedback)))
         return {"OUTPUT": out}
 

@@ -53,3 +53,20 @@ def check_spec(spec: ClusterSpec) -> None:
     if not _REMOTE.match(spec.address):
         raise ClusterError(f"--cluster '{spec.address}' is not a cluster address: give local:N (N worker processes "
                            "on this machine) or a Dask scheduler's address such as tcp://HOST:8786")
+
+
+def scheduler_spec(address: str, where: str, block_tiles: int = DEFAULT_BLOCK_TILES) -> Optional[ClusterSpec]:
+    """The checked spec of a scheduler address typed in an application embedding the engine; None when empty.
+
+    ``local:N`` is refused there (``where``: 'inside QGIS'): a local cluster starts its workers from
+    the running executable, which there is the application itself, not Python.
+    """
+    text = address.strip()
+    if not text:
+        return None
+    spec = ClusterSpec(text, block_tiles)
+    check_spec(spec)
+    if spec.local_workers is not None:
+        raise ClusterError(f"cluster address {text}: {where} start the cluster outside it ('dask scheduler' "
+                           "and 'dask worker tcp://HOST:8786') and give the scheduler's tcp:// address")
+    return spec
