@@ -109,19 +109,3 @@ def test_cli_months(tmp_path, inputs, capsys) -> None:
     assert [d.split("@")[1] for d in descriptions] == ["2026-12", "2026-01", "2026-02"]
     assert main(["map", str(raster), "--model", str(model), "--out-dir", str(tmp_path / "bad"), "--time", "x"]) == 2
     assert "xview: error: --time/--months" in capsys.readouterr().err
-
-
-def test_time_aware_runs_on_a_cluster_are_refused_in_one_line(tmp_path, inputs) -> None:
-    """Not built yet: refused before any tile runs (map and index), nothing written."""
-    from xview_engine.localization.build import IndexParams, build_index
-    from xview_engine.mapping.cluster.spec import ClusterError, ClusterSpec
-
-    raster, model = inputs
-    cluster = ClusterSpec("tcp://127.0.0.1:1", 100)
-    with pytest.raises(ClusterError, match="does not run on a cluster yet"):
-        run_map(MapParams(raster=str(raster), model=str(model), out_dir=str(tmp_path / "m"), months="1-2",
-                          cluster=cluster, device="cpu"))
-    with pytest.raises(ClusterError, match="does not run on a cluster yet"):
-        build_index(IndexParams(raster=str(raster), model=str(model), out=str(tmp_path / "ix"), cluster=cluster,
-                                device="cpu"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rgb.tif", "time.safetensors"]

@@ -32,17 +32,14 @@ def grid_rows(params: GridParams, manifest: Manifest, plan: GridPlan, output: Pa
     ``times``: (S, F) time features a time-aware model runs every tile at (``model.runtime.at_times``).
     """
     spec = getattr(params, "cluster", None)
-    if spec is not None and times is not None:
-        from xview_engine.mapping.cluster.spec import ClusterError
-
-        raise ClusterError("a time-aware model does not run on a cluster yet; leave out --cluster")
     if spec is not None:
         from xview_engine.mapping.cluster.resume import work_folder
         from xview_engine.mapping.cluster.run import check_cluster_input, cluster_blocks
 
         check_cluster_input(spec, params.raster, source_given)
 
-        with cluster_blocks(params, spec, manifest, plan, work_folder(output), progress, cancel, log) as run:
+        with cluster_blocks(params, spec, manifest, plan, work_folder(output), progress, cancel, log,
+                            times) as run:
             yield run.blocks.rows(), run.description
         return
     runtime = load_runtime(params.model, params.runtime, params.device, params.threads)

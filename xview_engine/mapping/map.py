@@ -27,7 +27,7 @@ import numpy as np
 from xview_engine import __version__
 from xview_engine.errors import OutputError, SourceError
 from xview_engine.mapping.batches import predict_rows
-from xview_engine.mapping.cluster.spec import ClusterError, ClusterSpec
+from xview_engine.mapping.cluster.spec import ClusterSpec
 from xview_engine.mapping.plan import GridParams, GridPlan, check_params, open_grid
 from xview_engine.mapping.products import (
     DEFAULT_TOP_CLASSES,
@@ -91,9 +91,6 @@ def run_map(params: MapParams, progress: Optional[ProgressCallback] = None, canc
     json_path = out_dir / "products.json"
     with _output_dir(out_dir):
         check_outputs_free([*paths.values(), *sidecars.values(), json_path], params.overwrite)
-        if params.cluster is not None and steps is not None:
-            raise ClusterError("a time-aware map (--time / --months) does not run on a cluster yet; "
-                               "leave out --cluster")
         run = _map if params.cluster is None else _cluster_map()
         result = run(params, manifest, head, products, paths, sidecars, json_path, progress, cancel, log, source,
                      steps)

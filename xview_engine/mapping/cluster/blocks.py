@@ -88,7 +88,8 @@ def collect_block(manifest: Manifest, block: Block, rows: Rows) -> dict[str, np.
             arrays[f"params.{name}"][at] = values
             valid = ~np.isnan(values).any(axis=1)
             if name in heads and valid.any():  # as mapping.map sums a row: its valid tiles' class values, float64
-                arrays[f"sums.{name}"][at] = class_values(heads[name], values[valid]).sum(0, dtype=np.float64)
+                per_time = values[valid].reshape(-1, heads[name].num_params)  # S times side by side: all summed
+                arrays[f"sums.{name}"][at] = class_values(heads[name], per_time).sum(0, dtype=np.float64)
                 arrays[f"runs.{name}"][at] = int(valid.sum())
     return arrays
 
@@ -158,9 +159,9 @@ class BlockSet:
                     runs += int(row_runs[at])
         return sums, runs
 
-    def store(self, head: str) -> RowStore:
-        """One head's rows as the byte stream ``mapping.map`` parks a single-process run's rows in."""
-        return RowStore(self, head)
+    def store(self, head: str, steps: int = 1) -> RowStore:
+        """One head's rows as the byte stream ``mapping.map`` parks a single-process run's rows in (``steps`` times)."""
+        return RowStore(self, head, steps)
 
     def _params(self, block: Block, names: Optional[tuple[str, ...]]) -> dict[str, np.ndarray]:
         with np.load(self.folder / block.file_name, allow_pickle=False) as data:
@@ -176,8 +177,8 @@ class RowStore:
     both write their products with the same code and no copy of the parameters is made.
     """
 
-    def __init__(self, blocks: BlockSet, head: str):
-        self.blocks, self.head = blocks, head
+    def __init__(self, blocks: BlockSet, head: str, steps: int = 1):
+        self.blocks, self.head, self.steps = blocks, head, steps
         self._rows: Optional[Rows] = None
 
     def seek(self, offset: int) -> int:
@@ -190,7 +191,7 @@ class RowStore:
         if self._rows is None:
             self.seek(0)
         _, outputs = next(self._rows)  # type: ignore[arg-type]
-        cols, width = self.blocks.grid.cols, self.blocks.manifest.head(self.head).num_params
+        cols, width = self.blocks.grid.cols, self.blocks.manifest.head(self.head).num_params * self.steps
         values = outputs.get(self.head, np.full((cols, width), np.nan, np.float32))
         data = np.ascontiguousarray(values, np.float32).tobytes()
         if len(data) != size:

@@ -47,11 +47,14 @@ def work_folder(output: Path) -> Path:
     return output.parent / f".{output.name}{WORK_SUFFIX}"
 
 
-def run_inputs(params: GridParams, spec: ClusterSpec, grid: TileGrid, model_sha256: str) -> dict[str, Any]:
-    """Everything a block's numbers depend on, as plain JSON data."""
+def run_inputs(params: GridParams, spec: ClusterSpec, grid: TileGrid, model_sha256: str,
+               times: Any = None) -> dict[str, Any]:
+    """Everything a block's numbers depend on, as plain JSON data (a time-aware run's (S, F) ``times`` too)."""
     identity = raster_identity(params.raster)
     options = {f.name: getattr(params, f.name) for f in dataclasses.fields(GridParams) if f.name not in NOT_IN_KEY}
+    timed = {} if times is None else {"times": [[float(v) for v in step] for step in times]}
     return {
+        **timed,
         "raster": {k: identity.get(k) for k in RASTER_KEYS},
         "model": model_sha256,
         "mask": file_sha256(params.mask) if params.mask else None,

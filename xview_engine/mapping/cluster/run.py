@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
+
 from xview_engine.cache import file_sha256
 from xview_engine.errors import SourceError
 from xview_engine.mapping.cluster import resume
@@ -46,11 +48,15 @@ def check_cluster_input(spec: ClusterSpec, raster: str, has_own_source: bool) ->
 
 @contextlib.contextmanager
 def cluster_blocks(params: GridParams, spec: ClusterSpec, manifest: Manifest, plan: GridPlan, work: Path,
-                   progress: Optional[ProgressCallback], cancel: Optional[CancelCheck], log: Log) -> Iterator[BlockRun]:
-    """Run the grid's blocks on the cluster (those not already done); yield them for the tool to assemble."""
+                   progress: Optional[ProgressCallback], cancel: Optional[CancelCheck], log: Log,
+                   times: Optional[np.ndarray] = None) -> Iterator[BlockRun]:
+    """Run the grid's blocks on the cluster (those not already done); yield them for the tool to assemble.
+
+    ``times``: (S, F) time features a time-aware model runs every tile at (part of the run's key).
+    """
     blocks = layout(plan.grid, spec.block_tiles)
     model_sha256 = file_sha256(params.model)
-    inputs = resume.run_inputs(params, spec, plan.grid, model_sha256)
+    inputs = resume.run_inputs(params, spec, plan.grid, model_sha256, times)
     key = resume.prepare(work, inputs, spec.resume, params.overwrite, log)  # its refusals leave the folder be
     with resume.kept_for_resume(work, log):
         todo = [b for b in blocks if not block_ok(work, b, key)] if spec.resume else list(blocks)
@@ -59,7 +65,7 @@ def cluster_blocks(params: GridParams, spec: ClusterSpec, manifest: Manifest, pl
         done: list[BlockDone] = []
         with connect(spec, params.device, log) as session:
             tasks = [BlockTask(params, plan.grid, block, str(work), key, model_sha256, session.threads_by_host,
-                               session.gpus) for block in todo]
+                               session.gpus, times) for block in todo]
             finished = plan.grid.count - sum(b.count for b in todo)
             done = run_tasks(session, tasks, finished, plan.grid.count, progress, cancel)
             meta = {"address": spec.address, "workers": session.workers, "blocks": len(blocks),

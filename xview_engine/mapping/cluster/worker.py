@@ -24,13 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
+
 from xview_engine.cache import file_sha256
 from xview_engine.mapping.batches import predict_rows
 from xview_engine.mapping.cluster.blocks import Block, collect_block, write_block
 from xview_engine.mapping.cluster.spec import ClusterError
 from xview_engine.mapping.plan import GridParams, open_grid, open_source
 from xview_engine.model.manifest import Manifest
-from xview_engine.model.runtime import ModelRuntime, load_runtime, read_model_manifest
+from xview_engine.model.runtime import ModelRuntime, at_times, load_runtime, read_model_manifest
 from xview_engine.raster.grid import TileGrid
 from xview_engine.raster.source import RasterSource
 
@@ -52,6 +54,7 @@ class BlockTask:
     model_sha256: str
     threads_by_host: dict[str, int] = field(default_factory=dict)  # model threads per worker, by host
     gpus: int = 0  # local cluster on a GPU machine: GPUs to spread the workers over
+    times: Optional[np.ndarray] = None  # (S, F) time features a time-aware model runs every tile at
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ def run_block(task: BlockTask) -> BlockDone:
     spec = manifest.input
     with open_grid(params, manifest, _cached_source(task, manifest)) as plan:
         _check_grid(plan.grid, task.grid, params.raster)
-        rows = predict_rows(plan.source, plan.grid, runtime.run, spec.mean, spec.std, params.batch_size,
+        runner = runtime.run if task.times is None else at_times(runtime, task.times)
+        rows = predict_rows(plan.source, plan.grid, runner, spec.mean, spec.std, params.batch_size,
                             plan.tile_filter, span=task.block.span, **runtime.batch_options)
         with contextlib.closing(rows):  # the reader stops before the source closes, however this ends
             arrays = collect_block(manifest, task.block, rows)
