@@ -217,12 +217,15 @@ def test_run_map_on_a_dask_cluster_gives_the_local_products(profile, tmp_path):
 
     with environ_kept(), distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                                   dashboard_address=None) as cluster:
-        there = qgis_process(profile, *common, f"--CLUSTER={cluster.scheduler_address}",
+        there = qgis_process(profile, *common, f"--CLUSTER={cluster.scheduler_address}", "--BLOCK_TILES=100",
                              f"--OUTPUT={tmp_path / 'there'}", cwd=tmp_path)
     assert there.returncode == 0, there.stdout + there.stderr
     meta = json.loads((tmp_path / "there" / "products.json").read_text())
     assert meta["cluster"]["address"] == cluster.scheduler_address and meta["cluster"]["workers"] == 2
+    assert meta["cluster"]["block_tiles"] == 100 and meta["cluster"]["blocks"] == 5  # 19 x 24 tiles, 4 rows a block
     same_products(tmp_path / "here", tmp_path / "there")
+    alone = qgis_process(profile, *common, "--RESUME=1", f"--OUTPUT={tmp_path / 'alone'}", cwd=tmp_path)
+    assert alone.returncode != 0 and "resuming goes with a cluster address" in alone.stdout + alone.stderr
     local = qgis_process(profile, *common, "--CLUSTER=local:2", f"--OUTPUT={tmp_path / 'local'}", cwd=tmp_path)
     assert local.returncode != 0 and "start the cluster outside" in local.stdout + local.stderr
     assert "Traceback" not in local.stdout + local.stderr

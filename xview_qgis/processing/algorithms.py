@@ -99,15 +99,24 @@ class XviewAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterExtent("EXTENT", "Extent", optional=True))
 
     def add_cluster(self) -> None:
+        from xview_engine.mapping.cluster.spec import DEFAULT_BLOCK_TILES, MAX_BLOCK_TILES
+
         self.addParameter(QgsProcessingParameterString(
             "CLUSTER", "Dask scheduler the tiles run on (tcp://HOST:8786; empty: this computer)", optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            "BLOCK_TILES", "Tiles per cluster task", QgsProcessingParameterNumber.Type.Integer,
+            defaultValue=DEFAULT_BLOCK_TILES, minValue=1, maxValue=MAX_BLOCK_TILES))
+        self.addParameter(QgsProcessingParameterBoolean(
+            "RESUME", "Resume the interrupted cluster run into this output", defaultValue=False))
 
     def cluster(self, parameters, context):
         """The ``ClusterSpec`` of CLUSTER (None when empty): a running scheduler, never ``local:N`` here."""
         from xview_engine.mapping.cluster.spec import scheduler_spec
 
-        return self.call(lambda: scheduler_spec(self.parameterAsString(parameters, "CLUSTER", context) or "",
-                                                "inside QGIS and qgis_process"))
+        address = self.parameterAsString(parameters, "CLUSTER", context) or ""
+        block_tiles = self.parameterAsInt(parameters, "BLOCK_TILES", context)
+        resume = self.parameterAsBoolean(parameters, "RESUME", context)
+        return self.call(lambda: scheduler_spec(address, "inside QGIS and qgis_process", block_tiles, resume))
 
     def grid_choices(self, parameters, context) -> dict[str, Any]:
         """The ``GridParams`` fields every tiled run shares: raster, model, stride, extent (layer CRS), device."""

@@ -55,7 +55,8 @@ def check_spec(spec: ClusterSpec) -> None:
                            "on this machine) or a Dask scheduler's address such as tcp://HOST:8786")
 
 
-def scheduler_spec(address: str, where: str, block_tiles: int = DEFAULT_BLOCK_TILES) -> Optional[ClusterSpec]:
+def scheduler_spec(address: str, where: str, block_tiles: int = DEFAULT_BLOCK_TILES,
+                   resume: bool = False) -> Optional[ClusterSpec]:
     """The checked spec of a scheduler address typed in an application embedding the engine; None when empty.
 
     ``local:N`` is refused there (``where``: 'inside QGIS'): a local cluster starts its workers from
@@ -63,8 +64,10 @@ def scheduler_spec(address: str, where: str, block_tiles: int = DEFAULT_BLOCK_TI
     """
     text = address.strip()
     if not text:
+        if resume:
+            raise ClusterError("resuming goes with a cluster address: give the scheduler the run was sent to")
         return None
-    spec = ClusterSpec(text, block_tiles)
+    spec = ClusterSpec(text, block_tiles, resume)
     check_spec(spec)
     if spec.local_workers is not None:
         raise ClusterError(f"cluster address {text}: {where} start the cluster outside it ('dask scheduler' "
