@@ -95,3 +95,15 @@ def test_handlers_timer_and_request_are_restored_after_the_run() -> None:
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     assert stop_requested() is None
     check_cancel(None)
+
+
+def test_without_sigalrm_as_on_windows_a_second_signal_still_stops(monkeypatch) -> None:
+    monkeypatch.delattr(signal, "SIGALRM")  # Windows' signal module has neither SIGALRM nor setitimer
+    monkeypatch.setattr(signal, "setitimer", None)
+    with pytest.raises(Terminated), cli_main._signals_stop():
+        os.kill(os.getpid(), signal.SIGTERM)
+        wait_for_handler()
+        assert isinstance(stop_requested(), Terminated)  # recorded; no timer could be set
+        os.kill(os.getpid(), signal.SIGTERM)
+        wait_for_handler()
+    assert stop_requested() is None

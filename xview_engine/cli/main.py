@@ -134,25 +134,30 @@ def _signals_stop() -> Iterator[None]:
 
     Work that reaches none within ``STOP_GRACE_S`` (a long call into a library), or a second signal
     before it does, gets the exception raised where it is, as Python's own Ctrl-C handler does.
+    Windows has no SIGALRM: there only the second signal does.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    alarm = getattr(signal, "SIGALRM", None)
 
     def stop(signum: int, frame: object) -> None:
         pending = stop_requested()
         if pending is not None:  # not delivered within the grace (SIGALRM), or a second signal
             request_stop(None)
             raise pending
-        if signum != signal.SIGALRM:
+        if signum != alarm:
             request_stop(Terminated() if signum == signal.SIGTERM else KeyboardInterrupt())
-            signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_S)
+            if alarm is not None:
+                signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_S)
 
-    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)}
+    handled = [signal.SIGTERM, signal.SIGINT] + ([alarm] if alarm is not None else [])
+    previous = {signum: signal.signal(signum, stop) for signum in handled}
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        if alarm is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         request_stop(None)
