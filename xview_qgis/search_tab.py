@@ -72,6 +72,9 @@ class SearchTab(QWidget):
         self.logic.addItems(["product", "minmax"])
         self.check_label = QLabel("", self)
         self.check_label.setWordWrap(True)
+        self.time_note = QLabel("This model takes the time: the search scores it at the Map tab's time.", self)
+        self.time_note.setObjectName("XviewSearchTimeNote")
+        self.time_note.setWordWrap(True)
         self.out_dir = output_folder_widget(self, "XviewSearchOutDir")
         self.controls = RunControls("Search", "XviewSearch", self)
         self._lay_out()
@@ -102,11 +105,13 @@ class SearchTab(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.check_label)
+        layout.addWidget(self.time_note)
         layout.addStretch(1)
         self.footer = footer(self, self.controls)
 
     def set_manifest(self, manifest) -> None:
         self.manifest = manifest
+        self.time_note.setVisible(bool(getattr(manifest, "takes_time", False)))
         self.head.clear()
         if manifest is not None:
             self.head.addItems(list(manifest.head_names))
@@ -163,7 +168,7 @@ class SearchTab(QWidget):
             return None
         task = XviewTask("xview search", lambda p, c: run_search(params, p, c, log, source), self._finished,
                          cleanup=source.close if source is not None else None)
-        task.query = params.query
+        task.query = params.query + (f" @{params.time}" if params.time else "")  # the layer's name: the time too
         self.controls.follow(task)
         return start_task(task)
 

@@ -219,10 +219,14 @@ def test_search_of_a_time_aware_model_runs_at_the_map_tabs_time(plugin, qtbot, t
     tab.layer_combo.setLayer(layer)
     tab.out_dir.setFilePath(str(tmp_path / "out"))
     tab.query.setText("snow:snow")
+    assert not tab.time_note.isHidden() and "Map tab's time" in tab.time_note.text()
     task = _run_and_wait(qtbot, tab)
     assert task.error is None, task.error
     with rasterio.open(task.result.path) as ds:
         assert ds.tags()["xview_time"] == "2026-07-01T09:30"
+    assert tab.last_layers[0].name() == "search: snow:snow @2026-07-01T09:30"
+    plugin.model_panel.set_model("")
+    assert tab.time_note.isHidden()
     del layer
 
 
