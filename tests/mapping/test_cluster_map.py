@@ -214,3 +214,15 @@ def test_attribute_head_with_threshold_on_cluster_is_byte_identical(tmp_path, cl
     same_products(single, spread)
     exceed = next(p for p in json.loads((spread / "products.json").read_text())["products"] if p["product"] == "exceed")
     assert exceed["threshold"] == 0.4
+
+
+def test_pca_on_cluster_is_byte_identical(tmp_path, capsys, cluster_address, cluster_inputs):
+    """`xview pca --cluster`: the features come back from the blocks in grid order, so the same basis and colours."""
+    raster, model = cluster_inputs
+    args = ["pca", str(raster), "--model", str(model), "--device", "cpu"]
+    assert main([*args, "-o", str(tmp_path / "single.tif"), "--basis-out", str(tmp_path / "single.json")]) == 0
+    assert main([*args, "-o", str(tmp_path / "spread.tif"), "--basis-out", str(tmp_path / "spread.json"),
+                 "--cluster", cluster_address, "--block-tiles", "50"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "single.tif").read_bytes() == (tmp_path / "spread.tif").read_bytes()
+    assert (tmp_path / "single.json").read_text() == (tmp_path / "spread.json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["single.json", "single.tif", "spread.json", "spread.tif"]

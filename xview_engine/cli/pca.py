@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 
-from xview_engine.cli._grid_args import add_grid_arguments, grid_kwargs, say
+from xview_engine.cli._grid_args import add_cluster_arguments, add_grid_arguments, cluster_spec, grid_kwargs, say
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("pca", help="PCA false-colour map of tile features", description=__doc__)
     add_grid_arguments(parser)
+    add_cluster_arguments(parser)
     parser.add_argument("-o", "--out", required=True, help="RGB GeoTIFF to write")
     parser.add_argument("--basis-in", help="colour with this saved basis (JSON) instead of fitting one")
     parser.add_argument("--basis-out", help="save the fitted basis (JSON) here")
@@ -27,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from xview_engine.mapping.pca import PcaParams, run_pca
     from xview_engine.progress import TerminalProgress
 
-    params = PcaParams(**grid_kwargs(args), out=args.out, basis_in=args.basis_in, basis_out=args.basis_out)
+    params = PcaParams(**grid_kwargs(args), out=args.out, basis_in=args.basis_in, basis_out=args.basis_out,
+                       cluster=cluster_spec(args))
     result = run_pca(params, progress=TerminalProgress("xview pca"), log=say)
     print(result.path)
     return 0

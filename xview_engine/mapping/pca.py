@@ -10,7 +10,6 @@ signs are fixed (largest loading positive) so that the same features always give
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -20,10 +19,11 @@ from typing import Any, Optional
 import numpy as np
 
 from xview_engine.errors import SourceError
-from xview_engine.mapping.batches import predict_rows
+from xview_engine.mapping.cluster.spec import ClusterSpec
+from xview_engine.mapping.grid_rows import grid_rows
 from xview_engine.mapping.plan import GridParams, check_params, open_grid
 from xview_engine.model.manifest import Manifest
-from xview_engine.model.runtime import load_runtime, read_model_manifest
+from xview_engine.model.runtime import read_model_manifest
 from xview_engine.outputs import atomic_output, check_outputs_free
 from xview_engine.progress import CancelCheck, Log, ProgressCallback, check_cancel
 from xview_engine.raster.geotiff import RasterSpec, write_grid_raster
@@ -113,6 +113,7 @@ class PcaParams(GridParams):
     out: str = "pca.tif"
     basis_in: Optional[str] = None  # colour with a saved basis instead of fitting one
     basis_out: Optional[str] = None  # save the fitted basis here
+    cluster: Optional[ClusterSpec] = None  # run the tiles on a Dask cluster (mapping.cluster); None: here
 
 
 @dataclass
@@ -153,11 +154,8 @@ def run_pca(params: PcaParams, progress: Optional[ProgressCallback] = None, canc
     with open_grid(params, manifest, source) as plan:
         grid = plan.grid
         log(f"{grid.count:,} tiles to describe ({grid.rows:,} x {grid.cols:,}), stride {grid.stride_m:g} m")
-        runtime = load_runtime(params.model, params.runtime, params.device, params.threads)
-        spec = manifest.input
-        rows = predict_rows(plan.source, grid, runtime.run, spec.mean, spec.std, params.batch_size,
-                            plan.tile_filter, progress, cancel, **runtime.batch_options)
-        with contextlib.closing(rows):  # the reader stops before the source closes, however this ends
+        with grid_rows(params, manifest, plan, Path(params.out), progress, cancel, log,
+                       source is not None) as (rows, _):
             features = collect_features(rows, manifest, grid.rows, grid.cols, cancel)
     valid = np.isfinite(features).all(axis=1)
     basis = given or fit_pca(features[valid], feature_names(manifest))
