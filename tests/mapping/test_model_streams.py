@@ -12,7 +12,8 @@ import pytest
 from affine import Affine
 from mapping_fixtures import CM_X, CM_Y, TRUE_METRES_CRS, write_raster
 
-from xview_engine.mapping.batches import READER_NICE, TileReader, predict_rows
+from xview_engine.mapping.batches import predict_rows
+from xview_engine.mapping.tile_reader import READER_NICE, TileReader
 from xview_engine.raster.grid import make_grid
 from xview_engine.raster.source import RasterioSource
 
