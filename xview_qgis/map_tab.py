@@ -109,7 +109,7 @@ class MapTab(QWidget):
         self.export_button.setEnabled(False)
         self.whats_here = WhatsHerePanel(iface, model_panel, self.layer_combo.currentLayer, lambda: self.last_layers,
                                          self)
-        self.whats_here.time_fn = lambda: self.time_picker.map_options()["time"]  # a time-aware model's answer
+        self.whats_here.time_fn = self.picked_time
         self._lay_out()
         self._connect()
         self.set_manifest(model_panel.manifest)
@@ -155,6 +155,10 @@ class MapTab(QWidget):
             self.update_estimate()
         except RuntimeError:  # this tab was deleted with the dock; the project outlives it
             QgsProject.instance().layersRemoved.disconnect(self._layers_removed)
+
+    def picked_time(self) -> Optional[str]:
+        """The time picker's time (ISO 8601), what a time-aware model answers at; None for a time-blind one."""
+        return self.time_picker.map_options()["time"]
 
     def set_manifest(self, manifest) -> None:
         """Fill heads, classes, products and the default stride (half a tile) from a model's manifest."""

@@ -99,7 +99,7 @@ class XviewPlugin:
             self.tabs[title] = tab_class(self.iface, self.model_panel, self.dock)
             self.dock.add_tab(self.tabs[title], title)
         self.tabs["Map"].whats_here.photo_fn = self.tabs["Geolocate"].photo.filePath  # "was this photo taken here?"
-        self.tabs["Search"].time_fn = self.tabs["Map"].whats_here.time_fn  # a time-aware model: the Map tab's time
+        self.tabs["Search"].time_fn = self.tabs["Map"].picked_time  # a time-aware model: the Map tab's time
 
     def initProcessing(self) -> None:  # QGIS plugin API name
         """Register the xview Processing provider (when the engine's dependencies are there).

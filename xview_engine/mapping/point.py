@@ -90,7 +90,7 @@ def describe_point(source: RasterSource, runtime: ModelRuntime, x: float, y: flo
         run = at_times(runtime, time_matrix([when], manifest.time_features))
     grid, outputs = point_outputs(source, run, manifest.input, x, y, cancel)
     heads = tuple(_summarise(head, outputs[head.name][0], top_n) for head in manifest.heads if head.name in outputs)
-    time = format_time(when) if manifest.takes_time and when is not None else None
+    time = format_time(when) if manifest.takes_time else None  # a time-aware model was given one, above
     return PointSummary(float(grid.x0), float(grid.y0), source.crs, grid.footprint_m, heads, time)
 
 
