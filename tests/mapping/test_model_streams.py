@@ -1,11 +1,13 @@
-"""Several batches at once (``predict_rows(streams=N)``, a light model's way on the CPU): the same rows,
-in the same order, as one batch at a time; a failing run stops the reader and reaches the caller."""
+"""Several batches at once (``predict_rows(streams=N)``, a light model's way on the CPU): N readers on
+twins of the source, or one reader and N model threads, give the same rows, in the same order, as one
+batch at a time; a failing run stops the readers and reaches the caller."""
 
 from __future__ import annotations
 
 import os
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -26,33 +28,63 @@ def _source(tmp_path) -> RasterioSource:
     return RasterioSource(path, 3, ("red", "green", "blue"))
 
 
-def _runner(threads: set[str]):
+def _runner(threads: set[int]):
     def run(tiles: np.ndarray) -> dict[str, np.ndarray]:
-        threads.add(threading.current_thread().name)
+        threads.add(threading.get_ident())
+        time.sleep(0.002)  # a model takes a while: the other readers take blocks meanwhile
         return {"mean": tiles.mean(axis=(2, 3)), "spread": tiles.std(axis=(1, 2, 3))[:, None]}
     return run
 
 
-def test_streams_give_the_rows_of_one_batch_at_a_time(tmp_path):
+class NoTwins:
+    """A source that cannot be opened twice: one reader feeds a pool of model threads instead."""
+
+    def __init__(self, source: RasterioSource):
+        self._source = source
+
+    def __getattr__(self, name: str):
+        if name == "twin":
+            raise AttributeError(name)
+        return getattr(self._source, name)
+
+
+def test_streams_give_the_rows_of_one_batch_at_a_time(tmp_path, monkeypatch):
+    twins: list[RasterioSource] = []
+    twin = RasterioSource.twin
+
+    def recording_twin(self):
+        twins.append(twin(self))
+        return twins[-1]
+
+    monkeypatch.setattr(RasterioSource, "twin", recording_twin)
     with _source(tmp_path) as src:
         grid = make_grid(src.bounds, src.crs, tile_px=8, gsd_m=10.0, stride_m=40.0)
         results = {}
-        for streams in (1, 3):
-            threads: set[str] = set()
-            rows = list(predict_rows(src, grid, _runner(threads), MEAN, STD, 5, streams=streams))
-            results[streams] = (rows, threads)
-    (one, here), (three, workers) = results[1], results[3]
-    assert here == {threading.current_thread().name}
-    assert workers and all(name.startswith("xview-model") for name in workers)  # run in the pool's threads
-    assert [r for r, _ in three] == [r for r, _ in one] == list(range(grid.rows))
-    for (_, a), (_, b) in zip(one, three):
-        assert a.keys() == b.keys() == {"mean", "spread"}
-        for head in a:
-            np.testing.assert_array_equal(a[head], b[head])
-            assert not np.isnan(a[head]).any()
+        for name, source, streams in (("one", src, 1), ("readers", src, 3), ("pool", NoTwins(src), 3)):
+            threads: set[int] = set()
+            names_seen: set[str] = set()
+            rows = []
+            for row, values in predict_rows(source, grid, _runner(threads), MEAN, STD, 5, streams=streams):
+                rows.append((row, values))
+                names_seen |= {t.name for t in threading.enumerate() if t.ident in threads}
+            results[name] = (rows, threads, names_seen)
+    assert results["one"][1] == {threading.get_ident()}  # one stream: the model runs in the caller's thread
+    assert len(results["readers"][1]) > 1 and results["readers"][2] == {"xview-tile-reader"}  # in the readers
+    assert len(twins) == 2 and all(t._file.closed for t in twins)  # each reader its own handle, closed after
+    assert results["pool"][2] and all(n.startswith("xview-model") for n in results["pool"][2])
+    one = results["one"][0]
+    assert [r for r, _ in one] == list(range(grid.rows))
+    for name in ("readers", "pool"):
+        assert [r for r, _ in results[name][0]] == [r for r, _ in one]
+        for (_, a), (_, b) in zip(one, results[name][0]):
+            assert a.keys() == b.keys() == {"mean", "spread"}
+            for head in a:
+                np.testing.assert_array_equal(a[head], b[head])
+                assert not np.isnan(a[head]).any()
 
 
-def test_a_failing_run_in_a_stream_reaches_the_caller(tmp_path):
+@pytest.mark.parametrize("twins", [True, False], ids=["readers", "pool"])
+def test_a_failing_run_in_a_stream_reaches_the_caller(tmp_path, twins):
     calls = []
 
     def run(tiles: np.ndarray) -> dict[str, np.ndarray]:
@@ -64,7 +96,7 @@ def test_a_failing_run_in_a_stream_reaches_the_caller(tmp_path):
     with _source(tmp_path) as src:
         grid = make_grid(src.bounds, src.crs, tile_px=8, gsd_m=10.0, stride_m=40.0)
         with pytest.raises(RuntimeError, match="broke on batch 4"):
-            list(predict_rows(src, grid, run, MEAN, STD, 3, streams=2))
+            list(predict_rows(src if twins else NoTwins(src), grid, run, MEAN, STD, 3, streams=2))
     assert not [t for t in threading.enumerate() if t.name.startswith(("xview-model", "xview-tile-reader"))]
 
 

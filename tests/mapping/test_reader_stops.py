@@ -80,7 +80,7 @@ def test_index_write_failing_stops_the_reader(inputs, tmp_path, monkeypatch, rea
     with pytest.raises(ConsumerFailed):
         build_index(IndexParams(raster=inputs["raster"], model=inputs["model"], out=str(tmp_path / "idx"),
                                 device="cpu", batch_size=2))
-    assert readers_at_close == [[]] and readers_alive() == []
+    assert readers_at_close and not any(readers_at_close) and readers_alive() == []
     assert list(tmp_path.iterdir()) == []
 
 
@@ -89,7 +89,7 @@ def test_map_store_failing_stops_the_reader(inputs, tmp_path, monkeypatch, reade
     with pytest.raises(ConsumerFailed):
         run_map(MapParams(raster=inputs["raster"], model=inputs["model"], out_dir=str(tmp_path / "maps"),
                           device="cpu", batch_size=2))
-    assert readers_at_close == [[]] and readers_alive() == []
+    assert readers_at_close and not any(readers_at_close) and readers_alive() == []
 
 
 def test_search_scoring_failing_stops_the_reader(inputs, tmp_path, monkeypatch, readers_at_close) -> None:
@@ -97,7 +97,7 @@ def test_search_scoring_failing_stops_the_reader(inputs, tmp_path, monkeypatch, 
     with pytest.raises(ConsumerFailed):
         run_search(SearchParams(raster=inputs["raster"], model=inputs["model"], query="scene:class1 > 0.1",
                                 out=str(tmp_path / "s.tif"), device="cpu", batch_size=2))
-    assert readers_at_close == [[]] and readers_alive() == []
+    assert readers_at_close and not any(readers_at_close) and readers_alive() == []
     assert list(tmp_path.iterdir()) == []
 
 
@@ -110,4 +110,4 @@ def test_pca_collecting_failing_stops_the_reader(inputs, tmp_path, monkeypatch, 
     with pytest.raises(ConsumerFailed):
         run_pca(PcaParams(raster=inputs["raster"], model=inputs["model"], out=str(tmp_path / "pca.tif"),
                           device="cpu", batch_size=2))
-    assert readers_at_close == [[]] and readers_alive() == []
+    assert readers_at_close and not any(readers_at_close) and readers_alive() == []

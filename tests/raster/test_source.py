@@ -133,3 +133,25 @@ def test_geographic_raster_needs_a_work_crs(tmp_path):
         RasterioSource(tmp_path / "geo.tif", 3, RGB)
     with RasterioSource(tmp_path / "geo.tif", 3, RGB, work_crs="EPSG:32633") as src:
         assert "EPSG:32633" in src.info["reprojected_to"] and src.info["source_crs"] == "EPSG:4326"
+
+
+@pytest.mark.parametrize("name", ["rasters/fotomap_small.tif", "bad/RGBA.uint16.tif", "geographic"])
+def test_a_twin_reads_what_its_source_reads_on_handles_of_its_own(tmp_path, name):
+    """Readers side by side (``mapping.batches``) each read a twin: the same view, closed on its own."""
+    if name == "geographic":
+        data = np.random.default_rng(3).integers(0, 256, (3, 40, 40), dtype=np.uint8)
+        path, work = write_raster(tmp_path / "geo.tif", data, "EPSG:4326", Affine(0.001, 0, 15, 0, -0.001, 52)), \
+            "EPSG:32633"
+    else:
+        path, work = shared(name), None
+    with RasterioSource(path, 3, RGB, work_crs=work) as src:
+        twin = src.twin()
+        assert twin._file is not src._file and twin._ds is not src._ds
+        assert (twin.crs, twin.bounds, twin.info, twin.exact_codes) == (src.crs, src.bounds, src.info, src.exact_codes)
+        west, south, east, north = src.bounds
+        window = (west, (south + north) / 2, (west + east) / 2, north)
+        for a, b in zip(src.read_window(window, (30, 30)), twin.read_window(window, (30, 30))):
+            np.testing.assert_array_equal(a, b)
+        twin.close()
+        assert twin._file.closed and not src._file.closed
+        assert src.read_window(window, (30, 30))[1].any()

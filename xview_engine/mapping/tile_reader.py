@@ -40,9 +40,30 @@ MMAP_THRESHOLD = 4 * 2**20  # glibc: allocations this large are mapped, and unma
 
 @dataclass
 class Batch:
-    tiles: np.ndarray  # (n, C, H, W) float32, normalised
+    tiles: Optional[np.ndarray]  # (n, C, H, W) float32, normalised; None once a reader has run the model on it
     rows: np.ndarray
     cols: np.ndarray
+    outputs: Optional[dict[str, np.ndarray]] = None  # {head: (n, K)} when the reader ran the model itself
+
+
+class RowBlocks:
+    """The grid rows still to read, handed out a read's worth at a time to the readers that share them.
+
+    Readers side by side (``runner``) take the next block as each finishes one, so rows finish
+    nearly in order and the answers waiting for an earlier row stay a few blocks' worth.
+    """
+
+    def __init__(self, start: int, stop: int, step: int):
+        self.next, self.stop, self.step = start, stop, step
+        self.lock = threading.Lock()
+
+    def take(self) -> Optional[range]:
+        with self.lock:
+            if self.next >= self.stop:
+                return None
+            rows = range(self.next, min(self.next + self.step, self.stop))
+            self.next = rows.stop
+            return rows
 
 
 @dataclass
@@ -56,9 +77,16 @@ class TileReader(threading.Thread):
 
     def __init__(self, source: RasterSource, grid: TileGrid, mean: tuple[float, ...], std: tuple[float, ...],
                  batch_size: int, tile_filter: Optional[TileFilter] = None, queue_size: Optional[int] = None,
-                 span: Optional[Span] = None, yields: bool = False):
+                 span: Optional[Span] = None, yields: bool = False,
+                 runner: Optional[Callable[[np.ndarray], dict[str, np.ndarray]]] = None,
+                 share: Optional[TileReader] = None, max_rows_per_read: Optional[int] = None):
+        """``runner``: run the model on each batch here, in this thread, and send its answers (``Batch.outputs``).
+        ``share``: another reader whose queue and rows this one shares (readers side by side, on twin sources).
+        ``max_rows_per_read``: smaller blocks, so that readers side by side end together.
+        """
         super().__init__(name="xview-tile-reader", daemon=True)
         self.yields = yields  # run at a lower priority: the model's thread pool goes first (``predict_rows``)
+        self.runner = runner
         self.source, self.grid, self.batch_size, self.tile_filter = source, grid, batch_size, tile_filter
         self.span = span or (0, grid.rows, 0, grid.cols)
         self.mean = np.asarray(mean, np.float32)[:, None, None]
@@ -67,7 +95,7 @@ class TileReader(threading.Thread):
         if queue_size is None:
             batch_bytes = batch_size * len(self.mean) * grid.tile_px ** 2 * 4
             queue_size = int(np.clip(QUEUE_BYTES // batch_bytes, 2, 64))
-        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.queue: queue.Queue = share.queue if share is not None else queue.Queue(maxsize=queue_size)
         self.stopped = threading.Event()
         self._tiles: Optional[np.ndarray] = None  # the batch being filled, (batch_size, C, H, W)
         self._spare: queue.SimpleQueue = queue.SimpleQueue()  # batches the model is done with (``recycle``)
@@ -76,7 +104,14 @@ class TileReader(threading.Thread):
         self._strip: Optional[np.ndarray] = None  # byte strips looked up into this float32 buffer, reused
         span = max(1, (STRIP_PIXELS // grid.tile_px - grid.tile_px) // grid.stride_px + 1)
         self.chunk_tiles = min(span, 1024)
-        self.rows_per_read = _rows_per_read(source, grid, self.span, self.table is not None)
+        self.rows_per_read = min(_rows_per_read(source, grid, self.span, self.table is not None),
+                                 max_rows_per_read or grid.rows)
+        self.blocks = share.blocks if share is not None else RowBlocks(*self.span[:2], self.rows_per_read)
+
+    def sibling(self, source: RasterSource) -> TileReader:
+        """A reader like this one on another source (a twin of its own), sharing its queue and rows."""
+        return TileReader(source, self.grid, tuple(self.mean.ravel()), tuple(self.std.ravel()), self.batch_size,
+                          self.tile_filter, span=self.span, yields=self.yields, runner=self.runner, share=self)
 
     def start(self) -> None:
         _map_large_allocations()
@@ -86,12 +121,9 @@ class TileReader(threading.Thread):
         if self.yields:
             _lower_this_threads_priority()
         try:
-            row = self.span[0]
-            while row < self.span[1]:
-                rows = range(row, min(row + self.rows_per_read, self.span[1]))
+            while (rows := self.blocks.take()) is not None:
                 for r, sent in zip(rows, self._read_rows(rows)):
                     self._put(RowDone(r, sent))
-                row = rows.stop
             self._flush()
             self._put(None)
         except _Stopped:
@@ -250,7 +282,12 @@ class TileReader(threading.Thread):
         cols = np.concatenate([cols for _, cols in self._where])
         tiles = self._tiles if n == self.batch_size else self._tiles[:n].copy()
         self._tiles, self._where, self._filled = None, [], 0
-        self._put(Batch(tiles, rows, cols))
+        if self.runner is None:
+            self._put(Batch(tiles, rows, cols))
+            return
+        outputs = self.runner(tiles)
+        self.recycle(tiles)
+        self._put(Batch(None, rows, cols, outputs))
 
 
 def _lower_this_threads_priority() -> None:

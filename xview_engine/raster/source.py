@@ -26,6 +26,7 @@ every smaller one inside it, so the tile reader reads several grid rows at once.
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from pathlib import Path
@@ -119,6 +120,7 @@ class RasterioSource:
     def _setup(self, path: str | Path, n_bands: int, band_names: tuple[str, ...],
                bands: tuple[int, ...] | None, work_crs: str | None) -> None:
         self.path = Path(path)
+        self._work_crs = work_crs
         self._file = _open(path)
         palette = is_expanded(self._file)
         _check_georeferenced(self._file, path)
@@ -147,6 +149,18 @@ class RasterioSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def twin(self) -> RasterioSource:
+        """The same view of the same file on handles of its own, for a second thread reading beside this one.
+
+        A GDAL dataset handle is not safe to read from two threads at once; bands, scaling and CRS are
+        copied, not measured again. Close it too.
+        """
+        other = copy.copy(self)
+        with rasterio.Env():
+            other._file = _open(self.path)
+            other._ds = _north_up_view(other._file, self._work_crs)[0]
+        return other
 
     def close(self) -> None:
         if self._ds is not self._file:
