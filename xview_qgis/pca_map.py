@@ -60,7 +60,7 @@ class PcaChoice(QWidget):
             self.check.setChecked(False)
 
     def params(self, map_params) -> Optional[Any]:
-        """The engine's ``PcaParams`` over the map's grid, into the map's folder; None when not ticked."""
+        """The engine's ``PcaParams`` over the map's grid and cluster, into the map's folder; None when not ticked."""
         from xview_engine.mapping.pca import PcaParams
         from xview_engine.mapping.plan import GridParams
 
@@ -69,7 +69,8 @@ class PcaChoice(QWidget):
         grid = {f.name: getattr(map_params, f.name) for f in dataclasses.fields(GridParams)}
         out = Path(map_params.out_dir)
         return PcaParams(**{**grid, "command": "QGIS xview dock: Map (false colours)"}, out=str(out / PCA_FILE),
-                         basis_in=self.basis.filePath() or None, basis_out=str(out / BASIS_FILE))
+                         basis_in=self.basis.filePath() or None, basis_out=str(out / BASIS_FILE),
+                         cluster=map_params.cluster)
 
 
 def _gives_features(manifest) -> bool:

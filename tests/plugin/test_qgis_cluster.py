@@ -1,6 +1,6 @@
 # ruff: noqa: F811  (fixtures imported from the dock tests and cluster_fixtures are parameters of the tests)
 """The Map tab's cluster address in headless QGIS: a run sent to a real Dask LocalCluster (2 workers) gives
-the layers and products of a run in QGIS' own process; bad addresses end in the message bar."""
+the layers, products and false colours of a run in QGIS' own process; bad addresses end in the message bar."""
 
 from __future__ import annotations
 
@@ -27,13 +27,25 @@ def _map_tab(plugin, world, tmp_path):
     return tab
 
 
-def test_map_on_a_cluster_from_the_dock(plugin, world, qtbot, tmp_path, cluster_address):
+def test_map_on_a_cluster_from_the_dock(plugin, world, qtbot, tmp_path, cluster_address, monkeypatch):
+    import xview_engine.mapping.cluster.run as cluster_run
+
     tab = _map_tab(plugin, world, tmp_path / "here")
     assert tab.advanced.isCollapsed() or not tab.advanced.address.text()
+    assert tab.pca.isVisibleTo(tab)
+    tab.pca.check.setChecked(True)  # the false colours go to the cluster too
     here = _run_and_wait(qtbot, tab)
     assert here.error is None, here.error
     tab.out_dir.setFilePath(str(tmp_path / "cluster"))
     tab.advanced.address.setText(cluster_address)
+    blocks_run = []
+    real_blocks = cluster_run.cluster_blocks
+
+    def recording_blocks(params, *args, **kwargs):
+        blocks_run.append(type(params).__name__)
+        return real_blocks(params, *args, **kwargs)
+
+    monkeypatch.setattr(cluster_run, "cluster_blocks", recording_blocks)
     progress: list[float] = []
     qtbot.mouseClick(tab.controls.run_button, Qt.MouseButton.LeftButton)
     task = tab.controls.task
@@ -49,6 +61,8 @@ def test_map_on_a_cluster_from_the_dock(plugin, world, qtbot, tmp_path, cluster_
     for entry in meta["products"]:  # the same pixels as the run in QGIS' own process
         np.testing.assert_array_equal(read_band_stack(folder / entry["file"])[0],
                                       read_band_stack(here.out_dir / entry["file"])[0])
+    assert "PcaParams" in blocks_run  # the false colours' tiles ran on the cluster, and came out the same
+    np.testing.assert_array_equal(read_band_stack(folder / "pca.tif")[0], read_band_stack(here.out_dir / "pca.tif")[0])
     assert tab.last_layers and "#2" in tab.last_layers[0].name()
     process_events()
 

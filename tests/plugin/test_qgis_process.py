@@ -201,7 +201,7 @@ def test_run_search_of_a_time_aware_model_takes_the_time(profile, tmp_path):
 
 
 def test_run_map_on_a_dask_cluster_gives_the_local_products(profile, tmp_path):
-    """CLUSTER through the binary: a real scheduler with 2 worker processes; the same files as run here."""
+    """CLUSTER through the binary: a real scheduler with 2 worker processes; the same map and PCA as run here."""
     pytest.importorskip("distributed")
     from cluster_fixtures import same_products
     from mapping_fixtures import random_rgb, tiny_model
@@ -213,13 +213,22 @@ def test_run_map_on_a_dask_cluster_gives_the_local_products(profile, tmp_path):
     common = ("run", "xview:map", f"--INPUT={tmp_path / 'rgb.tif'}", f"--MODEL={model}", "--DEVICE=1", "--LOAD=0")
     here = qgis_process(profile, *common, f"--OUTPUT={tmp_path / 'here'}", cwd=tmp_path)
     assert here.returncode == 0, here.stdout + here.stderr
+    pca = ("run", "xview:pca", f"--INPUT={tmp_path / 'rgb.tif'}", f"--MODEL={model}", "--DEVICE=1")
+    pca_here = qgis_process(profile, *pca, f"--OUTPUT={tmp_path / 'pca_here.tif'}", cwd=tmp_path)
+    assert pca_here.returncode == 0, pca_here.stdout + pca_here.stderr
     import distributed
 
     with environ_kept(), distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                                   dashboard_address=None) as cluster:
         there = qgis_process(profile, *common, f"--CLUSTER={cluster.scheduler_address}", "--BLOCK_TILES=100",
                              f"--OUTPUT={tmp_path / 'there'}", cwd=tmp_path)
+        pca_there = qgis_process(profile, *pca, f"--CLUSTER={cluster.scheduler_address}", "--BLOCK_TILES=100",
+                                 f"--OUTPUT={tmp_path / 'pca_there.tif'}", cwd=tmp_path)
     assert there.returncode == 0, there.stdout + there.stderr
+    assert pca_there.returncode == 0, pca_there.stdout + pca_there.stderr
+    with rasterio.open(tmp_path / "pca_here.tif") as a, rasterio.open(tmp_path / "pca_there.tif") as b:
+        np.testing.assert_array_equal(a.read(), b.read())  # the same false colours from the cluster's blocks
+        assert a.read(1).std() > 0
     meta = json.loads((tmp_path / "there" / "products.json").read_text())
     assert meta["cluster"]["address"] == cluster.scheduler_address and meta["cluster"]["workers"] == 2
     assert meta["cluster"]["block_tiles"] == 100 and meta["cluster"]["blocks"] == 5  # 19 x 24 tiles, 4 rows a block

@@ -66,20 +66,26 @@ def resolve_time_steps(manifest: Manifest, model: str, time: Optional[str],
                        months: Optional[str]) -> Optional[TimeSteps]:
     """The map's times, or None for a time-blind model; every misuse is one line naming the option."""
     if not manifest.takes_time:
-        if time or months:
-            raise SourceError(f"{model} does not take the time (its manifest has no time_features), so --time and "
-                              "--months do not change its maps; leave them out")
+        given = [option for option, value in (("--time", time), ("--months", months)) if value]
+        if given:
+            one = len(given) == 1
+            raise SourceError(f"{model} does not take the time (its manifest has no time_features), so "
+                              f"{' and '.join(given)} {'does' if one else 'do'} not change its outputs; leave "
+                              f"{'it' if one else 'them'} out")
         return None
     if not time and not months:
         raise SourceError(f"{model} maps P(attribute | overhead, time): give --time 2026-01-15T08:00, or "
                           "--months 1-12 for one band per month")
     try:
         reference = parse_time(time) if time else None
+    except TimeFormatError as exc:
+        raise SourceError(f"--time: {exc}") from None
+    try:
         if months:
             times = month_steps(parse_months(months), reference)
             spans: tuple[Optional[tuple[datetime, datetime]], ...] = tuple(month_range(t) for t in times)
         else:
             times, spans = [reference], (None,)  # type: ignore[list-item]
     except TimeFormatError as exc:
-        raise SourceError(f"--time/--months: {exc}") from None
+        raise SourceError(f"--months: {exc}") from None
     return TimeSteps(tuple(times), time_matrix(times, manifest.time_features), spans)

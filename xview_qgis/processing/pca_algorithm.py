@@ -3,7 +3,8 @@
 Every tile's outputs (a knn model's classifier features, a distillation model's heads side by
 side) -> their first three principal components -> an RGB GeoTIFF (``mapping.pca.run_pca``), which
 opens as an RGB layer when the run completes. The fitted basis can be saved (BASIS_OUT) and given
-again (BASIS_IN) so that another raster is coloured the same way.
+again (BASIS_IN) so that another raster is coloured the same way. CLUSTER runs the tiles on a Dask
+scheduler, as for the map.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class PcaAlgorithm(XviewAlgorithm):
                                                      extension="json", optional=True))
         self.addParameter(QgsProcessingParameterFileDestination("BASIS_OUT", "Save the PCA basis", "JSON (*.json)",
                                                                 optional=True, createByDefault=False))
+        self.add_cluster()
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "False-colour map"))
         self.addOutput(QgsProcessingOutputString("EXPLAINED", "Share of the variance of each component (JSON)"))
 
@@ -44,7 +46,7 @@ class PcaAlgorithm(XviewAlgorithm):
         basis_out = self.parameterAsFileOutput(parameters, "BASIS_OUT", context) or None
         params = PcaParams(**self.grid_choices(parameters, context), out=out, overwrite=True,
                            basis_in=self.parameterAsFile(parameters, "BASIS_IN", context) or None, basis_out=basis_out,
-                           command="QGIS Processing xview:pca")
+                           command="QGIS Processing xview:pca", cluster=self.cluster(parameters, context))
         result = self.call(lambda: run_pca(params, log=feedback.pushInfo, source=self.source, **self.hooks(feedback)))
         style_when_loaded(context, out, "rgb")
         return {"OUTPUT": out, "BASIS_OUT": str(result.basis_path) if result.basis_path else None,
