@@ -75,3 +75,12 @@ def test_palette_maps_as_the_same_picture_in_rgb(tmp_path):
     np.testing.assert_allclose(outputs["pal"].filled(0), outputs["rgba"].filled(0), atol=1e-6)
     assert outputs["pal"].mask.any() and not outputs["pal"].mask.all()
     assert any(line.startswith("bands: colour table expanded") for line in said)  # said on the terminal too
+
+
+def test_a_twin_of_a_palette_source_reads_its_colours_too(tmp_path):
+    """Readers side by side each read a twin (``RasterioSource.twin``): the palette is expanded there too."""
+    palette_raster(tmp_path / "pal.tif")
+    with RasterioSource(tmp_path / "pal.tif", 3, RGB) as src, src.twin() as twin:
+        assert twin._file is not src._file
+        for a, b in zip(src.read_window_codes(src.bounds, (64, 64)), twin.read_window_codes(twin.bounds, (64, 64))):
+            np.testing.assert_array_equal(a, b)

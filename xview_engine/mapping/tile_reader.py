@@ -10,7 +10,9 @@ the mask, normalises them as the manifest says and packs them into batches. A so
 into a reused buffer; the kept tiles of a strip are then copied as slices of a strided view of it
 (one pass per run of neighbouring tiles), not one by one and not through a contiguous copy of the
 view, into batch arrays handed back after the run (``recycle``). Up to ``QUEUE_BYTES`` of batches
-wait read ahead; ``mapping.batches.predict_rows`` takes them.
+wait read ahead; ``mapping.batches.predict_rows`` takes them. Readers side by side (a light model's
+streams) share one queue and the rows still to read (``RowBlocks``), each on a twin of the source,
+and run the model on their own batches (``runner``): the batches they send carry the answers.
 """
 
 from __future__ import annotations
