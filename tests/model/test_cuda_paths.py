@@ -60,6 +60,10 @@ def test_torch_runtime_on_cuda_matches_the_cpu(inputs) -> None:
     tiles = np.random.default_rng(0).uniform(-1, 1, (8, 3, 16, 16)).astype(np.float32)
     gpu, cpu = load_runtime(model, "torch", "cuda"), load_runtime(model, "torch", "cpu")
     assert "CUDA" in gpu.description
+    from xview_engine.model.device import reader_budget
+
+    assert gpu.readers == reader_budget() and cpu.readers == 1  # several readers feed a GPU
+    assert gpu.batch_options["readers"] == gpu.readers and f"{gpu.readers} tile reader" in gpu.description
     out_gpu, out_cpu = gpu.run(tiles), cpu.run(tiles)
     for name, value in out_cpu.items():
         assert out_gpu[name].dtype == np.float32 and out_gpu[name].shape == value.shape

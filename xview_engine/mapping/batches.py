@@ -2,9 +2,10 @@
 
 ``mapping.tile_reader.TileReader`` reads, cuts and normalises the tiles in a background thread. The
 caller's thread runs the model (torch or onnxruntime, ``model.device.thread_budget`` threads) on
-each batch while the next strip is being read. A light model runs ``streams`` batches at once, one
-thread each (``model.device.stream_budget``): then ``streams`` readers, each on its own handle of
-the source (``RasterioSource.twin``), take blocks of rows in turn and run the model on their own
+each batch while the next strip is being read; on a GPU several readers side by side feed it
+(``model.device.reader_budget``), each on its own handle of the source (``RasterioSource.twin``),
+taking blocks of rows in turn. A light model runs ``streams`` batches at once, one thread each
+(``model.device.stream_budget``), in ``streams`` such readers, each running the model on its own
 batches (a source without twins: one reader hands its batches to ``streams`` worker threads).
 GDAL, numpy's gathers and the runtimes release the GIL. ``predict_rows`` puts the answers back in
 grid order and yields one row at a time, so memory stays flat however large the raster is.
@@ -31,7 +32,7 @@ Runner = Callable[[np.ndarray], "dict[str, np.ndarray]"]  # (B, C, H, W) float32
 def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tuple[float, ...],
                  std: tuple[float, ...], batch_size: int, tile_filter: Optional[TileFilter] = None,
                  progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None,
-                 span: Optional[Span] = None, streams: int = 1,
+                 span: Optional[Span] = None, streams: int = 1, readers: int = 1,
                  reader_yields: bool = False) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """Yield ``(row, {head: (cols, K) parameters})`` in row order; NaN where a tile was not run.
 
@@ -39,25 +40,28 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
     ``runner`` must not keep or return views of the tiles it is given: their array is reused.
     ``streams`` > 1 runs that many batches at once, in as many readers or worker threads
     (``ModelRuntime.streams``; ``runner`` must then be thread-safe); answers still come back in row
-    order. ``reader_yields``: the reader runs niced, behind a model pool of several threads on the
-    CPU (``ModelRuntime.reader_yields``).
+    order. ``readers`` > 1: that many readers side by side feed the model here (a GPU's,
+    ``ModelRuntime.readers``). ``reader_yields``: the reader runs niced, behind a model pool of
+    several threads on the CPU (``ModelRuntime.reader_yields``).
     """
     row0, row1, col0, col1 = span or (0, grid.rows, 0, grid.cols)
-    side_by_side = _side_by_side(source, streams)
-    readers = _Readers(source, streams, TileReader(
+    twins = hasattr(source, "twin")
+    in_readers = streams > 1 and twins  # each reader runs the model on its own batches
+    count = streams if in_readers else readers if twins else 1
+    reading = _Readers(source, count, TileReader(
         source, grid, mean, std, batch_size, tile_filter, span=span, yields=reader_yields,
-        runner=runner if side_by_side else None,
-        max_rows_per_read=-(-(row1 - row0) // (BLOCKS_PER_READER * streams)) if side_by_side else None))
-    runs = _ModelRuns(runner, 1 if readers.first.runner else streams, readers.queue.maxsize > 2)
+        runner=runner if in_readers else None,
+        max_rows_per_read=-(-(row1 - row0) // (BLOCKS_PER_READER * count)) if count > 1 else None))
+    runs = _ModelRuns(runner, 1 if in_readers else streams, reading.queue.maxsize > 2)
     rows: dict[int, dict[str, np.ndarray]] = {}
     done_per_row: dict[int, int] = {}
     sent_per_row: dict[int, int] = {}
     next_row, done = row0, 0
     try:
-        readers.start()
+        reading.start()
         while next_row < row1:
             check_cancel(cancel)
-            item = readers.queue.get()
+            item = reading.queue.get()
             if isinstance(item, BaseException):
                 raise item
             if isinstance(item, Batch):
@@ -68,7 +72,7 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
                 _scatter(out, batch, rows, done_per_row, grid.cols)
                 done += len(batch.rows)
                 if batch.tiles is not None:
-                    readers.first.recycle(batch.tiles)
+                    reading.first.recycle(batch.tiles)
             if isinstance(item, RowDone):
                 sent_per_row[item.row] = item.sent
                 done += col1 - col0 - item.sent
@@ -80,39 +84,32 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
             if progress is not None:
                 progress(done, (row1 - row0) * (col1 - col0))
     finally:
-        readers.stop()
+        reading.stop()
         runs.close()
 
 
-def _side_by_side(source: RasterSource, streams: int) -> bool:
-    """Several readers, each on its own handle of the source and running the model on its own batches.
-
-    For a light model run side by side (``streams`` > 1) this beats one reader feeding a pool of
-    ``streams`` model threads (three busy threads on two cores, every batch handed across): the
-    shipped tiny CNN mapped 28 561 tiles on two idle cores in 1.03 s against 1.08-1.13 s (medians
-    of seven alternating runs); with another process spinning on one core, 1.04x the time.
-    """
-    return streams > 1 and hasattr(source, "twin")
-
-
 class _Readers:
-    """The first reader and, when it runs the model itself, ``streams - 1`` more on twins of the source.
+    """The first reader and ``count - 1`` more on twins of the source, sharing its queue, rows and batches.
 
-    They share the first one's queue and rows. ``stop`` ends and joins every reader before it closes
-    the twins: a raster closed under a reading thread crashes the process.
+    A light model's streams run in the readers themselves: that beat one reader feeding a pool of
+    model threads (three busy threads on two cores, every batch handed across): the shipped tiny
+    CNN mapped 28 561 tiles on two idle cores in 1.03 s against 1.08-1.13 s (medians of seven
+    alternating runs); with another process spinning on one core, 1.04x the time. A GPU's model
+    runs here, fed by several readers (one reads 1 600-2 300 tiles of 224 px a second on a core).
+    ``stop`` ends and joins every reader before it closes the twins: a raster closed under a
+    reading thread crashes the process.
     """
 
-    def __init__(self, source: RasterSource, streams: int, first: TileReader):
-        self.source, self.streams, self.first = source, streams, first
+    def __init__(self, source: RasterSource, count: int, first: TileReader):
+        self.source, self.count, self.first = source, count, first
         self.queue = first.queue
         self.all: list[TileReader] = [first]
         self.twins: list[RasterSource] = []
 
     def start(self) -> None:
-        if self.first.runner is not None:
-            for _ in range(self.streams - 1):
-                self.twins.append(self.source.twin())  # type: ignore[attr-defined]
-                self.all.append(self.first.sibling(self.twins[-1]))
+        for _ in range(self.count - 1):
+            self.twins.append(self.source.twin())  # type: ignore[attr-defined]
+            self.all.append(self.first.sibling(self.twins[-1]))
         for reader in self.all:
             reader.start()
 

@@ -83,7 +83,8 @@ class TileReader(threading.Thread):
                  runner: Optional[Callable[[np.ndarray], dict[str, np.ndarray]]] = None,
                  share: Optional[TileReader] = None, max_rows_per_read: Optional[int] = None):
         """``runner``: run the model on each batch here, in this thread, and send its answers (``Batch.outputs``).
-        ``share``: another reader whose queue and rows this one shares (readers side by side, on twin sources).
+        ``share``: another reader whose queue, rows and spare batches this one shares (readers side by side,
+        on twin sources).
         ``max_rows_per_read``: smaller blocks, so that readers side by side end together.
         """
         super().__init__(name="xview-tile-reader", daemon=True)
@@ -100,7 +101,8 @@ class TileReader(threading.Thread):
         self.queue: queue.Queue = share.queue if share is not None else queue.Queue(maxsize=queue_size)
         self.stopped = threading.Event()
         self._tiles: Optional[np.ndarray] = None  # the batch being filled, (batch_size, C, H, W)
-        self._spare: queue.SimpleQueue = queue.SimpleQueue()  # batches the model is done with (``recycle``)
+        # batches the model is done with (``recycle``), shared by readers side by side
+        self._spare: queue.SimpleQueue = share._spare if share is not None else queue.SimpleQueue()
         self._where: list[tuple[int, np.ndarray]] = []  # (row, columns) of the tiles in it, run by run
         self._filled = 0  # tiles in it
         self._strip: Optional[np.ndarray] = None  # byte strips looked up into this float32 buffer, reused

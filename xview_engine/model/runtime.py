@@ -39,6 +39,7 @@ class ModelRuntime:
     description: str  # 'runtime onnx, 2 threads (onnxruntime 1.x with CPUExecutionProvider; ...)'
     threads: int = 0  # intra-op threads of each run on the CPU; 0 on a GPU
     streams: int = 1  # batches to run at once from as many threads (``device.stream_budget``); ``run`` is thread-safe
+    readers: int = 1  # tile readers side by side feeding it (``device.reader_budget``; several on a GPU)
 
     @property
     def reader_yields(self) -> bool:
@@ -47,8 +48,8 @@ class ModelRuntime:
 
     @property
     def batch_options(self) -> dict[str, object]:
-        """How ``mapping.batches.predict_rows`` should feed this runtime: its ``streams`` and ``reader_yields``."""
-        return {"streams": self.streams, "reader_yields": self.reader_yields}
+        """How ``mapping.batches.predict_rows`` should feed this runtime: streams, readers, reader_yields."""
+        return {"streams": self.streams, "readers": self.readers, "reader_yields": self.reader_yields}
 
 
 def at_times(runtime: ModelRuntime, times: np.ndarray) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
@@ -145,6 +146,7 @@ def _torch_runtime(path: Path, device_name: str, threads: Optional[int]) -> Mode
         autocast_context,
         describe_device,
         is_light_model,
+        reader_budget,
         resolve_device,
         stream_budget,
         thread_budget,
@@ -171,9 +173,10 @@ def _torch_runtime(path: Path, device_name: str, threads: Optional[int]) -> Mode
         return {name: value.float().cpu().numpy() for name, value in out.items()}
 
     on_cpu = device.type == "cpu"
-    what = f"runtime torch, {_threads(n, streams)}" if on_cpu else "runtime torch"
+    readers = 1 if on_cpu else reader_budget(threads)
+    what = f"runtime torch, {_threads(n, streams)}" if on_cpu else f"runtime torch, {_readers(readers)}"
     detail = f"torch {torch.__version__} on {describe_device(device)}"
-    return ModelRuntime(loaded.manifest, run, "torch", f"{what} ({detail})", n if on_cpu else 0, streams)
+    return ModelRuntime(loaded.manifest, run, "torch", f"{what} ({detail})", n if on_cpu else 0, streams, readers)
 
 
 def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> ModelRuntime:
@@ -181,7 +184,7 @@ def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> Model
         import onnxruntime as ort
     except ImportError:
         raise DependencyError("onnxruntime is not installed; install it with: pip install onnxruntime") from None
-    from xview_engine.model.device import is_light_model, stream_budget
+    from xview_engine.model.device import is_light_model, reader_budget, stream_budget
     from xview_engine.model.onnx_export import INPUT_NAME, TIME_INPUT_NAME, cached_export, export_onnx
 
     providers = _onnx_providers(ort, device_name)
@@ -214,9 +217,10 @@ def _onnx_runtime(path: Path, device_name: str, threads: Optional[int]) -> Model
     on_cpu = used == "CPUExecutionProvider"
     # InferenceSession.run is thread-safe: side-by-side runs share the session's weights
     streams = stream_budget(threads, light=is_light_model(manifest)) if on_cpu else 1
-    what = f"runtime onnx, {_threads(n, streams)}" if on_cpu else "runtime onnx"
+    readers = 1 if on_cpu else reader_budget(threads)
+    what = f"runtime onnx, {_threads(n, streams)}" if on_cpu else f"runtime onnx, {_readers(readers)}"
     return ModelRuntime(manifest, run, "onnx", f"{what} (onnxruntime {ort.__version__} with {used}; {note})",
-                        n if on_cpu else 0, streams)
+                        n if on_cpu else 0, streams, readers)
 
 
 def _session(ort: object, onnx_path: Path, threads: Optional[int],
@@ -235,6 +239,10 @@ def _session(ort: object, onnx_path: Path, threads: Optional[int],
     # (and QGIS, and anything else) needs; under load a spinning pool made the whole map 10-40 % slower.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return manifest, ort.InferenceSession(str(onnx_path), options, providers=providers), n  # type: ignore
+
+
+def _readers(n: int) -> str:
+    return f"{n} tile readers side by side" if n > 1 else "1 tile reader"
 
 
 def _threads(n: int, streams: int = 1) -> str:
