@@ -172,3 +172,32 @@ def test_a_map_fed_by_several_readers_is_the_map_of_one(tmp_path, monkeypatch):
     for name in tifs:
         np.testing.assert_array_equal(read_band_stack(tmp_path / "one" / name)[0],
                                       read_band_stack(tmp_path / "three" / name)[0])
+
+
+def test_readers_side_by_side_share_a_mask_one_at_a_time(tmp_path):
+    """A mask (a prepared GEOS polygon, whose index is built lazily) is asked by one reader at a time."""
+    import shapely
+
+    from xview_engine.raster.extent import mask_filter
+
+    with _source(tmp_path) as src:
+        grid = make_grid(src.bounds, src.crs, tile_px=8, gsd_m=10.0, stride_m=40.0)
+        west, south, east, north = src.bounds
+        inside = mask_filter(shapely.Polygon([(west, south), (east, north), (west, north)]))  # the upper-left half
+        busy, most = [0], [0]
+
+        def one_at_a_time(xs: np.ndarray, y: float) -> np.ndarray:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+            time.sleep(0.001)
+            busy[0] -= 1
+            return inside(xs, y)
+
+        runs = {n: list(predict_rows(src, grid, _runner(set()), MEAN, STD, 5, tile_filter=one_at_a_time, streams=n))
+                for n in (1, 3)}
+    assert most[0] == 1
+    assert [r for r, _ in runs[3]] == [r for r, _ in runs[1]]
+    for (_, a), (_, b) in zip(runs[1], runs[3]):
+        np.testing.assert_array_equal(a["mean"], b["mean"])  # NaN where the mask left a tile out, in both
+    kept = ~np.isnan(np.concatenate([v["mean"][:, 0] for _, v in runs[1]]))
+    assert 0 < kept.mean() < 1

@@ -100,6 +100,7 @@ class TileReader(threading.Thread):
             queue_size = int(np.clip(QUEUE_BYTES // batch_bytes, 2, 64))
         self.queue: queue.Queue = share.queue if share is not None else queue.Queue(maxsize=queue_size)
         self.stopped = threading.Event()
+        self._filter_lock = share._filter_lock if share is not None else threading.Lock()
         self._tiles: Optional[np.ndarray] = None  # the batch being filled, (batch_size, C, H, W)
         # batches the model is done with (``recycle``), shared by readers side by side
         self._spare: queue.SimpleQueue = share._spare if share is not None else queue.SimpleQueue()
@@ -150,7 +151,11 @@ class TileReader(threading.Thread):
 
     def _wanted(self, row: int) -> np.ndarray:
         xs, y = self.grid.centres(row)
-        wanted = np.ones(self.grid.cols, bool) if self.tile_filter is None else self.tile_filter(xs, y)
+        if self.tile_filter is None:
+            wanted = np.ones(self.grid.cols, bool)
+        else:
+            with self._filter_lock:  # a prepared GEOS geometry builds its index lazily: one reader at a time
+                wanted = self.tile_filter(xs, y)
         wanted[:self.span[2]] = wanted[self.span[3]:] = False  # a block of columns (mapping.cluster)
         return wanted
 
