@@ -95,7 +95,7 @@ class _Readers:
     model threads (three busy threads on two cores, every batch handed across): the shipped tiny
     CNN mapped 28 561 tiles on two idle cores in 1.03 s against 1.08-1.13 s (medians of seven
     alternating runs); with another process spinning on one core, 1.04x the time. A GPU's model
-    runs here, fed by several readers (one reads 1 600-2 300 tiles of 224 px a second on a core).
+    runs here, fed by several readers (one reads about 2 300 tiles of 224 px a second on a core).
     ``stop`` ends and joins every reader before it closes the twins: a raster closed under a
     reading thread crashes the process.
     """

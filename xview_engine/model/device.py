@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # torch is imported where a device is used: the ONNX runtime'
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 READER_RESERVE_FROM = 3  # from this many cores on, one is left to the tile reader (and GDAL's decoding)
 LIGHT_BACKBONES = frozenset({"tiny_cnn"})  # small operators: one thread per run, several runs at once
-GPU_READERS_MAX = 4  # tile readers side by side feeding one GPU (each 1 600-2 300 224 px tiles/s on a core)
+GPU_READERS_MAX = 4  # tile readers side by side feeding one GPU (each ~2 300 224 px tiles/s on a core here)
 
 
 # Device nodes a GPU torch needs on Linux: NVIDIA's driver, WSL2's GPU bridge, ROCm's kernel driver.
@@ -137,9 +137,10 @@ def stream_budget(threads: Optional[int] = None, cores: Optional[int] = None, li
 def reader_budget(threads: Optional[int] = None, cores: Optional[int] = None) -> int:
     """Tile readers side by side feeding a model on a GPU: the host's cores (or ``threads``) less one, up to 4.
 
-    One reader (decoding, the table normalisation, the copy into batches) reads 1 600-2 300 tiles of
-    224 px a second on one core here, two side by side on two cores 3 000-3 100: one is about the
-    issue's GPU figure for a ResNet (2 000 tiles/s), and below what a current GPU forwards. The
+    One reader (decoding, the table normalisation, the copy into batches) reads about 2 300 tiles of
+    224 px a second on one core here, two side by side on two cores 1.3-1.4x that, sharing them with
+    the consumer (``benchmarks/bench_readers.py``): one is about the issue's GPU figure for a ResNet
+    (2 000 tiles/s), and below what a current GPU forwards. The
     remaining core runs the model's launches, copies and answers. A cluster worker's ``threads``
     (its share of the machine's cores) bounds its readers.
     """
