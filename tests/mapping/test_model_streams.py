@@ -201,3 +201,16 @@ def test_readers_side_by_side_share_a_mask_one_at_a_time(tmp_path):
         np.testing.assert_array_equal(a["mean"], b["mean"])  # NaN where the mask left a tile out, in both
     kept = ~np.isnan(np.concatenate([v["mean"][:, 0] for _, v in runs[1]]))
     assert 0 < kept.mean() < 1
+
+
+def test_no_more_readers_than_rows(tmp_path, monkeypatch):
+    """One row of tiles (a click's 'What's here?') opens no twin: a second reader would have no rows to read."""
+    twins = []
+    twin = RasterioSource.twin
+    monkeypatch.setattr(RasterioSource, "twin", lambda self: twins.append(twin(self)) or twins[-1])
+    with _source(tmp_path) as src:
+        west, _, east, north = src.bounds
+        grid = make_grid((west, north - 80.0, east, north), src.crs, tile_px=8, gsd_m=10.0, stride_m=40.0)
+        assert grid.rows == 1
+        rows = list(predict_rows(src, grid, _runner(set()), MEAN, STD, 5, streams=3))
+    assert [r for r, _ in rows] == [0] and not np.isnan(rows[0][1]["mean"]).any() and twins == []

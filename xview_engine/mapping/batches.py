@@ -47,7 +47,7 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
     row0, row1, col0, col1 = span or (0, grid.rows, 0, grid.cols)
     twins = hasattr(source, "twin")
     in_readers = streams > 1 and twins  # each reader runs the model on its own batches
-    count = streams if in_readers else readers if twins else 1
+    count = max(1, min(streams if in_readers else readers if twins else 1, row1 - row0))  # a reader has rows
     reading = _Readers(source, count, TileReader(
         source, grid, mean, std, batch_size, tile_filter, span=span, yields=reader_yields,
         runner=runner if in_readers else None,
