@@ -12,7 +12,7 @@ into a reused buffer; the kept tiles of a strip are then copied as slices of a s
 view, into batch arrays handed back after the run (``recycle``). Up to ``QUEUE_BYTES`` of batches
 wait read ahead; ``mapping.batches.predict_rows`` takes them. Readers side by side (a light model's
 streams) share one queue and the rows still to read (``RowBlocks``), each on a twin of the source,
-and run the model on their own batches (``runner``): the batches they send carry the answers.
+and run the model on their own batches (``runner``): they send each row's answers whole (``RowAnswers``).
 """
 
 from __future__ import annotations
@@ -42,10 +42,18 @@ MMAP_THRESHOLD = 4 * 2**20  # glibc: allocations this large are mapped, and unma
 
 @dataclass
 class Batch:
-    tiles: Optional[np.ndarray]  # (n, C, H, W) float32, normalised; None once a reader has run the model on it
+    tiles: Optional[np.ndarray]  # (n, C, H, W) float32, normalised (None: only where its answers go)
     rows: np.ndarray
     cols: np.ndarray
-    outputs: Optional[dict[str, np.ndarray]] = None  # {head: (n, K)} when the reader ran the model itself
+
+
+@dataclass
+class RowAnswers:
+    """A whole grid row's answers, put together by the reader that read it and ran the model on it."""
+
+    row: int
+    outputs: dict[str, np.ndarray]  # {head: (cols, K)}, NaN where no tile was run
+    sent: int  # tiles of the row the model ran on
 
 
 class RowBlocks:
@@ -106,6 +114,10 @@ class TileReader(threading.Thread):
         self._spare: queue.SimpleQueue = share._spare if share is not None else queue.SimpleQueue()
         self._where: list[tuple[int, np.ndarray]] = []  # (row, columns) of the tiles in it, run by run
         self._filled = 0  # tiles in it
+        # with ``runner``: the answers of this reader's rows, each sent whole once all its tiles have one
+        self._answers: dict[int, dict[str, np.ndarray]] = {}
+        self._answered: dict[int, int] = {}  # row -> tiles answered
+        self._expected: dict[int, int] = {}  # row (read) -> tiles sent to the model
         self._strip: Optional[np.ndarray] = None  # byte strips looked up into this float32 buffer, reused
         span = max(1, (STRIP_PIXELS // grid.tile_px - grid.tile_px) // grid.stride_px + 1)
         self.chunk_tiles = min(span, 1024)
@@ -128,8 +140,13 @@ class TileReader(threading.Thread):
         try:
             while (rows := self.blocks.take()) is not None:
                 for r, sent in zip(rows, self._read_rows(rows)):
-                    self._put(RowDone(r, sent))
+                    if self.runner is None:
+                        self._put(RowDone(r, sent))
+                    else:
+                        self._expected[r] = sent
+                self._send_answered_rows()
             self._flush()
+            self._send_answered_rows()
             self._put(None)
         except _Stopped:
             return
@@ -296,7 +313,28 @@ class TileReader(threading.Thread):
             return
         outputs = self.runner(tiles)
         self.recycle(tiles)
-        self._put(Batch(None, rows, cols, outputs))
+        scatter(outputs, Batch(None, rows, cols), self._answers, self._answered, self.grid.cols)
+        self._send_answered_rows()
+
+    def _send_answered_rows(self) -> None:
+        """The rows (of this reader's blocks, all read) whose every tile sent has its answer, as ``RowAnswers``."""
+        for row in [r for r, sent in self._expected.items() if self._answered.get(r, 0) == sent]:
+            self._answered.pop(row, None)
+            self._put(RowAnswers(row, self._answers.pop(row, {}), self._expected.pop(row)))
+
+
+def scatter(out: dict[str, np.ndarray], batch: Batch, rows: dict[int, dict[str, np.ndarray]],
+            done_per_row: dict[int, int], cols: int) -> None:
+    """Each head's (n, K) answers into their grid rows: one assignment per run of a row in the batch (one or two)."""
+    starts = np.concatenate([[0], np.flatnonzero(batch.rows[1:] != batch.rows[:-1]) + 1, [len(batch.rows)]])
+    for a, b in zip(starts[:-1].tolist(), starts[1:].tolist()):
+        r = int(batch.rows[a])
+        target = rows.setdefault(r, {})
+        for head, values in out.items():
+            if head not in target:
+                target[head] = np.full((cols, values.shape[1]), np.nan, np.float32)
+            target[head][batch.cols[a:b]] = values[a:b]
+        done_per_row[r] = done_per_row.get(r, 0) + (b - a)
 
 
 def _lower_this_threads_priority() -> None:
