@@ -7,7 +7,8 @@ import numpy as np
 from affine import Affine
 from mapping_fixtures import CM_X, CM_Y, TRUE_METRES_CRS, write_raster
 
-from xview_engine.mapping.tile_reader import Batch, TileReader
+from xview_engine.mapping.reader_items import Batch
+from xview_engine.mapping.tile_reader import TileReader
 from xview_engine.raster.grid import make_grid
 from xview_engine.raster.source import RasterioSource
 

@@ -20,7 +20,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from xview_engine.mapping.tile_reader import Batch, RowAnswers, RowDone, Span, TileFilter, TileReader, scatter
+from xview_engine.mapping.reader_items import Batch, RowAnswers, RowDone, Span, TileFilter, scatter
+from xview_engine.mapping.tile_reader import TileReader
 from xview_engine.progress import CancelCheck, ProgressCallback, check_cancel
 from xview_engine.raster.grid import TileGrid
 from xview_engine.raster.source import RasterSource

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from xview_engine.errors import TilingError
 from xview_engine.limits import DEFAULT_MAX_TILES, MAX_BATCH_BYTES, MAX_BATCH_SIZE, MAX_TILES, check_count
-from xview_engine.mapping.tile_reader import TileFilter
+from xview_engine.mapping.reader_items import TileFilter
 from xview_engine.model.manifest import Manifest
 from xview_engine.model.runtime import check_device
 from xview_engine.raster.extent import (

@@ -23,16 +23,14 @@ import os
 import queue
 import sys
 import threading
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 
+from xview_engine.mapping.reader_items import Batch, RowAnswers, RowBlocks, RowDone, Span, TileFilter, scatter
 from xview_engine.raster.grid import TileGrid
 from xview_engine.raster.source import RasterSource
 
-TileFilter = Callable[[np.ndarray, float], np.ndarray]  # tile centre xs, row y -> bool wanted
-Span = tuple[int, int, int, int]  # rows row0:row1 x columns col0:col1 of the grid (a cluster block)
 MIN_VALID_FRACTION = 0.5
 STRIP_PIXELS = 2_000_000  # pixels per band in one strip read, at most (longer rows: a few reads)
 READER_NICE = 10  # the reader's nice value beside a multi-threaded model pool
@@ -40,50 +38,9 @@ QUEUE_BYTES = 32 * 2**20  # batches read ahead, at most (at least 2): small tile
 MMAP_THRESHOLD = 4 * 2**20  # glibc: allocations this large are mapped, and unmapped when freed
 
 
-@dataclass
-class Batch:
-    tiles: Optional[np.ndarray]  # (n, C, H, W) float32, normalised (None: only where its answers go)
-    rows: np.ndarray
-    cols: np.ndarray
-
-
-@dataclass
-class RowAnswers:
-    """A whole grid row's answers, put together by the reader that read it and ran the model on it."""
-
-    row: int
-    outputs: dict[str, np.ndarray]  # {head: (cols, K)}, NaN where no tile was run
-    sent: int  # tiles of the row the model ran on
-
-
-class RowBlocks:
-    """The grid rows still to read, handed out a read's worth at a time to the readers that share them.
-
-    Readers side by side (``runner``) take the next block as each finishes one, so rows finish
-    nearly in order and the answers waiting for an earlier row stay a few blocks' worth.
-    """
-
-    def __init__(self, start: int, stop: int, step: int):
-        self.next, self.stop, self.step = start, stop, step
-        self.lock = threading.Lock()
-
-    def take(self) -> Optional[range]:
-        with self.lock:
-            if self.next >= self.stop:
-                return None
-            rows = range(self.next, min(self.next + self.step, self.stop))
-            self.next = rows.stop
-            return rows
-
-
-@dataclass
-class RowDone:
-    row: int
-    sent: int  # tiles of this row handed to the model
-
-
 class TileReader(threading.Thread):
-    """Background producer of ``Batch`` and ``RowDone`` items (and a final None, or the exception)."""
+    """Background producer of ``Batch`` and ``RowDone`` items, or with ``runner`` of ``RowAnswers`` (and a
+    final None, or the exception); the items are ``mapping.reader_items``'."""
 
     def __init__(self, source: RasterSource, grid: TileGrid, mean: tuple[float, ...], std: tuple[float, ...],
                  batch_size: int, tile_filter: Optional[TileFilter] = None, queue_size: Optional[int] = None,
@@ -321,20 +278,6 @@ class TileReader(threading.Thread):
         for row in [r for r, sent in self._expected.items() if self._answered.get(r, 0) == sent]:
             self._answered.pop(row, None)
             self._put(RowAnswers(row, self._answers.pop(row, {}), self._expected.pop(row)))
-
-
-def scatter(out: dict[str, np.ndarray], batch: Batch, rows: dict[int, dict[str, np.ndarray]],
-            done_per_row: dict[int, int], cols: int) -> None:
-    """Each head's (n, K) answers into their grid rows: one assignment per run of a row in the batch (one or two)."""
-    starts = np.concatenate([[0], np.flatnonzero(batch.rows[1:] != batch.rows[:-1]) + 1, [len(batch.rows)]])
-    for a, b in zip(starts[:-1].tolist(), starts[1:].tolist()):
-        r = int(batch.rows[a])
-        target = rows.setdefault(r, {})
-        for head, values in out.items():
-            if head not in target:
-                target[head] = np.full((cols, values.shape[1]), np.nan, np.float32)
-            target[head][batch.cols[a:b]] = values[a:b]
-        done_per_row[r] = done_per_row.get(r, 0) + (b - a)
 
 
 def _lower_this_threads_priority() -> None:
