@@ -47,7 +47,8 @@ class TileReader(threading.Thread):
                  span: Optional[Span] = None, yields: bool = False,
                  runner: Optional[Callable[[np.ndarray], dict[str, np.ndarray]]] = None,
                  share: Optional[TileReader] = None, max_rows_per_read: Optional[int] = None):
-        """``runner``: run the model on each batch here, in this thread, and send its answers (``Batch.outputs``).
+        """``runner``: run the model on each batch here, in this thread, and send each row's answers whole
+        (``RowAnswers``) instead of batches and ``RowDone``.
         ``share``: another reader whose queue, rows and spare batches this one shares (readers side by side,
         on twin sources).
         ``max_rows_per_read``: smaller blocks, so that readers side by side end together.

@@ -140,9 +140,9 @@ def reader_budget(threads: Optional[int] = None, cores: Optional[int] = None) ->
     One reader (decoding, the table normalisation, the copy into batches) reads about 2 300 tiles of
     224 px a second on one core here, two side by side on two cores 1.3-1.4x that, sharing them with
     the consumer (``benchmarks/bench_readers.py``): one is about the issue's GPU figure for a ResNet
-    (2 000 tiles/s), and below what a current GPU forwards. The
-    remaining core runs the model's launches, copies and answers. A cluster worker's ``threads``
-    (its share of the machine's cores) bounds its readers.
+    (2 000 tiles/s), and below what a current GPU forwards. The remaining core runs the model's
+    launches, copies and answers. A cluster worker's ``threads`` (its share of the machine's cores)
+    bounds its readers.
     """
     host = threads if threads is not None else (cores or available_cores())
     return max(1, min(GPU_READERS_MAX, host - 1))

@@ -159,7 +159,11 @@ class RasterioSource:
         other = copy.copy(self)
         with rasterio.Env():
             other._file = _open(self.path)
-            other._ds = _north_up_view(other._file, self._work_crs)[0]
+            try:
+                other._ds = _north_up_view(other._file, self._work_crs)[0]
+            except BaseException:
+                other._file.close()
+                raise
         return other
 
     def close(self) -> None:
