@@ -71,7 +71,7 @@ def predict_rows(source: RasterSource, grid: TileGrid, runner: Runner, mean: tup
                 done += col1 - col0
             finished = runs.submit(item) if isinstance(item, Batch) else runs.drain() if item is None else []
             for batch, out in finished:
-                scatter(out, batch, rows, done_per_row, grid.cols)
+                scatter(out, batch.rows, batch.cols, rows, done_per_row, grid.cols)
                 done += len(batch.rows)
                 reading.first.recycle(batch.tiles)
             if isinstance(item, RowDone):

@@ -20,7 +20,7 @@ Span = tuple[int, int, int, int]  # rows row0:row1 x columns col0:col1 of the gr
 
 @dataclass
 class Batch:
-    tiles: Optional[np.ndarray]  # (n, C, H, W) float32, normalised (None: only where its answers go)
+    tiles: np.ndarray  # (n, C, H, W) float32, normalised
     rows: np.ndarray
     cols: np.ndarray
 
@@ -60,15 +60,16 @@ class RowDone:
     sent: int  # tiles of this row handed to the model
 
 
-def scatter(out: dict[str, np.ndarray], batch: Batch, rows: dict[int, dict[str, np.ndarray]],
-            done_per_row: dict[int, int], cols: int) -> None:
-    """Each head's (n, K) answers into their grid rows: one assignment per run of a row in the batch (one or two)."""
-    starts = np.concatenate([[0], np.flatnonzero(batch.rows[1:] != batch.rows[:-1]) + 1, [len(batch.rows)]])
+def scatter(out: dict[str, np.ndarray], tile_rows: np.ndarray, tile_cols: np.ndarray,
+            rows: dict[int, dict[str, np.ndarray]], done_per_row: dict[int, int], cols: int) -> None:
+    """Each head's (n, K) answers, of the tiles at ``tile_rows``, ``tile_cols``, into their grid rows: one
+    assignment per run of a row in the batch (one or two)."""
+    starts = np.concatenate([[0], np.flatnonzero(tile_rows[1:] != tile_rows[:-1]) + 1, [len(tile_rows)]])
     for a, b in zip(starts[:-1].tolist(), starts[1:].tolist()):
-        r = int(batch.rows[a])
+        r = int(tile_rows[a])
         target = rows.setdefault(r, {})
         for head, values in out.items():
             if head not in target:
                 target[head] = np.full((cols, values.shape[1]), np.nan, np.float32)
-            target[head][batch.cols[a:b]] = values[a:b]
+            target[head][tile_cols[a:b]] = values[a:b]
         done_per_row[r] = done_per_row.get(r, 0) + (b - a)

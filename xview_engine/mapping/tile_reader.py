@@ -271,7 +271,7 @@ class TileReader(threading.Thread):
             return
         outputs = self.runner(tiles)
         self.recycle(tiles)
-        scatter(outputs, Batch(None, rows, cols), self._answers, self._answered, self.grid.cols)
+        scatter(outputs, rows, cols, self._answers, self._answered, self.grid.cols)
         self._send_answered_rows()
 
     def _send_answered_rows(self) -> None:
